@@ -1,0 +1,184 @@
+//! The default JupyterHealth Exchange server: SeaOrmStore (SQLite or PostgreSQL) with the
+//! standard plug-ins, and a small CLI.
+//!
+//! ```text
+//! cargo run --release --example server                 # serve on 127.0.0.1:8000 (migrates, seeds an empty DB)
+//! cargo run --release --example server -- migrate      # apply migrations (--down to revert all)
+//! cargo run --release --example server -- seed --flush # reset to the demo data
+//! cargo run --release --example server -- create-superuser --email admin@example.org
+//! cargo run --release --example server -- openapi      # print the OpenAPI document
+//! ```
+
+use std::io::{BufRead, Write};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jhe::assemble;
+use jhe_core::Config;
+use jhe_core::services::seed::{self, Progress};
+use jhe_core::store::MaintenanceStore;
+use jhe_plugins::SeaOrmStore;
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "JupyterHealth Exchange (jhe-rs) default server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default). Applies pending migrations first; seeds an empty database.
+    Serve {
+        /// Listen address (also JHE_BIND). SITE_URL defaults to http://<this address>.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        /// Revert every migration instead.
+        #[arg(long)]
+        down: bool,
+    },
+    /// Load the demo data (idempotent).
+    Seed {
+        /// Empty every table first.
+        #[arg(long)]
+        flush: bool,
+    },
+    /// Create a superuser (the password is read from JHE_SUPERUSER_PASSWORD or standard input).
+    CreateSuperuser {
+        /// E-mail address (the login name).
+        #[arg(long)]
+        email: String,
+    },
+    /// Print the OpenAPI document as JSON.
+    Openapi,
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, message: &str) {
+        self.0.set_message(message.to_string());
+        self.0.inc(1);
+    }
+    fn finish(&self) {
+        self.0.finish_with_message("done");
+    }
+}
+
+fn progress_bar() -> Bar {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("seeding [{bar:30}] {pos}/{len} {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Bar(bar)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve { bind: None });
+    let mut config = Config::from_env().context("reading configuration")?;
+    if let Command::Serve { bind: Some(bind) } = &command {
+        if std::env::var("SITE_URL")
+            .map(|s| s.trim().is_empty())
+            .unwrap_or(true)
+        {
+            config.site_url = jhe_core::config::site_url_for_bind(bind);
+        }
+        config.bind = bind.clone();
+    }
+    let store = SeaOrmStore::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                jhe_core::config::redact_url(&config.database_url)
+            )
+        })?;
+    match command {
+        Command::Migrate { down } => {
+            if down {
+                store.migrate_down().await?;
+                tracing::info!("reverted every migration");
+            } else {
+                store.migrate().await?;
+                tracing::info!("migrations applied");
+            }
+        }
+        Command::Seed { flush } => {
+            store.migrate().await?;
+            let report = seed::seed(&store, &config, flush, &progress_bar()).await?;
+            tracing::info!(
+                created = report.created,
+                existing = report.existing,
+                "seeding complete"
+            );
+        }
+        Command::CreateSuperuser { email } => {
+            store.migrate().await?;
+            let password = match std::env::var("JHE_SUPERUSER_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!("Password for {email}:");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let user = jhe::create_superuser(&store, &email, &password).await?;
+            tracing::info!(id = user.id, email = %user.email, "superuser created");
+        }
+        Command::Openapi => {
+            let server = assemble(config, store)?;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{}", server.openapi_json()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+        }
+        Command::Serve { .. } => {
+            store.migrate().await?;
+            if config.seed_on_empty && store.is_empty().await? {
+                tracing::info!(
+                    "empty database: seeding demo data (log in as mary@example.com / Jhe1234!)"
+                );
+                seed::seed(&store, &config, false, &progress_bar()).await?;
+            }
+            let bind = config.bind.clone();
+            let site = config.site_url.clone();
+            let server = assemble(config, store)?;
+            server.prepare().await?;
+            tracing::info!(%bind, %site, "JupyterHealth Exchange listening");
+            poem::Server::new(poem::listener::TcpListener::bind(bind))
+                .run_with_graceful_shutdown(
+                    server.into_endpoint(),
+                    async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    },
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}

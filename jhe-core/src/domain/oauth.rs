@@ -1,0 +1,267 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Id;
+
+/// Name of the first-party portal application, served to the browser in `client_settings.js`.
+pub const ADMIN_UI_CLIENT_NAME: &str = "JHE Admin UI";
+
+/// An OAuth 2.0 client application ("Client" in the portal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    /// Numeric id (used by the Admin API, study clients and client settings).
+    pub id: Id,
+    /// The OAuth `client_id`.
+    pub client_id: String,
+    /// Space-separated registered redirect URIs (matched exactly).
+    pub redirect_uris: String,
+    /// Space-separated post-logout redirect URIs.
+    pub post_logout_redirect_uris: String,
+    /// `public` or `confidential`.
+    pub client_type: String,
+    /// `authorization-code`, `client-credentials`, …
+    pub authorization_grant_type: String,
+    /// Hash of the client secret (never the secret itself); empty when there is none.
+    #[serde(skip_serializing)]
+    pub client_secret: String,
+    /// Whether the secret is stored hashed (always true for secrets set by jhe-rs).
+    pub hash_client_secret: bool,
+    /// Display name.
+    pub name: String,
+    /// Owner, if any.
+    pub user_id: Option<Id>,
+    /// Skip the consent screen.
+    pub skip_authorization: bool,
+    /// ID token signing algorithm (`RS256`).
+    pub algorithm: String,
+    /// CORS origins.
+    pub allowed_origins: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}
+
+impl OAuthClient {
+    /// Whether `uri` is one of the registered redirect URIs (exact match).
+    pub fn allows_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.split_whitespace().any(|u| u == uri)
+    }
+}
+
+/// What is needed to create an [`OAuthClient`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewOAuthClient {
+    /// Fixed id (seed data).
+    pub id: Option<Id>,
+    /// OAuth `client_id`.
+    pub client_id: String,
+    /// Redirect URIs (space-separated).
+    pub redirect_uris: String,
+    /// `public` / `confidential`.
+    pub client_type: String,
+    /// Grant type.
+    pub authorization_grant_type: String,
+    /// Secret hash or empty.
+    pub client_secret: String,
+    /// Display name.
+    pub name: String,
+    /// Owner.
+    pub user_id: Option<Id>,
+    /// Skip consent.
+    pub skip_authorization: bool,
+    /// Signing algorithm.
+    pub algorithm: String,
+}
+
+/// An authorization code (a "grant"), stored by the SHA-256 of the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationGrant {
+    /// Primary key.
+    pub id: Id,
+    /// SHA-256 hex of the code.
+    pub code_hash: String,
+    /// The code itself, kept only for patient invitation links (re-shown by the portal).
+    pub invitation_code: Option<String>,
+    /// Client.
+    pub application_id: Id,
+    /// User.
+    pub user_id: Id,
+    /// Expiry.
+    pub expires: DateTime<Utc>,
+    /// Redirect URI bound to the code.
+    pub redirect_uri: String,
+    /// Granted scope (space-separated).
+    pub scope: String,
+    /// PKCE challenge.
+    pub code_challenge: String,
+    /// PKCE method (`S256`).
+    pub code_challenge_method: String,
+    /// OIDC nonce.
+    pub nonce: String,
+    /// Requested claims (JSON text).
+    pub claims: String,
+    /// When the user authenticated.
+    pub auth_time: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
+/// What is needed to create an [`AuthorizationGrant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuthorizationGrant {
+    /// SHA-256 hex of the code.
+    pub code_hash: String,
+    /// Plain code (invitation grants only).
+    pub invitation_code: Option<String>,
+    /// Client.
+    pub application_id: Id,
+    /// User.
+    pub user_id: Id,
+    /// Expiry.
+    pub expires: DateTime<Utc>,
+    /// Redirect URI.
+    pub redirect_uri: String,
+    /// Scope.
+    pub scope: String,
+    /// PKCE challenge.
+    pub code_challenge: String,
+    /// PKCE method.
+    pub code_challenge_method: String,
+    /// Nonce.
+    pub nonce: String,
+    /// Claims JSON text.
+    pub claims: String,
+    /// Authentication time.
+    pub auth_time: Option<DateTime<Utc>>,
+}
+
+/// An opaque access token, stored by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    /// Primary key.
+    pub id: Id,
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// User the token acts for (none for pure client-credentials tokens).
+    pub user_id: Option<Id>,
+    /// Client it was issued to.
+    pub application_id: Option<Id>,
+    /// Expiry.
+    pub expires: DateTime<Utc>,
+    /// Scope.
+    pub scope: String,
+    /// The refresh token it was minted from.
+    pub source_refresh_token_id: Option<Id>,
+    /// `jti` of the ID token issued with it.
+    pub id_token_jti: Option<String>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
+/// What is needed to create an [`AccessToken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccessToken {
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// User.
+    pub user_id: Option<Id>,
+    /// Client.
+    pub application_id: Option<Id>,
+    /// Expiry.
+    pub expires: DateTime<Utc>,
+    /// Scope.
+    pub scope: String,
+    /// Source refresh token.
+    pub source_refresh_token_id: Option<Id>,
+    /// ID token `jti`.
+    pub id_token_jti: Option<String>,
+}
+
+/// An opaque refresh token, stored by its SHA-256; rotated on use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// Primary key.
+    pub id: Id,
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// The access token issued with it.
+    pub access_token_id: Option<Id>,
+    /// Client.
+    pub application_id: Id,
+    /// User.
+    pub user_id: Id,
+    /// When it was revoked (rotation or RFC 7009); `None` while active.
+    pub revoked: Option<DateTime<Utc>>,
+    /// All tokens of one rotation chain share a family (reuse revokes the family).
+    pub token_family: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
+/// What is needed to create a [`RefreshToken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// The access token issued with it.
+    pub access_token_id: Option<Id>,
+    /// Client.
+    pub application_id: Id,
+    /// User.
+    pub user_id: Id,
+    /// Rotation family.
+    pub token_family: String,
+}
+
+/// An ID-token signing key; retired keys stay published in the JWKS for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey {
+    /// Primary key.
+    pub id: Id,
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `RS256`.
+    pub algorithm: String,
+    /// PKCS#1 PEM private key.
+    #[serde(skip_serializing)]
+    pub private_key_pem: String,
+    /// Public JWK (JSON text).
+    pub public_jwk: String,
+    /// The key new tokens are signed with.
+    pub active: bool,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// When it stopped signing.
+    pub retired: Option<DateTime<Utc>>,
+}
+
+/// What is needed to store a [`SigningKey`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSigningKey {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub algorithm: String,
+    /// PKCS#1 PEM private key.
+    pub private_key_pem: String,
+    /// Public JWK JSON text.
+    pub public_jwk: String,
+}
+
+/// A server-side browser session (stored by the SHA-256 of the cookie value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// SHA-256 hex of the session cookie value.
+    pub id: String,
+    /// Logged-in user.
+    pub user_id: Option<Id>,
+    /// Session data (CSRF secret, flash messages, …).
+    pub data: serde_json::Value,
+    /// Expiry.
+    pub expires: DateTime<Utc>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+}

@@ -1,0 +1,48 @@
+//! The error type of jhe-core services; mapped to HTTP once, in [`crate::http::error`].
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// Why a use case failed.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// No credentials, or invalid ones.
+    #[error("Authentication credentials were not provided.")]
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Field errors (field name → messages).
+    #[error("invalid input")]
+    Validation(BTreeMap<String, Vec<String>>),
+    /// The change collides with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something inside the server failed (key material, mail transport…).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// A single field error.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(field.to_string(), vec![message.into()]);
+        CoreError::Validation(map)
+    }
+}
+
+/// Result of a use case.
+pub type CoreResult<T> = Result<T, CoreError>;

@@ -1,0 +1,85 @@
+//! Mapping of [`CoreError`] to HTTP responses: one place, JSON `{"detail": …}` bodies.
+
+use poem::http::StatusCode;
+use poem::{Body, Response};
+
+use crate::error::CoreError;
+use crate::store::StoreError;
+
+/// The HTTP status of an error.
+pub fn status_of(error: &CoreError) -> StatusCode {
+    match error {
+        CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+        CoreError::BadRequest(_) | CoreError::Validation(_) => StatusCode::BAD_REQUEST,
+        CoreError::Conflict(_)
+        | CoreError::Store(StoreError::Conflict(_))
+        | CoreError::Store(StoreError::Constraint(_)) => StatusCode::CONFLICT,
+        CoreError::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The JSON body of an error: field errors as `{"field": ["msg"]}`, everything else as
+/// `{"detail": "msg"}`. Database details are logged, not returned.
+pub fn body_of(error: &CoreError) -> serde_json::Value {
+    match error {
+        CoreError::Validation(fields) => serde_json::to_value(fields).unwrap_or_default(),
+        CoreError::Store(StoreError::Backend(msg)) => {
+            tracing::error!(error = %msg, "database error");
+            serde_json::json!({"detail": "The database is unavailable; please retry."})
+        }
+        CoreError::Internal(msg) => {
+            tracing::error!(error = %msg, "internal error");
+            serde_json::json!({"detail": "Internal server error."})
+        }
+        other => serde_json::json!({"detail": other.to_string()}),
+    }
+}
+
+impl From<CoreError> for poem::Error {
+    fn from(error: CoreError) -> Self {
+        let status = status_of(&error);
+        let mut response = Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(Body::from_json(body_of(&error)).unwrap_or_default());
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "WWW-Authenticate",
+                poem::http::HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+        }
+        poem::Error::from_response(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_statuses_and_json() {
+        assert_eq!(
+            status_of(&CoreError::NotFound("x".into())),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_of(&CoreError::Store(StoreError::Conflict("dup".into()))),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            body_of(&CoreError::Forbidden("no".into())),
+            serde_json::json!({"detail": "no"})
+        );
+        assert_eq!(
+            body_of(&CoreError::field("name", "This field is required.")),
+            serde_json::json!({"name": ["This field is required."]})
+        );
+        let leaked = body_of(&CoreError::Store(StoreError::Backend(
+            "password=secret".into(),
+        )));
+        assert!(!leaked.to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,7 @@
+//! Use cases. REST, FHIR, MCP and the portal call these functions; none of them talks to the
+//! store or the policy directly.
+
+pub mod accounts;
+pub mod keys;
+pub mod seed;
+pub mod settings;

@@ -1,0 +1,86 @@
+//! The `Store` trait: persistence of every entity, split into one narrow trait per aggregate.
+//!
+//! A backend implements each sub-trait; [`Store`] is implemented automatically for any type that
+//! implements all of them. Every read of patient data takes an [`AccessFilter`] first, so that
+//! forgetting the caller's access scope does not compile; the backend applies it in SQL.
+
+mod access;
+mod clients;
+mod error;
+mod oauth;
+mod observations;
+mod organizations;
+mod patients;
+mod reference;
+mod settings;
+mod studies;
+mod users;
+
+pub use access::*;
+pub use clients::*;
+pub use error::*;
+pub use oauth::*;
+pub use observations::*;
+pub use organizations::*;
+pub use patients::*;
+pub use reference::*;
+pub use settings::*;
+pub use studies::*;
+pub use users::*;
+
+use async_trait::async_trait;
+
+/// Housekeeping that is not about one aggregate.
+#[async_trait]
+pub trait MaintenanceStore {
+    /// Checks that the database answers (`/ready`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending schema migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Reverts every migration (drops the schema).
+    async fn migrate_down(&self) -> StoreResult<()>;
+    /// Deletes every row of every table (`seed --flush`).
+    async fn flush(&self) -> StoreResult<()>;
+    /// After rows were inserted with explicit ids: makes sure generated ids continue after the
+    /// largest id of each table (and at least at `minimums`, e.g. `("users", 10001)`).
+    async fn sync_id_sequences(&self, minimums: &[(&str, i64)]) -> StoreResult<()>;
+    /// Whether the database holds no users yet (first start).
+    async fn is_empty(&self) -> StoreResult<bool>;
+    /// A short name of the backend (`sqlite`, `postgres`).
+    fn backend_name(&self) -> &'static str;
+}
+
+/// All persistence jhe-core needs. Implemented for every type implementing the sub-traits.
+pub trait Store:
+    UserStore
+    + OrganizationStore
+    + PatientStore
+    + StudyStore
+    + ReferenceStore
+    + ClientStore
+    + ObservationStore
+    + SettingStore
+    + OAuthStore
+    + SessionStore
+    + MaintenanceStore
+    + Send
+    + Sync
+{
+}
+
+impl<T> Store for T where
+    T: UserStore
+        + OrganizationStore
+        + PatientStore
+        + StudyStore
+        + ReferenceStore
+        + ClientStore
+        + ObservationStore
+        + SettingStore
+        + OAuthStore
+        + SessionStore
+        + MaintenanceStore
+        + Send
+        + Sync
+{
+}

@@ -1,0 +1,53 @@
+use async_trait::async_trait;
+
+use super::{AccessFilter, StoreResult};
+use crate::domain::{Id, NewPatient, Page, PageRequest, Patient};
+
+/// Narrows a patient list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientQuery {
+    /// Only members of this organisation.
+    pub organization_id: Option<Id>,
+    /// Only patients enrolled in this study.
+    pub study_id: Option<Id>,
+    /// Only this patient.
+    pub patient_id: Option<Id>,
+    /// Only patients with this external identifier.
+    pub identifier: Option<String>,
+}
+
+/// Patients and their organisations.
+#[async_trait]
+pub trait PatientStore {
+    /// Creates a patient.
+    async fn create_patient(&self, new: NewPatient) -> StoreResult<Patient>;
+    /// A patient by id, if visible through `filter`.
+    async fn get_patient(&self, filter: &AccessFilter, id: Id) -> StoreResult<Option<Patient>>;
+    /// The patient record of a user.
+    async fn get_patient_by_user(&self, user_id: Id) -> StoreResult<Option<Patient>>;
+    /// Writes every field (by id).
+    async fn update_patient(&self, patient: &Patient) -> StoreResult<Patient>;
+    /// Deletes a patient with enrolments, consents and observations.
+    async fn delete_patient(&self, id: Id) -> StoreResult<bool>;
+    /// Patients visible through `filter` matching `query`, ordered by id, distinct.
+    async fn list_patients(
+        &self,
+        filter: &AccessFilter,
+        query: &PatientQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Patient>>;
+    /// Adds a patient to an organisation (no-op if already there).
+    async fn add_patient_organization(
+        &self,
+        patient_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<()>;
+    /// Removes a patient from an organisation; `false` if not a member.
+    async fn remove_patient_organization(
+        &self,
+        patient_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<bool>;
+    /// Ids of the organisations of a patient, ascending.
+    async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>>;
+}

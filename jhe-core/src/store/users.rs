@@ -1,0 +1,62 @@
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::domain::{
+    Id, NewPractitioner, NewUser, Page, PageRequest, Practitioner, PractitionerOrganization, User,
+};
+
+/// Accounts and practitioner profiles.
+#[async_trait]
+pub trait UserStore {
+    /// Creates a user; `Conflict` if the e-mail exists.
+    async fn create_user(&self, new: NewUser) -> StoreResult<User>;
+    /// A user by id.
+    async fn get_user(&self, id: Id) -> StoreResult<Option<User>>;
+    /// A user by exact e-mail.
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Users whose external identifier equals `identifier`.
+    async fn find_users_by_identifier(&self, identifier: &str) -> StoreResult<Vec<User>>;
+    /// Writes every field of `user` (by id).
+    async fn update_user(&self, user: &User) -> StoreResult<User>;
+    /// Deletes a user and (by cascade) their profiles, tokens, grants and sessions.
+    async fn delete_user(&self, id: Id) -> StoreResult<bool>;
+    /// Users ordered by last name then id, optionally only the one with `email`.
+    async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>>;
+
+    /// Creates a practitioner profile.
+    async fn create_practitioner(&self, new: NewPractitioner) -> StoreResult<Practitioner>;
+    /// A practitioner by id.
+    async fn get_practitioner(&self, id: Id) -> StoreResult<Option<Practitioner>>;
+    /// The practitioner profile of a user.
+    async fn get_practitioner_by_user(&self, user_id: Id) -> StoreResult<Option<Practitioner>>;
+    /// Writes every field of `practitioner` (by id).
+    async fn update_practitioner(&self, practitioner: &Practitioner) -> StoreResult<Practitioner>;
+    /// Deletes a practitioner profile and its organisation links.
+    async fn delete_practitioner(&self, id: Id) -> StoreResult<bool>;
+    /// Practitioners ordered by id.
+    async fn list_practitioners(&self, page: PageRequest) -> StoreResult<Page<Practitioner>>;
+
+    /// Links a practitioner to an organisation with `role`, or changes the role of the link.
+    async fn upsert_practitioner_organization(
+        &self,
+        practitioner_id: Id,
+        organization_id: Id,
+        role: &str,
+    ) -> StoreResult<PractitionerOrganization>;
+    /// Removes a link; `false` if there was none.
+    async fn delete_practitioner_organization(
+        &self,
+        practitioner_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<bool>;
+    /// The organisation links of a practitioner, ordered by id.
+    async fn list_practitioner_organizations(
+        &self,
+        practitioner_id: Id,
+    ) -> StoreResult<Vec<PractitionerOrganization>>;
+    /// The practitioner links of an organisation, ordered by id.
+    async fn list_organization_practitioners(
+        &self,
+        organization_id: Id,
+    ) -> StoreResult<Vec<PractitionerOrganization>>;
+}

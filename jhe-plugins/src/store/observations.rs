@@ -1,0 +1,335 @@
+//! [`ObservationStore`]: observations and their identifiers.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
+use jhe_core::store::{
+    AccessFilter, ConsentRule, ObservationQuery, ObservationStore, StoreError, StoreResult,
+};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+
+use super::access::patient_condition;
+use super::entity::{
+    observation as obs, observation_identifier as oid, patient, patient_organization as po,
+    study_patient as sp, study_patient_scope_consent as spc, study_scope_request as ssr,
+};
+use super::{DbResultExt, SeaOrmStore, limit_of, map_err};
+
+/// Rows per multi-row INSERT (well under the bind-parameter limits of both databases).
+const CHUNK: usize = 500;
+
+fn observation_from(m: obs::Model, identifiers: Vec<ObservationIdentifier>) -> Observation {
+    Observation {
+        id: m.id,
+        subject_patient_id: m.subject_patient_id,
+        codeable_concept_id: m.codeable_concept_id,
+        data_source_id: m.data_source_id,
+        value_attachment_data: m.value_attachment_data,
+        content_type: m.content_type,
+        status: m.status,
+        effective_start: m.effective_start,
+        effective_end: m.effective_end,
+        last_updated: m.last_updated,
+        ow_key: m.ow_key,
+        identifiers,
+    }
+}
+
+fn identifier_condition(identifier: &ObservationIdentifier) -> Condition {
+    let system = match &identifier.system {
+        Some(s) => oid::Column::System.eq(s.as_str()),
+        None => oid::Column::System.is_null(),
+    };
+    Condition::all()
+        .add(system)
+        .add(oid::Column::Value.eq(identifier.value.as_str()))
+}
+
+impl SeaOrmStore {
+    async fn identifiers_of(
+        &self,
+        ids: &[Id],
+    ) -> StoreResult<HashMap<Id, Vec<ObservationIdentifier>>> {
+        let mut map: HashMap<Id, Vec<ObservationIdentifier>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(map);
+        }
+        let rows = oid::Entity::find()
+            .filter(oid::Column::ObservationId.is_in(ids.iter().copied()))
+            .order_by_asc(oid::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?;
+        for row in rows {
+            map.entry(row.observation_id)
+                .or_default()
+                .push(ObservationIdentifier {
+                    system: row.system,
+                    value: row.value,
+                });
+        }
+        Ok(map)
+    }
+
+    fn observation_condition(filter: &AccessFilter, q: &ObservationQuery) -> Condition {
+        let mut cond =
+            Condition::all().add(patient_condition(obs::Column::SubjectPatientId, filter));
+        if let Some(id) = q.id {
+            cond = cond.add(obs::Column::Id.eq(id));
+        }
+        if let Some(patient_id) = q.patient_id {
+            cond = cond.add(obs::Column::SubjectPatientId.eq(patient_id));
+        }
+        if let Some(identifier) = &q.patient_identifier {
+            cond = cond.add(
+                obs::Column::SubjectPatientId.in_subquery(
+                    Query::select()
+                        .column(patient::Column::Id)
+                        .from(patient::Entity)
+                        .and_where(Expr::col(patient::Column::Identifier).eq(identifier.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(org) = q.organization_id {
+            cond = cond.add(
+                obs::Column::SubjectPatientId.in_subquery(
+                    Query::select()
+                        .column(po::Column::PatientId)
+                        .from(po::Entity)
+                        .and_where(Expr::col(po::Column::OrganizationId).eq(org))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(study) = q.study_id {
+            cond = cond
+                .add(
+                    obs::Column::SubjectPatientId.in_subquery(
+                        Query::select()
+                            .column(sp::Column::PatientId)
+                            .from(sp::Entity)
+                            .and_where(Expr::col(sp::Column::StudyId).eq(study))
+                            .to_owned(),
+                    ),
+                )
+                .add(
+                    obs::Column::CodeableConceptId.in_subquery(
+                        Query::select()
+                            .column(ssr::Column::ScopeCodeId)
+                            .from(ssr::Entity)
+                            .and_where(Expr::col(ssr::Column::StudyId).eq(study))
+                            .to_owned(),
+                    ),
+                );
+        }
+        if let Some(codes) = &q.codeable_concept_ids {
+            cond = cond.add(obs::Column::CodeableConceptId.is_in(codes.iter().copied()));
+        }
+        if let Some(from) = q.effective_from {
+            cond = cond.add(obs::Column::EffectiveStart.gte(from));
+        }
+        if let Some(before) = q.effective_before {
+            cond = cond.add(obs::Column::EffectiveStart.lt(before));
+        }
+        if let Some(from) = q.updated_from {
+            cond = cond.add(obs::Column::LastUpdated.gte(from));
+        }
+        if let Some(before) = q.updated_before {
+            cond = cond.add(obs::Column::LastUpdated.lt(before));
+        }
+        if q.consent == ConsentRule::ConsentedScopesOnly {
+            let mut consented = Query::select()
+                .column((sp::Entity, sp::Column::PatientId))
+                .column((spc::Entity, spc::Column::ScopeCodeId))
+                .from(spc::Entity)
+                .inner_join(
+                    sp::Entity,
+                    Expr::col((sp::Entity, sp::Column::Id))
+                        .equals((spc::Entity, spc::Column::StudyPatientId)),
+                )
+                .and_where(Expr::col((spc::Entity, spc::Column::Consented)).eq(true))
+                .to_owned();
+            if let Some(study) = q.study_id {
+                consented.and_where(Expr::col((sp::Entity, sp::Column::StudyId)).eq(study));
+            }
+            cond = cond.add(
+                Expr::tuple([
+                    Expr::col((obs::Entity, obs::Column::SubjectPatientId)),
+                    Expr::col((obs::Entity, obs::Column::CodeableConceptId)),
+                ])
+                .in_subquery(consented),
+            );
+        }
+        cond
+    }
+}
+
+#[async_trait]
+impl ObservationStore for SeaOrmStore {
+    async fn create_observations(&self, new: Vec<NewObservation>) -> StoreResult<Vec<Observation>> {
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let txn = self.db.begin().await.db()?;
+        let mut created = Vec::with_capacity(new.len());
+        for chunk in new.chunks(CHUNK) {
+            let models: Vec<obs::ActiveModel> = chunk
+                .iter()
+                .map(|n| obs::ActiveModel {
+                    id: n.id.map(Set).unwrap_or(NotSet),
+                    subject_patient_id: Set(n.subject_patient_id),
+                    codeable_concept_id: Set(n.codeable_concept_id),
+                    data_source_id: Set(n.data_source_id),
+                    value_attachment_data: Set(n.value_attachment_data.clone()),
+                    content_type: Set(n.content_type.clone()),
+                    status: Set(n.status.clone()),
+                    effective_start: Set(n.effective_start),
+                    effective_end: Set(n.effective_end),
+                    last_updated: Set(now),
+                    ow_key: Set(None),
+                })
+                .collect();
+            let rows = obs::Entity::insert_many(models)
+                .exec_with_returning(&txn)
+                .await
+                .map_err(map_err)?;
+            if rows.len() != chunk.len() {
+                return Err(StoreError::Backend(format!(
+                    "inserted {} observations but the database returned {}",
+                    chunk.len(),
+                    rows.len()
+                )));
+            }
+            let mut identifiers = Vec::new();
+            for (row, n) in rows.iter().zip(chunk) {
+                for identifier in &n.identifiers {
+                    identifiers.push(oid::ActiveModel {
+                        id: NotSet,
+                        observation_id: Set(row.id),
+                        system: Set(identifier.system.clone()),
+                        value: Set(identifier.value.clone()),
+                    });
+                }
+            }
+            for part in identifiers.chunks(CHUNK) {
+                oid::Entity::insert_many(part.to_vec())
+                    .exec(&txn)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict("observation identifier already exists".into())
+                        }
+                        other => other,
+                    })?;
+            }
+            for (row, n) in rows.into_iter().zip(chunk) {
+                created.push(observation_from(row, n.identifiers.clone()));
+            }
+        }
+        txn.commit().await.db()?;
+        Ok(created)
+    }
+
+    async fn get_observation(
+        &self,
+        filter: &AccessFilter,
+        id: Id,
+    ) -> StoreResult<Option<Observation>> {
+        let Some(row) = obs::Entity::find_by_id(id)
+            .filter(patient_condition(obs::Column::SubjectPatientId, filter))
+            .one(&self.db)
+            .await
+            .db()?
+        else {
+            return Ok(None);
+        };
+        let mut identifiers = self.identifiers_of(&[id]).await?;
+        Ok(Some(observation_from(
+            row,
+            identifiers.remove(&id).unwrap_or_default(),
+        )))
+    }
+
+    async fn update_observation(&self, o: &Observation) -> StoreResult<Observation> {
+        let model = obs::ActiveModel {
+            id: Set(o.id),
+            subject_patient_id: Set(o.subject_patient_id),
+            codeable_concept_id: Set(o.codeable_concept_id),
+            data_source_id: Set(o.data_source_id),
+            value_attachment_data: Set(o.value_attachment_data.clone()),
+            content_type: Set(o.content_type.clone()),
+            status: Set(o.status.clone()),
+            effective_start: Set(o.effective_start),
+            effective_end: Set(o.effective_end),
+            last_updated: Set(Utc::now()),
+            ow_key: Set(o.ow_key.clone()),
+        };
+        let row = model.update(&self.db).await.db()?;
+        let mut identifiers = self.identifiers_of(&[o.id]).await?;
+        Ok(observation_from(
+            row,
+            identifiers.remove(&o.id).unwrap_or_default(),
+        ))
+    }
+
+    async fn delete_observation(&self, id: Id) -> StoreResult<bool> {
+        Ok(obs::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn search_observations(
+        &self,
+        filter: &AccessFilter,
+        q: &ObservationQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Observation>> {
+        let query = obs::Entity::find().filter(Self::observation_condition(filter, q));
+        let total = query.clone().count(&self.db).await.db()?;
+        let rows = query
+            .order_by_desc(obs::Column::LastUpdated)
+            .order_by_desc(obs::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        let ids: Vec<Id> = rows.iter().map(|r| r.id).collect();
+        let mut identifiers = self.identifiers_of(&ids).await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|r| {
+                    let ids = identifiers.remove(&r.id).unwrap_or_default();
+                    observation_from(r, ids)
+                })
+                .collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn find_observation_by_identifier(
+        &self,
+        identifier: &ObservationIdentifier,
+    ) -> StoreResult<Option<Id>> {
+        Ok(oid::Entity::find()
+            .filter(identifier_condition(identifier))
+            .one(&self.db)
+            .await
+            .db()?
+            .map(|m| m.observation_id))
+    }
+}

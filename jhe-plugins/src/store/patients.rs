@@ -1,0 +1,190 @@
+//! [`PatientStore`].
+
+use async_trait::async_trait;
+use chrono::Utc;
+use jhe_core::domain::{Id, NewPatient, Page, PageRequest, Patient};
+use jhe_core::store::{AccessFilter, PatientQuery, PatientStore, StoreResult};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::access::patient_condition;
+use super::entity::{patient, patient_organization as po, study_patient as sp};
+use super::{DbResultExt, SeaOrmStore, limit_of};
+
+pub(crate) fn patient_from(m: patient::Model) -> Patient {
+    Patient {
+        id: m.id,
+        jhe_user_id: m.jhe_user_id,
+        identifier: m.identifier,
+        name_family: m.name_family,
+        name_given: m.name_given,
+        birth_date: m.birth_date,
+        telecom_phone: m.telecom_phone,
+        last_updated: m.last_updated,
+    }
+}
+
+#[async_trait]
+impl PatientStore for SeaOrmStore {
+    async fn create_patient(&self, new: NewPatient) -> StoreResult<Patient> {
+        let model = patient::ActiveModel {
+            id: new.id.map(Set).unwrap_or(NotSet),
+            jhe_user_id: Set(new.jhe_user_id),
+            identifier: Set(new.identifier),
+            name_family: Set(new.name_family),
+            name_given: Set(new.name_given),
+            birth_date: Set(new.birth_date),
+            telecom_phone: Set(new.telecom_phone),
+            last_updated: Set(Utc::now()),
+        };
+        Ok(patient_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn get_patient(&self, filter: &AccessFilter, id: Id) -> StoreResult<Option<Patient>> {
+        Ok(patient::Entity::find_by_id(id)
+            .filter(patient_condition(patient::Column::Id, filter))
+            .one(&self.db)
+            .await
+            .db()?
+            .map(patient_from))
+    }
+
+    async fn get_patient_by_user(&self, user_id: Id) -> StoreResult<Option<Patient>> {
+        Ok(patient::Entity::find()
+            .filter(patient::Column::JheUserId.eq(user_id))
+            .one(&self.db)
+            .await
+            .db()?
+            .map(patient_from))
+    }
+
+    async fn update_patient(&self, p: &Patient) -> StoreResult<Patient> {
+        let model = patient::ActiveModel {
+            id: Set(p.id),
+            jhe_user_id: Set(p.jhe_user_id),
+            identifier: Set(p.identifier.clone()),
+            name_family: Set(p.name_family.clone()),
+            name_given: Set(p.name_given.clone()),
+            birth_date: Set(p.birth_date),
+            telecom_phone: Set(p.telecom_phone.clone()),
+            last_updated: Set(Utc::now()),
+        };
+        Ok(patient_from(model.update(&self.db).await.db()?))
+    }
+
+    async fn delete_patient(&self, id: Id) -> StoreResult<bool> {
+        Ok(patient::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_patients(
+        &self,
+        filter: &AccessFilter,
+        q: &PatientQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Patient>> {
+        let mut cond = Condition::all().add(patient_condition(patient::Column::Id, filter));
+        if let Some(org) = q.organization_id {
+            cond = cond.add(
+                patient::Column::Id.in_subquery(
+                    Query::select()
+                        .column(po::Column::PatientId)
+                        .from(po::Entity)
+                        .and_where(Expr::col(po::Column::OrganizationId).eq(org))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(study) = q.study_id {
+            cond = cond.add(
+                patient::Column::Id.in_subquery(
+                    Query::select()
+                        .column(sp::Column::PatientId)
+                        .from(sp::Entity)
+                        .and_where(Expr::col(sp::Column::StudyId).eq(study))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(id) = q.patient_id {
+            cond = cond.add(patient::Column::Id.eq(id));
+        }
+        if let Some(identifier) = &q.identifier {
+            cond = cond.add(patient::Column::Identifier.eq(identifier.as_str()));
+        }
+        let query = patient::Entity::find().filter(cond);
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(patient::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(patient_from).collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn add_patient_organization(
+        &self,
+        patient_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<()> {
+        let exists = po::Entity::find()
+            .filter(po::Column::PatientId.eq(patient_id))
+            .filter(po::Column::OrganizationId.eq(organization_id))
+            .count(&self.db)
+            .await
+            .db()?
+            > 0;
+        if !exists {
+            po::ActiveModel {
+                id: NotSet,
+                patient_id: Set(patient_id),
+                organization_id: Set(organization_id),
+            }
+            .insert(&self.db)
+            .await
+            .db()?;
+        }
+        Ok(())
+    }
+
+    async fn remove_patient_organization(
+        &self,
+        patient_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<bool> {
+        Ok(po::Entity::delete_many()
+            .filter(po::Column::PatientId.eq(patient_id))
+            .filter(po::Column::OrganizationId.eq(organization_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>> {
+        Ok(po::Entity::find()
+            .filter(po::Column::PatientId.eq(patient_id))
+            .order_by_asc(po::Column::OrganizationId)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| m.organization_id)
+            .collect())
+    }
+}

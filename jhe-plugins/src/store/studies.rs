@@ -1,0 +1,423 @@
+//! [`StudyStore`]: studies, enrolments, scope requests, consents and study links.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jhe_core::domain::{
+    Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyPatient,
+    StudyPatientScopeConsent, StudyScopeRequest,
+};
+use jhe_core::store::{StoreResult, StudyStore};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entity::{
+    study, study_client as sc, study_data_source as sds, study_patient as sp,
+    study_patient_scope_consent as spc, study_scope_request as ssr,
+};
+use super::{DbResultExt, SeaOrmStore, limit_of};
+
+fn study_from(m: study::Model) -> Study {
+    Study {
+        id: m.id,
+        name: m.name,
+        description: m.description,
+        organization_id: m.organization_id,
+        icon_url: m.icon_url,
+    }
+}
+
+fn enrolment_from(m: sp::Model) -> StudyPatient {
+    StudyPatient {
+        id: m.id,
+        study_id: m.study_id,
+        patient_id: m.patient_id,
+    }
+}
+
+fn request_from(m: ssr::Model) -> StudyScopeRequest {
+    StudyScopeRequest {
+        id: m.id,
+        study_id: m.study_id,
+        scope_code_id: m.scope_code_id,
+        scope_actions: m.scope_actions,
+    }
+}
+
+fn consent_from(m: spc::Model) -> StudyPatientScopeConsent {
+    StudyPatientScopeConsent {
+        id: m.id,
+        study_patient_id: m.study_patient_id,
+        scope_code_id: m.scope_code_id,
+        scope_actions: m.scope_actions,
+        consented: m.consented,
+        consented_time: m.consented_time,
+    }
+}
+
+#[async_trait]
+impl StudyStore for SeaOrmStore {
+    async fn create_study(&self, new: NewStudy) -> StoreResult<Study> {
+        let model = study::ActiveModel {
+            id: new.id.map(Set).unwrap_or(NotSet),
+            name: Set(new.name),
+            description: Set(new.description),
+            organization_id: Set(new.organization_id),
+            icon_url: Set(new.icon_url),
+        };
+        Ok(study_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn get_study(&self, id: Id) -> StoreResult<Option<Study>> {
+        Ok(study::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .db()?
+            .map(study_from))
+    }
+
+    async fn update_study(&self, s: &Study) -> StoreResult<Study> {
+        let model = study::ActiveModel {
+            id: Set(s.id),
+            name: Set(s.name.clone()),
+            description: Set(s.description.clone()),
+            organization_id: Set(s.organization_id),
+            icon_url: Set(s.icon_url.clone()),
+        };
+        Ok(study_from(model.update(&self.db).await.db()?))
+    }
+
+    async fn delete_study(&self, id: Id) -> StoreResult<bool> {
+        Ok(study::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_studies(
+        &self,
+        organization_ids: Option<&[Id]>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Study>> {
+        let mut query = study::Entity::find();
+        if let Some(ids) = organization_ids {
+            query = query.filter(study::Column::OrganizationId.is_in(ids.iter().copied()));
+        }
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(study::Column::Name)
+            .order_by_asc(study::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(study_from).collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn enroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<StudyPatient> {
+        let existing = sp::Entity::find()
+            .filter(sp::Column::StudyId.eq(study_id))
+            .filter(sp::Column::PatientId.eq(patient_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        if let Some(m) = existing {
+            return Ok(enrolment_from(m));
+        }
+        let model = sp::ActiveModel {
+            id: NotSet,
+            study_id: Set(study_id),
+            patient_id: Set(patient_id),
+        };
+        Ok(enrolment_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn unenroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<bool> {
+        Ok(sp::Entity::delete_many()
+            .filter(sp::Column::StudyId.eq(study_id))
+            .filter(sp::Column::PatientId.eq(patient_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_study_patients(&self, study_id: Id) -> StoreResult<Vec<StudyPatient>> {
+        Ok(sp::Entity::find()
+            .filter(sp::Column::StudyId.eq(study_id))
+            .order_by_asc(sp::Column::PatientId)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(enrolment_from)
+            .collect())
+    }
+
+    async fn list_patient_studies(&self, patient_id: Id) -> StoreResult<Vec<StudyPatient>> {
+        Ok(sp::Entity::find()
+            .filter(sp::Column::PatientId.eq(patient_id))
+            .order_by_asc(sp::Column::StudyId)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(enrolment_from)
+            .collect())
+    }
+
+    async fn add_scope_request(
+        &self,
+        study_id: Id,
+        scope_code_id: Id,
+    ) -> StoreResult<StudyScopeRequest> {
+        let existing = ssr::Entity::find()
+            .filter(ssr::Column::StudyId.eq(study_id))
+            .filter(ssr::Column::ScopeCodeId.eq(scope_code_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        if let Some(m) = existing {
+            return Ok(request_from(m));
+        }
+        let model = ssr::ActiveModel {
+            id: NotSet,
+            study_id: Set(study_id),
+            scope_code_id: Set(scope_code_id),
+            scope_actions: Set(Some("rs".into())),
+        };
+        Ok(request_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn remove_scope_request(&self, study_id: Id, scope_code_id: Id) -> StoreResult<bool> {
+        Ok(ssr::Entity::delete_many()
+            .filter(ssr::Column::StudyId.eq(study_id))
+            .filter(ssr::Column::ScopeCodeId.eq(scope_code_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_scope_requests(&self, study_id: Id) -> StoreResult<Vec<StudyScopeRequest>> {
+        Ok(ssr::Entity::find()
+            .filter(ssr::Column::StudyId.eq(study_id))
+            .order_by_asc(ssr::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(request_from)
+            .collect())
+    }
+
+    async fn upsert_consent(
+        &self,
+        study_patient_id: Id,
+        scope_code_id: Id,
+        consented: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<StudyPatientScopeConsent> {
+        let existing = spc::Entity::find()
+            .filter(spc::Column::StudyPatientId.eq(study_patient_id))
+            .filter(spc::Column::ScopeCodeId.eq(scope_code_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        let model = match existing {
+            Some(m) => {
+                let mut active = m.into_active_model();
+                active.consented = Set(consented);
+                active.consented_time = Set(at);
+                active.update(&self.db).await.db()?
+            }
+            None => spc::ActiveModel {
+                id: NotSet,
+                study_patient_id: Set(study_patient_id),
+                scope_code_id: Set(scope_code_id),
+                scope_actions: Set(Some("rs".into())),
+                consented: Set(consented),
+                consented_time: Set(at),
+            }
+            .insert(&self.db)
+            .await
+            .db()?,
+        };
+        Ok(consent_from(model))
+    }
+
+    async fn delete_consent(&self, study_patient_id: Id, scope_code_id: Id) -> StoreResult<bool> {
+        Ok(spc::Entity::delete_many()
+            .filter(spc::Column::StudyPatientId.eq(study_patient_id))
+            .filter(spc::Column::ScopeCodeId.eq(scope_code_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_patient_consents(
+        &self,
+        patient_id: Id,
+    ) -> StoreResult<Vec<StudyPatientScopeConsent>> {
+        Ok(spc::Entity::find()
+            .filter(
+                spc::Column::StudyPatientId.in_subquery(
+                    Query::select()
+                        .column(sp::Column::Id)
+                        .from(sp::Entity)
+                        .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
+                        .to_owned(),
+                ),
+            )
+            .order_by_asc(spc::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(consent_from)
+            .collect())
+    }
+
+    async fn delete_patient_consents(&self, patient_id: Id) -> StoreResult<u64> {
+        Ok(spc::Entity::delete_many()
+            .filter(
+                spc::Column::StudyPatientId.in_subquery(
+                    Query::select()
+                        .column(sp::Column::Id)
+                        .from(sp::Entity)
+                        .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
+                        .to_owned(),
+                ),
+            )
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected)
+    }
+
+    async fn add_study_data_source(
+        &self,
+        study_id: Id,
+        data_source_id: Id,
+    ) -> StoreResult<StudyDataSource> {
+        let existing = sds::Entity::find()
+            .filter(sds::Column::StudyId.eq(study_id))
+            .filter(sds::Column::DataSourceId.eq(data_source_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        let m = match existing {
+            Some(m) => m,
+            None => sds::ActiveModel {
+                id: NotSet,
+                study_id: Set(study_id),
+                data_source_id: Set(data_source_id),
+            }
+            .insert(&self.db)
+            .await
+            .db()?,
+        };
+        Ok(StudyDataSource {
+            id: m.id,
+            study_id: m.study_id,
+            data_source_id: m.data_source_id,
+        })
+    }
+
+    async fn remove_study_data_source(
+        &self,
+        study_id: Id,
+        data_source_id: Id,
+    ) -> StoreResult<bool> {
+        Ok(sds::Entity::delete_many()
+            .filter(sds::Column::StudyId.eq(study_id))
+            .filter(sds::Column::DataSourceId.eq(data_source_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_study_data_sources(&self, study_id: Id) -> StoreResult<Vec<StudyDataSource>> {
+        Ok(sds::Entity::find()
+            .filter(sds::Column::StudyId.eq(study_id))
+            .order_by_asc(sds::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| StudyDataSource {
+                id: m.id,
+                study_id: m.study_id,
+                data_source_id: m.data_source_id,
+            })
+            .collect())
+    }
+
+    async fn add_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<StudyClient> {
+        let existing = sc::Entity::find()
+            .filter(sc::Column::StudyId.eq(study_id))
+            .filter(sc::Column::ClientId.eq(client_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        let m = match existing {
+            Some(m) => m,
+            None => sc::ActiveModel {
+                id: NotSet,
+                study_id: Set(study_id),
+                client_id: Set(client_id),
+            }
+            .insert(&self.db)
+            .await
+            .db()?,
+        };
+        Ok(StudyClient {
+            id: m.id,
+            study_id: m.study_id,
+            client_id: m.client_id,
+        })
+    }
+
+    async fn remove_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<bool> {
+        Ok(sc::Entity::delete_many()
+            .filter(sc::Column::StudyId.eq(study_id))
+            .filter(sc::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_study_clients(&self, study_id: Id) -> StoreResult<Vec<StudyClient>> {
+        Ok(sc::Entity::find()
+            .filter(sc::Column::StudyId.eq(study_id))
+            .order_by_asc(sc::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| StudyClient {
+                id: m.id,
+                study_id: m.study_id,
+                client_id: m.client_id,
+            })
+            .collect())
+    }
+}

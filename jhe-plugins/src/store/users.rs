@@ -1,0 +1,302 @@
+//! [`UserStore`]: accounts, practitioner profiles and their organisation links.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use jhe_core::domain::{
+    Id, NewPractitioner, NewUser, Page, PageRequest, Practitioner, PractitionerOrganization, User,
+    UserType,
+};
+use jhe_core::store::{StoreResult, UserStore};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entity::{practitioner, practitioner_organization as pro, user};
+use super::{DbResultExt, SeaOrmStore, limit_of};
+
+pub(crate) fn user_from(m: user::Model) -> User {
+    User {
+        id: m.id,
+        email: m.email,
+        password: m.password,
+        first_name: m.first_name,
+        last_name: m.last_name,
+        is_superuser: m.is_superuser,
+        is_staff: m.is_staff,
+        is_active: m.is_active,
+        date_joined: m.date_joined,
+        last_login: m.last_login,
+        email_is_verified: m.email_is_verified,
+        identifier: m.identifier,
+        user_type: m.user_type.as_deref().and_then(UserType::parse),
+    }
+}
+
+pub(crate) fn practitioner_from(m: practitioner::Model) -> Practitioner {
+    Practitioner {
+        id: m.id,
+        jhe_user_id: m.jhe_user_id,
+        identifier: m.identifier,
+        name_family: m.name_family,
+        name_given: m.name_given,
+        telecom_phone: m.telecom_phone,
+        last_updated: m.last_updated,
+    }
+}
+
+pub(crate) fn link_from(m: pro::Model) -> PractitionerOrganization {
+    PractitionerOrganization {
+        id: m.id,
+        practitioner_id: m.practitioner_id,
+        organization_id: m.organization_id,
+        role: m.role,
+    }
+}
+
+#[async_trait]
+impl UserStore for SeaOrmStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        let model = user::ActiveModel {
+            id: new.id.map(Set).unwrap_or(NotSet),
+            password: Set(new.password),
+            last_login: Set(None),
+            is_superuser: Set(new.is_superuser),
+            first_name: Set(new.first_name),
+            last_name: Set(new.last_name),
+            is_staff: Set(new.is_staff),
+            is_active: Set(true),
+            date_joined: Set(Utc::now()),
+            email: Set(new.email),
+            email_is_verified: Set(new.email_is_verified),
+            identifier: Set(new.identifier),
+            user_type: Set(new.user_type.map(|t| t.as_str().to_string())),
+        };
+        Ok(user_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn get_user(&self, id: Id) -> StoreResult<Option<User>> {
+        Ok(user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .db()?
+            .map(user_from))
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await
+            .db()?
+            .map(user_from))
+    }
+
+    async fn find_users_by_identifier(&self, identifier: &str) -> StoreResult<Vec<User>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Identifier.eq(identifier))
+            .order_by_asc(user::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(user_from)
+            .collect())
+    }
+
+    async fn update_user(&self, u: &User) -> StoreResult<User> {
+        let model = user::ActiveModel {
+            id: Set(u.id),
+            password: Set(u.password.clone()),
+            last_login: Set(u.last_login),
+            is_superuser: Set(u.is_superuser),
+            first_name: Set(u.first_name.clone()),
+            last_name: Set(u.last_name.clone()),
+            is_staff: Set(u.is_staff),
+            is_active: Set(u.is_active),
+            date_joined: Set(u.date_joined),
+            email: Set(u.email.clone()),
+            email_is_verified: Set(u.email_is_verified),
+            identifier: Set(u.identifier.clone()),
+            user_type: Set(u.user_type.map(|t| t.as_str().to_string())),
+        };
+        Ok(user_from(model.update(&self.db).await.db()?))
+    }
+
+    async fn delete_user(&self, id: Id) -> StoreResult<bool> {
+        Ok(user::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>> {
+        let mut query = user::Entity::find();
+        if let Some(email) = email {
+            query = query.filter(user::Column::Email.eq(email));
+        }
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(user::Column::LastName)
+            .order_by_asc(user::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(user_from).collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn create_practitioner(&self, new: NewPractitioner) -> StoreResult<Practitioner> {
+        let model = practitioner::ActiveModel {
+            id: new.id.map(Set).unwrap_or(NotSet),
+            jhe_user_id: Set(new.jhe_user_id),
+            identifier: Set(new.identifier),
+            name_family: Set(new.name_family),
+            name_given: Set(new.name_given),
+            telecom_phone: Set(new.telecom_phone),
+            last_updated: Set(Utc::now()),
+        };
+        Ok(practitioner_from(model.insert(&self.db).await.db()?))
+    }
+
+    async fn get_practitioner(&self, id: Id) -> StoreResult<Option<Practitioner>> {
+        Ok(practitioner::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .db()?
+            .map(practitioner_from))
+    }
+
+    async fn get_practitioner_by_user(&self, user_id: Id) -> StoreResult<Option<Practitioner>> {
+        Ok(practitioner::Entity::find()
+            .filter(practitioner::Column::JheUserId.eq(user_id))
+            .one(&self.db)
+            .await
+            .db()?
+            .map(practitioner_from))
+    }
+
+    async fn update_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
+        let model = practitioner::ActiveModel {
+            id: Set(p.id),
+            jhe_user_id: Set(p.jhe_user_id),
+            identifier: Set(p.identifier.clone()),
+            name_family: Set(p.name_family.clone()),
+            name_given: Set(p.name_given.clone()),
+            telecom_phone: Set(p.telecom_phone.clone()),
+            last_updated: Set(Utc::now()),
+        };
+        Ok(practitioner_from(model.update(&self.db).await.db()?))
+    }
+
+    async fn delete_practitioner(&self, id: Id) -> StoreResult<bool> {
+        Ok(practitioner::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_practitioners(&self, page: PageRequest) -> StoreResult<Page<Practitioner>> {
+        let query = practitioner::Entity::find();
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(practitioner::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(practitioner_from).collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn upsert_practitioner_organization(
+        &self,
+        practitioner_id: Id,
+        organization_id: Id,
+        role: &str,
+    ) -> StoreResult<PractitionerOrganization> {
+        let existing = pro::Entity::find()
+            .filter(pro::Column::PractitionerId.eq(practitioner_id))
+            .filter(pro::Column::OrganizationId.eq(organization_id))
+            .one(&self.db)
+            .await
+            .db()?;
+        let model = match existing {
+            Some(m) if m.role == role => m,
+            Some(m) => {
+                let mut active = m.into_active_model();
+                active.role = Set(role.to_string());
+                active.update(&self.db).await.db()?
+            }
+            None => pro::ActiveModel {
+                id: NotSet,
+                practitioner_id: Set(practitioner_id),
+                organization_id: Set(organization_id),
+                role: Set(role.to_string()),
+            }
+            .insert(&self.db)
+            .await
+            .db()?,
+        };
+        Ok(link_from(model))
+    }
+
+    async fn delete_practitioner_organization(
+        &self,
+        practitioner_id: Id,
+        organization_id: Id,
+    ) -> StoreResult<bool> {
+        Ok(pro::Entity::delete_many()
+            .filter(pro::Column::PractitionerId.eq(practitioner_id))
+            .filter(pro::Column::OrganizationId.eq(organization_id))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
+    }
+
+    async fn list_practitioner_organizations(
+        &self,
+        practitioner_id: Id,
+    ) -> StoreResult<Vec<PractitionerOrganization>> {
+        Ok(pro::Entity::find()
+            .filter(pro::Column::PractitionerId.eq(practitioner_id))
+            .order_by_asc(pro::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(link_from)
+            .collect())
+    }
+
+    async fn list_organization_practitioners(
+        &self,
+        organization_id: Id,
+    ) -> StoreResult<Vec<PractitionerOrganization>> {
+        Ok(pro::Entity::find()
+            .filter(pro::Column::OrganizationId.eq(organization_id))
+            .order_by_asc(pro::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(link_from)
+            .collect())
+    }
+}

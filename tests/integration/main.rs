@@ -1,0 +1,11 @@
+//! Integration tests: the real server on a random loopback port, real databases (SQLite and
+//! PostgreSQL), real HTTP. One binary, grouped by behaviour.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod support;
+
+mod migrations;
+mod seed;
+mod server;
+mod store_crud;
+mod store_rules;
