@@ -5,6 +5,8 @@
 //! mailers.
 #![deny(missing_docs)]
 
+pub mod mail;
 pub mod store;
 
+pub use mail::{FileMailer, SmtpMailer, mailer_from_config};
 pub use store::SeaOrmStore;

@@ -1,13 +1,22 @@
 //! HTTP handlers (poem / poem-openapi). Thin: parse, authenticate, call one service function,
 //! map the result.
+//!
+//! Each area mounts its own routes (`mount(route) -> route`), so this file only composes them.
 
+pub mod api;
+pub mod auth;
 pub mod error;
+pub mod oauth;
+pub mod portal;
+pub mod session;
 pub mod system;
+pub mod templates;
+pub mod web;
 
 use std::sync::Arc;
 
 use poem::{EndpointExt, Route};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::server::AppState;
 
@@ -20,9 +29,15 @@ pub fn version() -> String {
 }
 
 /// The documented APIs, as one poem-openapi service (the seam where plug-ins add endpoints).
-pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<system::SystemApi, ()> {
-    OpenApiService::new(system::SystemApi { state }, API_TITLE, version())
-        .description("JupyterHealth Exchange: consented sharing of personal health data (Open mHealth in FHIR R5) with research studies.")
+pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<impl OpenApi, ()> {
+    OpenApiService::new(
+        (system::SystemApi { state: state.clone() }, api::apis(state)),
+        API_TITLE,
+        version(),
+    )
+    .description(
+        "JupyterHealth Exchange: consented sharing of personal health data (Open mHealth in FHIR R5) with research studies.",
+    )
 }
 
 /// The full router of the server.
@@ -30,11 +45,13 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(state.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new()
+    let route = Route::new()
         .at("/api/schema/openapi.json", spec)
-        .nest("/api/docs", docs)
-        .nest("/", api)
-        .data(state)
+        .nest("/api/docs", docs);
+    let route = oauth::mount(route);
+    let route = web::mount(route);
+    let route = portal::mount(route);
+    route.nest("/", api).data(state)
 }
 
 /// Adds the security headers of the original to every response.
