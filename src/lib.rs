@@ -11,12 +11,16 @@ use jhe_core::services::accounts::{ProfileDetails, create_user_with_profile};
 use jhe_core::{Config, CoreError, CoreResult, JheServer};
 use jhe_plugins::SeaOrmStore;
 
-/// The default server: the given store with the standard plug-ins.
-pub fn assemble(
-    config: Config,
-    store: SeaOrmStore,
-) -> Result<JheServer, jhe_core::server::BuildError> {
-    JheServer::builder().config(config).store(store).build()
+/// The default server: the given store with the standard plug-ins (password login; mail through
+/// SMTP when `SMTP_HOST` is set, else to files under `JHE_MAIL_DIR`).
+pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer> {
+    let mailer = jhe_plugins::mailer_from_config(&config)?;
+    Ok(JheServer::builder()
+        .config(config)
+        .store(store)
+        .identity_provider(jhe_plugins::PasswordIdp)
+        .shared_mailer(mailer)
+        .build()?)
 }
 
 /// Creates a superuser account (with its empty practitioner profile).

@@ -91,6 +91,12 @@ impl JheServerBuilder {
         self
     }
 
+    /// A mailer already shared elsewhere.
+    pub fn shared_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Result<JheServer, BuildError> {
         let store = self.store.ok_or(BuildError::MissingStore)?;

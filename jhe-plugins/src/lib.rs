@@ -5,8 +5,10 @@
 //! mailers.
 #![deny(missing_docs)]
 
+pub mod identity;
 pub mod mail;
 pub mod store;
 
+pub use identity::PasswordIdp;
 pub use mail::{FileMailer, SmtpMailer, mailer_from_config};
 pub use store::SeaOrmStore;

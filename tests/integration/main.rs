@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod support;
 
+mod accounts;
 mod migrations;
 mod seed;
 mod server;

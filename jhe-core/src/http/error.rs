@@ -83,3 +83,8 @@ mod tests {
         assert!(!leaked.to_string().contains("secret"));
     }
 }
+
+/// The HTTP response of an error (JSON body, status from [`status_of`]).
+pub fn response_of(error: CoreError) -> Response {
+    poem::Error::from(error).into_response()
+}

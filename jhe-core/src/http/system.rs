@@ -58,6 +58,12 @@ impl SystemApi {
         })
     }
 
+    /// The home page (HTML; not part of the API).
+    #[oai(path = "/", method = "get", hidden)]
+    async fn home(&self, req: &poem::Request) -> poem_openapi::payload::Html<String> {
+        poem_openapi::payload::Html(crate::http::web::home_html(&self.state, req).await)
+    }
+
     /// Readiness: checks that the database answers.
     #[oai(path = "/ready", method = "get")]
     async fn ready(&self) -> ReadyResponse {

@@ -3,5 +3,8 @@
 
 pub mod accounts;
 pub mod keys;
+pub mod links;
+pub mod login;
 pub mod seed;
 pub mod settings;
+pub mod signup;

@@ -138,6 +138,7 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
     pub config: Config,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -204,15 +205,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             .run(endpoint)
             .await;
     });
+    let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
+        .cookie_provider(jar.clone())
         .build()
         .expect("http client");
     TestApp {
         address,
         db,
         client,
+        jar,
         config,
         server: Some(handle),
     }
@@ -240,4 +243,42 @@ macro_rules! both_backends {
             }
         )+
     };
+}
+
+/// Boots a second server process ("replica") on the same database as `app`; returns its origin.
+/// The server runs until the test ends.
+pub async fn spawn_replica(app: &TestApp) -> String {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind a loopback port");
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .expect("local port");
+    let store = app.db.second_store().await;
+    let server = jhe::assemble(app.config.clone(), store).expect("assemble the replica");
+    server.prepare().await.expect("prepare the replica");
+    let endpoint = server.into_endpoint();
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The value of the `sessionid` cookie the app's client holds.
+pub fn session_cookie_of(app: &TestApp) -> String {
+    use reqwest::cookie::CookieStore;
+    let url = app.address.parse().expect("url");
+    let header = app.jar.cookies(&url).expect("cookies");
+    header
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("sessionid=").map(str::to_string))
+        .expect("a session cookie")
 }

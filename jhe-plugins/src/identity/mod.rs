@@ -1,0 +1,5 @@
+//! Identity providers.
+
+mod password;
+
+pub use password::PasswordIdp;

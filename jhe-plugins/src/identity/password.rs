@@ -1,0 +1,60 @@
+//! `PasswordIdp`: local e-mail + password accounts.
+
+use async_trait::async_trait;
+use jhe_core::identity::{Authenticated, Credentials, IdentityProvider, IdpError};
+use jhe_core::store::Store;
+use jhe_kdf::Verification;
+
+/// Logs people in with the e-mail and password stored in JHE (argon2id; Django `pbkdf2_sha256`
+/// hashes of imported users verify too and are upgraded to argon2id at the next login).
+#[derive(Debug, Clone, Default)]
+pub struct PasswordIdp;
+
+#[async_trait]
+impl IdentityProvider for PasswordIdp {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+
+    fn display_name(&self) -> &str {
+        "Email and password"
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        store: &dyn Store,
+    ) -> Result<Authenticated, IdpError> {
+        let Credentials::Password { email, password } = credentials else {
+            return Err(IdpError::Unsupported);
+        };
+        let email = email.trim();
+        let user = match store.get_user_by_email(email).await? {
+            Some(u) => Some(u),
+            // Django normalises the domain part only; accept any case of the whole address too.
+            None => store.get_user_by_email(&email.to_lowercase()).await?,
+        };
+        let Some(mut user) = user else {
+            // Spend comparable time on unknown accounts, so timing does not reveal them.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy =
+                DUMMY.get_or_init(|| jhe_kdf::hash_password("not a password").unwrap_or_default());
+            let _ = jhe_kdf::verify_password(password, dummy);
+            return Err(IdpError::InvalidCredentials);
+        };
+        match jhe_kdf::verify_password(password, &user.password) {
+            Verification::Invalid => Err(IdpError::InvalidCredentials),
+            Verification::Valid { .. } if !user.is_active => Err(IdpError::Inactive),
+            Verification::Valid { needs_rehash } => {
+                if needs_rehash {
+                    if let Ok(hash) = jhe_kdf::hash_password(password) {
+                        user.password = hash;
+                        user = store.update_user(&user).await?;
+                        tracing::info!(user_id = user.id, "password hash upgraded to argon2id");
+                    }
+                }
+                Ok(Authenticated::User(Box::new(user)))
+            }
+        }
+    }
+}
