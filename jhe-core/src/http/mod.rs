@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod fhir;
 pub mod oauth;
 pub mod portal;
 pub mod session;
@@ -51,6 +52,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let route = oauth::mount(route);
     let route = web::mount(route);
     let route = portal::mount(route);
+    let route = fhir::mount(route);
     route.nest("/", api).data(state)
 }
 
