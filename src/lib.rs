@@ -18,6 +18,7 @@ pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer>
     Ok(JheServer::builder()
         .config(config)
         .store(store)
+        .policy(jhe_plugins::RbacConsentPolicy)
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
         .build()?)

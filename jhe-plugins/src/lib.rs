@@ -7,8 +7,10 @@
 
 pub mod identity;
 pub mod mail;
+pub mod policy;
 pub mod store;
 
 pub use identity::PasswordIdp;
 pub use mail::{FileMailer, SmtpMailer, mailer_from_config};
+pub use policy::RbacConsentPolicy;
 pub use store::SeaOrmStore;

@@ -1,0 +1,5 @@
+//! Authorisation policies.
+
+mod rbac;
+
+pub use rbac::RbacConsentPolicy;

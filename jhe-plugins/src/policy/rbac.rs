@@ -1,0 +1,212 @@
+//! `RbacConsentPolicy`: the role and consent rules of JupyterHealth Exchange
+//! (`manager` / `member` / `viewer` per organisation, superusers, patients who see only
+//! themselves), with the original's security gaps closed.
+
+use async_trait::async_trait;
+use jhe_core::domain::{Id, ROOT_ORGANIZATION_ID, role_has_permission};
+use jhe_core::policy::{Action, Decision, Policy, Principal};
+use jhe_core::store::{AccessFilter, Store, StoreResult};
+
+/// Permission strings of `ROLE_PERMISSIONS`.
+mod perm {
+    pub const MANAGE_PRACTITIONERS: &str = "organization.manage_for_practitioners";
+    pub const MANAGE_PATIENTS: &str = "patient.manage_for_organization";
+    pub const MANAGE_STUDIES: &str = "study.manage_for_organization";
+}
+
+/// The standard policy. Organisation membership is direct (the hierarchy grants nothing on
+/// children), as in the original.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RbacConsentPolicy;
+
+const NOT_ALLOWED: &str = "You do not have permission to perform this action.";
+
+fn deny(message: &str) -> Decision {
+    Decision::Deny(message.to_string())
+}
+
+impl RbacConsentPolicy {
+    /// The caller's role string on exactly this organisation, if any.
+    async fn role_on(
+        principal: &Principal,
+        organization_id: Id,
+        store: &dyn Store,
+    ) -> StoreResult<Option<String>> {
+        let Some(practitioner) = &principal.practitioner else {
+            return Ok(None);
+        };
+        Ok(store
+            .list_practitioner_organizations(practitioner.id)
+            .await?
+            .into_iter()
+            .find(|l| l.organization_id == organization_id)
+            .map(|l| l.role))
+    }
+
+    async fn can(
+        principal: &Principal,
+        organization_id: Id,
+        permission: &str,
+        store: &dyn Store,
+    ) -> StoreResult<bool> {
+        if principal.is_superuser() {
+            return Ok(true);
+        }
+        Ok(Self::role_on(principal, organization_id, store)
+            .await?
+            .is_some_and(|role| role_has_permission(&role, permission)))
+    }
+
+    /// Whether the caller (as practitioner) shares an organisation with the patient.
+    async fn shares_organization(
+        principal: &Principal,
+        patient_id: Id,
+        store: &dyn Store,
+    ) -> StoreResult<bool> {
+        let Some(practitioner) = &principal.practitioner else {
+            return Ok(false);
+        };
+        let mine: Vec<Id> = store
+            .list_practitioner_organizations(practitioner.id)
+            .await?
+            .into_iter()
+            .map(|l| l.organization_id)
+            .collect();
+        Ok(store
+            .list_patient_organization_ids(patient_id)
+            .await?
+            .iter()
+            .any(|o| mine.contains(o)))
+    }
+
+    fn is_own_patient(principal: &Principal, patient_id: Id) -> bool {
+        principal
+            .patient
+            .as_ref()
+            .is_some_and(|p| p.id == patient_id)
+    }
+}
+
+#[async_trait]
+impl Policy for RbacConsentPolicy {
+    async fn access_filter(&self, principal: &Principal) -> AccessFilter {
+        if let Some(practitioner) = &principal.practitioner {
+            AccessFilter::PractitionerOrganizations {
+                practitioner_id: practitioner.id,
+            }
+        } else if let Some(patient) = &principal.patient {
+            AccessFilter::OwnPatient {
+                patient_id: patient.id,
+            }
+        } else {
+            AccessFilter::Nothing
+        }
+    }
+
+    async fn authorize(
+        &self,
+        principal: &Principal,
+        action: &Action,
+        store: &dyn Store,
+    ) -> StoreResult<Decision> {
+        let allowed = |ok: bool| {
+            if ok {
+                Decision::Allow
+            } else {
+                deny(NOT_ALLOWED)
+            }
+        };
+        Ok(match action {
+            Action::CreateTopLevelOrganization => allowed(principal.is_superuser()),
+            Action::CreateOrganization { parent_id } => {
+                if *parent_id == ROOT_ORGANIZATION_ID {
+                    allowed(principal.is_superuser())
+                } else {
+                    allowed(
+                        Self::can(principal, *parent_id, perm::MANAGE_PRACTITIONERS, store).await?,
+                    )
+                }
+            }
+            Action::ManageOrganization { organization_id } => {
+                // Managing an organisation takes the role on its parent, unless it is top-level.
+                let target = match store.get_organization(*organization_id).await? {
+                    Some(org) => match org.part_of {
+                        Some(parent) if parent != ROOT_ORGANIZATION_ID => parent,
+                        _ => org.id,
+                    },
+                    None => *organization_id,
+                };
+                allowed(Self::can(principal, target, perm::MANAGE_PRACTITIONERS, store).await?)
+            }
+            Action::ManagePatients { organization_id } => {
+                allowed(Self::can(principal, *organization_id, perm::MANAGE_PATIENTS, store).await?)
+            }
+            Action::ManageStudies { organization_id } => {
+                allowed(Self::can(principal, *organization_id, perm::MANAGE_STUDIES, store).await?)
+            }
+            Action::ReadStudy { organization_id } => {
+                if Self::role_on(principal, *organization_id, store)
+                    .await?
+                    .is_some()
+                {
+                    Decision::Allow
+                } else {
+                    deny("Current User does not have authorization to access this Study.")
+                }
+            }
+            Action::ReadPatient { patient_id } => {
+                if Self::is_own_patient(principal, *patient_id)
+                    || principal.is_superuser()
+                    || Self::shares_organization(principal, *patient_id, store).await?
+                {
+                    Decision::Allow
+                } else {
+                    deny("Current User does not have authorization to access this Patient.")
+                }
+            }
+            Action::RecordConsent {
+                patient_id,
+                study_organization_id,
+            } => {
+                if principal.is_superuser() || Self::is_own_patient(principal, *patient_id) {
+                    Decision::Allow
+                } else if principal.practitioner.is_some() {
+                    let in_study_org = store
+                        .list_patient_organization_ids(*patient_id)
+                        .await?
+                        .contains(study_organization_id);
+                    match Self::role_on(principal, *study_organization_id, store).await? {
+                        Some(role) if in_study_org && (role == "manager" || role == "member") => {
+                            Decision::Allow
+                        }
+                        Some(_) if in_study_org => deny("Practitioner role is not valid."),
+                        _ => deny("Practitioner doesn't have right now for patient."),
+                    }
+                } else if principal.patient.is_some() {
+                    deny("The Patient does not match the current patient user.")
+                } else {
+                    deny("Only Patient users can update their own consents.")
+                }
+            }
+            Action::UploadObservation { patient_id } => {
+                if principal.practitioner.is_some() {
+                    if Self::shares_organization(principal, *patient_id, store).await? {
+                        Decision::Allow
+                    } else {
+                        deny("Current user doesn't have access to the Patient.")
+                    }
+                } else if principal.patient.is_none() {
+                    deny("Current user is not a Patient.")
+                } else if Self::is_own_patient(principal, *patient_id) {
+                    Decision::Allow
+                } else {
+                    deny("The Subject Patient does not match the current user.")
+                }
+            }
+            Action::ManageClients
+            | Action::ManageDataSources
+            | Action::ManageSettings
+            | Action::ManagePractitioners => allowed(principal.is_superuser()),
+        })
+    }
+}
