@@ -9,6 +9,7 @@ pub mod error;
 pub mod fhir;
 pub mod oauth;
 pub mod portal;
+pub mod rest;
 pub mod session;
 pub mod system;
 pub mod templates;

@@ -1,0 +1,205 @@
+//! JSON key casing, as djangorestframework-camel-case does it for the original.
+//!
+//! Responses are camelCase. Requests may use camelCase or snake_case: a middleware rewrites
+//! request keys (JSON bodies and query-parameter names) to camelCase before the handlers parse
+//! them. Keys in [`NEVER_RENAMED`] keep their spelling either way, and the Open mHealth payload
+//! under `valueAttachmentData` is never touched.
+
+use poem::http::header;
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+/// Keys that are never renamed (in either direction), as in the original.
+pub const NEVER_RENAMED: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "grant_type",
+    "code_verifier",
+];
+
+/// Keys whose value is copied verbatim (never recursed into).
+pub const VERBATIM_VALUES: &[&str] = &["valueAttachmentData", "value_attachment_data"];
+
+fn is_protected(key: &str) -> bool {
+    NEVER_RENAMED.contains(&key) || NEVER_RENAMED.contains(&to_snake_raw(key).as_str())
+}
+
+fn to_snake_raw(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev: Option<char> = None;
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            if prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    out
+}
+
+/// `name_family` → `nameFamily` (keys in [`NEVER_RENAMED`] unchanged).
+pub fn to_camel(key: &str) -> String {
+    if is_protected(key) || !key.contains('_') {
+        return key.to_string();
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for (i, c) in key.chars().enumerate() {
+        if c == '_' && i > 0 {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `nameFamily` → `name_family` (keys in [`NEVER_RENAMED`] unchanged).
+pub fn to_snake(key: &str) -> String {
+    if is_protected(key) {
+        return key.to_string();
+    }
+    to_snake_raw(key)
+}
+
+/// Rewrites every object key of `value` with `f`, recursively, except inside verbatim values.
+pub fn rename_keys(value: serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = if VERBATIM_VALUES.contains(&k.as_str()) { v } else { rename_keys(v, f) };
+                    (f(&k), v)
+                })
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(|v| rename_keys(v, f)).collect())
+        }
+        other => other,
+    }
+}
+
+/// Middleware normalising request keys to camelCase (JSON bodies and query names).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CamelCaseRequests;
+
+impl<E: Endpoint> Middleware<E> for CamelCaseRequests {
+    type Output = CamelCaseEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        CamelCaseEndpoint { inner: ep }
+    }
+}
+
+/// The endpoint produced by [`CamelCaseRequests`].
+pub struct CamelCaseEndpoint<E> {
+    inner: E,
+}
+
+fn camel_query(query: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (to_camel(&k), v.into_owned())))
+        .finish()
+}
+
+impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        if let Some(query) = req.uri().query().filter(|q| q.contains('_')) {
+            let rewritten = camel_query(query);
+            let mut parts = req.uri().clone().into_parts();
+            let path = req.uri().path().to_string();
+            if let Ok(pq) = format!("{path}?{rewritten}").parse() {
+                parts.path_and_query = Some(pq);
+                if let Ok(uri) = poem::http::Uri::from_parts(parts) {
+                    // Keep the original spelling for absolute links built from the request.
+                    let original = req.original_uri().clone();
+                    req.extensions_mut().insert(OriginalUri(original));
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        if is_json {
+            let bytes = req.take_body().into_bytes_limit(32 * 1024 * 1024).await?;
+            let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(value) => match serde_json::to_vec(&rename_keys(value, &to_camel)) {
+                    Ok(v) => Body::from(v),
+                    Err(_) => Body::from(bytes),
+                },
+                // Let the handler report the parse error.
+                Err(_) => Body::from(bytes),
+            };
+            req.set_body(body);
+        }
+        Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+/// The request URI as the client sent it, before query names were rewritten.
+#[derive(Debug, Clone)]
+pub struct OriginalUri(pub poem::http::Uri);
+
+/// The URI the client sent (query names in their original spelling).
+pub fn original_uri(req: &Request) -> poem::http::Uri {
+    req.extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| {
+            let original = req.original_uri();
+            // Requests built outside a server (tests) have no original URI.
+            if original.path() == "/" && original.query().is_none() {
+                req.uri().clone()
+            } else {
+                original.clone()
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_convert_with_the_exceptions() {
+        assert_eq!(to_camel("name_family"), "nameFamily");
+        assert_eq!(to_camel("part_of"), "partOf");
+        assert_eq!(to_camel("client_id"), "client_id");
+        assert_eq!(to_camel("code_verifier"), "code_verifier");
+        assert_eq!(to_camel("nameFamily"), "nameFamily");
+        assert_eq!(to_snake("organizationId"), "organization_id");
+        assert_eq!(to_snake("clientId"), "clientId");
+        assert_eq!(to_snake("codeVerifier"), "codeVerifier");
+        assert_eq!(to_snake("value2Go"), "value2_go");
+    }
+
+    #[test]
+    fn payloads_are_not_renamed() {
+        let v = json!({"value_attachment_data": {"effective_time_frame": 1}, "study_scope_consents": [{"scope_consents": []}]});
+        assert_eq!(
+            rename_keys(v, &to_camel),
+            json!({"valueAttachmentData": {"effective_time_frame": 1}, "studyScopeConsents": [{"scopeConsents": []}]})
+        );
+    }
+
+    #[test]
+    fn query_names_convert() {
+        assert_eq!(camel_query("organization_id=1&page_size=2&x=a_b"), "organizationId=1&pageSize=2&x=a_b");
+    }
+}
