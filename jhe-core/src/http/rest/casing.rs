@@ -77,7 +77,11 @@ pub fn rename_keys(value: serde_json::Value, f: &dyn Fn(&str) -> String) -> serd
         serde_json::Value::Object(map) => serde_json::Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    let v = if VERBATIM_VALUES.contains(&k.as_str()) { v } else { rename_keys(v, f) };
+                    let v = if VERBATIM_VALUES.contains(&k.as_str()) {
+                        v
+                    } else {
+                        rename_keys(v, f)
+                    };
                     (f(&k), v)
                 })
                 .collect(),
@@ -108,7 +112,10 @@ pub struct CamelCaseEndpoint<E> {
 
 fn camel_query(query: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (to_camel(&k), v.into_owned())))
+        .extend_pairs(
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (to_camel(&k), v.into_owned())),
+        )
         .finish()
 }
 
@@ -200,6 +207,9 @@ mod tests {
 
     #[test]
     fn query_names_convert() {
-        assert_eq!(camel_query("organization_id=1&page_size=2&x=a_b"), "organizationId=1&pageSize=2&x=a_b");
+        assert_eq!(
+            camel_query("organization_id=1&page_size=2&x=a_b"),
+            "organizationId=1&pageSize=2&x=a_b"
+        );
     }
 }

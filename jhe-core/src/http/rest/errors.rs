@@ -1,15 +1,18 @@
 //! Every error of the Admin API as JSON with a `detail` (poem-openapi's own parse errors are
 //! plain text; clients such as jupyterhealth-client read `detail`).
 
-use poem::http::{header, StatusCode};
+use poem::http::{StatusCode, header};
 use poem::{Endpoint, EndpointExt, Response};
 
 /// Wraps an endpoint so that non-JSON error responses become `{"detail": "<message>"}`.
 pub fn json_errors<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
-    ep.map_to_response().catch_all_error(|err: poem::Error| async move { to_json(err.into_response()).await })
+    ep.map_to_response()
+        .catch_all_error(|err: poem::Error| async move { to_json(err.into_response()).await })
         .after(|result| async move {
             match result {
-                Ok(resp) if !resp.status().is_success() && !resp.status().is_redirection() => Ok(to_json(resp).await),
+                Ok(resp) if !resp.status().is_success() && !resp.status().is_redirection() => {
+                    Ok(to_json(resp).await)
+                }
                 other => other,
             }
         })
@@ -33,9 +36,13 @@ async fn to_json(resp: Response) -> Response {
         text.trim().to_string()
     };
     let detail = match status {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => format!("Unsupported media type in request: {detail}"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            format!("Unsupported media type in request: {detail}")
+        }
         StatusCode::METHOD_NOT_ALLOWED => "Method not allowed.".to_string(),
-        StatusCode::NOT_FOUND if detail == "Not Found" || detail == "not found" => "Not found.".to_string(),
+        StatusCode::NOT_FOUND if detail == "Not Found" || detail == "not found" => {
+            "Not found.".to_string()
+        }
         _ => detail,
     };
     let mut out = Response::builder()

@@ -4,3 +4,4 @@
 pub mod casing;
 pub mod errors;
 pub mod paging;
+pub mod response;

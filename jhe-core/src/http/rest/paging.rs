@@ -2,10 +2,10 @@
 //! absolute links that keep the client's parameters (sorted by name, page replaced).
 
 use poem::Request;
-use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 use poem_openapi::Object;
+use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 
-use crate::domain::{Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::CoreError;
 
 /// A page of results.
@@ -24,7 +24,11 @@ pub struct Paginated<T: Type + ParseFromJSON + ToJSON> {
 /// Reads `page` and `pageSize` (the middleware has camelCased `page_size`). A non-numeric page is
 /// `404 Invalid page.`; a bad size falls back to the default; sizes are capped at 1000.
 /// `fixed_size` (practitioners, settings, clients) ignores `pageSize` as the original does.
-pub fn page_request(page: Option<&str>, page_size: Option<&str>, fixed_size: Option<u64>) -> Result<PageRequest, CoreError> {
+pub fn page_request(
+    page: Option<&str>,
+    page_size: Option<&str>,
+    fixed_size: Option<u64>,
+) -> Result<PageRequest, CoreError> {
     let page = match page.map(str::trim) {
         None | Some("") => 1,
         Some(p) => p
@@ -47,13 +51,27 @@ pub fn page_request(page: Option<&str>, page_size: Option<&str>, fixed_size: Opt
 /// The public origin of a request (honours `X-Forwarded-Proto` / `X-Forwarded-Host`).
 pub fn origin(req: &Request, fallback: &str) -> String {
     let headers = req.headers();
-    let forwarded_host = headers.get("x-forwarded-host").and_then(|v| v.to_str().ok()).map(|h| h.split(',').next().unwrap_or(h).trim().to_string());
-    let host = forwarded_host.or_else(|| headers.get("host").and_then(|v| v.to_str().ok()).map(str::to_string));
+    let forwarded_host = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .map(|h| h.split(',').next().unwrap_or(h).trim().to_string());
+    let host = forwarded_host.or_else(|| {
+        headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .map(|p| p.split(',').next().unwrap_or(p).trim().to_string())
-        .unwrap_or_else(|| if fallback.starts_with("https://") { "https".into() } else { "http".into() });
+        .unwrap_or_else(|| {
+            if fallback.starts_with("https://") {
+                "https".into()
+            } else {
+                "http".into()
+            }
+        });
     match host {
         Some(h) => format!("{proto}://{h}"),
         None => fallback.trim_end_matches('/').to_string(),
@@ -64,30 +82,46 @@ pub fn origin(req: &Request, fallback: &str) -> String {
 /// the client spelled them), sorted by name, with the page parameter set (or removed for page 1).
 pub fn page_link(req: &Request, site_url: &str, page_param: &str, page: u64) -> String {
     let uri = super::casing::original_uri(req);
-    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .filter(|(k, _)| k != page_param)
-        .collect();
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != page_param)
+            .collect();
     if page > 1 {
         params.push((page_param.to_string(), page.to_string()));
     }
     params.sort_by(|a, b| a.0.cmp(&b.0));
-    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
     let base = format!("{}{}", origin(req, site_url), uri.path());
-    if query.is_empty() { base } else { format!("{base}?{query}") }
+    if query.is_empty() {
+        base
+    } else {
+        format!("{base}?{query}")
+    }
 }
 
 /// Wraps a store page in the envelope. A page past the end (other than the first) is
 /// `404 Invalid page.`.
-pub fn envelope<T, U>(req: &Request, site_url: &str, page: Page<T>, map: impl FnMut(T) -> U) -> Result<Paginated<U>, CoreError>
+pub fn envelope<T, U>(
+    req: &Request,
+    site_url: &str,
+    page: Page<T>,
+    map: impl FnMut(T) -> U,
+) -> Result<Paginated<U>, CoreError>
 where
     U: Type + ParseFromJSON + ToJSON,
 {
     if page.request.page > 1 && page.items.is_empty() {
         return Err(CoreError::NotFound("Invalid page.".into()));
     }
-    let next = page.has_next().then(|| page_link(req, site_url, "page", page.request.page + 1));
-    let previous = page.has_previous().then(|| page_link(req, site_url, "page", page.request.page - 1));
+    let next = page
+        .has_next()
+        .then(|| page_link(req, site_url, "page", page.request.page + 1));
+    let previous = page
+        .has_previous()
+        .then(|| page_link(req, site_url, "page", page.request.page - 1));
     Ok(Paginated {
         count: page.total,
         next,
@@ -102,18 +136,40 @@ mod tests {
 
     #[test]
     fn page_parameters() {
-        assert_eq!(page_request(None, None, None).unwrap(), PageRequest::new(1, 20));
-        assert_eq!(page_request(Some("3"), Some("5000"), None).unwrap(), PageRequest::new(3, 1000));
-        assert_eq!(page_request(Some("2"), Some("abc"), None).unwrap(), PageRequest::new(2, 20));
-        assert_eq!(page_request(Some("1"), Some("2"), Some(1000)).unwrap(), PageRequest::new(1, 1000));
-        assert!(matches!(page_request(Some("x"), None, None), Err(CoreError::NotFound(_))));
-        assert!(matches!(page_request(Some("0"), None, None), Err(CoreError::NotFound(_))));
+        assert_eq!(
+            page_request(None, None, None).unwrap(),
+            PageRequest::new(1, 20)
+        );
+        assert_eq!(
+            page_request(Some("3"), Some("5000"), None).unwrap(),
+            PageRequest::new(3, 1000)
+        );
+        assert_eq!(
+            page_request(Some("2"), Some("abc"), None).unwrap(),
+            PageRequest::new(2, 20)
+        );
+        assert_eq!(
+            page_request(Some("1"), Some("2"), Some(1000)).unwrap(),
+            PageRequest::new(1, 1000)
+        );
+        assert!(matches!(
+            page_request(Some("x"), None, None),
+            Err(CoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            page_request(Some("0"), None, None),
+            Err(CoreError::NotFound(_))
+        ));
     }
 
     #[test]
     fn links_keep_sorted_parameters() {
         let req = Request::builder()
-            .uri("/api/v1/patients?studyId=30002&pageSize=1&organizationId=20003".parse().unwrap())
+            .uri(
+                "/api/v1/patients?studyId=30002&pageSize=1&organizationId=20003"
+                    .parse()
+                    .unwrap(),
+            )
             .header("host", "localhost:8000")
             .finish();
         assert_eq!(
@@ -130,6 +186,9 @@ mod tests {
             .header("x-forwarded-proto", "https")
             .header("x-forwarded-host", "jhe.example.org")
             .finish();
-        assert_eq!(page_link(&proxied, "http://x", "page", 3), "https://jhe.example.org/api/v1/users?page=3");
+        assert_eq!(
+            page_link(&proxied, "http://x", "page", 3),
+            "https://jhe.example.org/api/v1/users?page=3"
+        );
     }
 }

@@ -1,0 +1,505 @@
+//! Users (accounts) and practitioners, as the Admin API manages them. Closes the original's
+//! gaps: users change only themselves (names), never their own superuser flag or type; only
+//! superusers create, delete or promote users; patients see only themselves.
+
+use crate::domain::{
+    Id, NewPractitioner, NewUser, Organization, Page, PageRequest, Patient, Practitioner, User,
+    UserType,
+};
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{Action, Principal};
+use crate::server::AppState;
+use crate::services::accounts::{ProfileDetails, create_user_with_profile};
+use crate::services::guard::require;
+
+/// A user with their patient record, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserView {
+    /// The account.
+    pub user: User,
+    /// The patient record and its organisations.
+    pub patient: Option<(Patient, Vec<Organization>)>,
+}
+
+/// Loads the patient record (with organisations) of a user.
+pub async fn with_patient(state: &AppState, user: User) -> CoreResult<UserView> {
+    let patient = match state.store.get_patient_by_user(user.id).await? {
+        Some(p) => {
+            let org_ids = state.store.list_patient_organization_ids(p.id).await?;
+            Some((p, state.store.get_organizations(&org_ids).await?))
+        }
+        None => None,
+    };
+    Ok(UserView { user, patient })
+}
+
+/// The caller's own profile.
+pub async fn profile(state: &AppState, principal: &Principal) -> CoreResult<UserView> {
+    with_patient(state, principal.user.clone()).await
+}
+
+/// Organisations the caller (as practitioner) is directly linked to.
+pub async fn my_organizations(
+    state: &AppState,
+    principal: &Principal,
+) -> CoreResult<Vec<Organization>> {
+    let Some(practitioner) = &principal.practitioner else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<Id> = state
+        .store
+        .list_practitioner_organizations(practitioner.id)
+        .await?
+        .into_iter()
+        .map(|l| l.organization_id)
+        .collect();
+    Ok(state.store.get_organizations(&ids).await?)
+}
+
+/// Users the caller may list: a superuser all; a practitioner the members (practitioners and
+/// patients) of their organisations, plus themselves; a patient only themselves.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    email: Option<&str>,
+    page: PageRequest,
+) -> CoreResult<Page<UserView>> {
+    let found = if principal.is_superuser() {
+        state.store.list_users(email, page).await?
+    } else {
+        let visible = visible_user_ids(state, principal).await?;
+        let mut users = Vec::new();
+        for id in visible {
+            if let Some(u) = state.store.get_user(id).await? {
+                if email.is_none_or(|e| e == u.email) {
+                    users.push(u);
+                }
+            }
+        }
+        users.sort_by(|a, b| a.last_name.cmp(&b.last_name).then(a.id.cmp(&b.id)));
+        let total = users.len() as u64;
+        let items = users
+            .into_iter()
+            .skip(page.offset() as usize)
+            .take(page.size as usize)
+            .collect();
+        Page {
+            items,
+            total,
+            request: page,
+        }
+    };
+    let mut items = Vec::with_capacity(found.items.len());
+    for u in found.items {
+        items.push(with_patient(state, u).await?);
+    }
+    Ok(Page {
+        items,
+        total: found.total,
+        request: found.request,
+    })
+}
+
+async fn visible_user_ids(state: &AppState, principal: &Principal) -> CoreResult<Vec<Id>> {
+    let mut ids = vec![principal.user.id];
+    if let Some(practitioner) = &principal.practitioner {
+        for link in state
+            .store
+            .list_practitioner_organizations(practitioner.id)
+            .await?
+        {
+            for member in state
+                .store
+                .list_organization_practitioners(link.organization_id)
+                .await?
+            {
+                if let Some(p) = state.store.get_practitioner(member.practitioner_id).await? {
+                    ids.push(p.jhe_user_id);
+                }
+            }
+            let query = crate::store::PatientQuery {
+                organization_id: Some(link.organization_id),
+                ..Default::default()
+            };
+            for patient in state
+                .store
+                .list_patients(
+                    &crate::store::AccessFilter::Unrestricted,
+                    &query,
+                    PageRequest::all(),
+                )
+                .await?
+                .items
+            {
+                if let Some(uid) = patient.jhe_user_id {
+                    ids.push(uid);
+                }
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// One user: yourself, or (superuser) anyone.
+pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<UserView> {
+    if id != principal.user.id && !principal.is_superuser() {
+        return Err(CoreError::Forbidden(
+            "You do not have permission to perform this action.".into(),
+        ));
+    }
+    let user = state
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("No JheUser matches the given query.".into()))?;
+    with_patient(state, user).await
+}
+
+/// The exact e-mail lookup the portal uses to add a member: practitioners and superusers only.
+pub async fn search_by_email(
+    state: &AppState,
+    principal: &Principal,
+    email: &str,
+) -> CoreResult<Option<UserView>> {
+    if !principal.is_practitioner() && !principal.is_superuser() {
+        return Err(CoreError::Forbidden(
+            "You do not have permission to perform this action.".into(),
+        ));
+    }
+    match state.store.get_user_by_email(email.trim()).await? {
+        Some(u) => Ok(Some(with_patient(state, u).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Changes to a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// E-mail.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Patient or practitioner (superusers only).
+    pub user_type: Option<Option<UserType>>,
+    /// Superuser flag (superusers only).
+    pub is_superuser: Option<bool>,
+}
+
+/// Creates a user (superusers only), with the profile its type implies.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    changes: UserChanges,
+) -> CoreResult<UserView> {
+    if !principal.is_superuser() {
+        return Err(CoreError::Forbidden(
+            "Only superusers can create users.".into(),
+        ));
+    }
+    let email = changes.email.unwrap_or_default().trim().to_string();
+    if !crate::services::signup::looks_like_email(&email) {
+        return Err(CoreError::field("email", "Enter a valid email address."));
+    }
+    if state.store.get_user_by_email(&email).await?.is_some() {
+        return Err(CoreError::field(
+            "email",
+            "jhe user with this email already exists.",
+        ));
+    }
+    let user = create_user_with_profile(
+        state.store.as_ref(),
+        NewUser {
+            email,
+            password: jhe_kdf::unusable_password(),
+            first_name: changes.first_name.unwrap_or_default(),
+            last_name: changes.last_name.unwrap_or_default(),
+            is_superuser: changes.is_superuser.unwrap_or(false),
+            is_staff: changes.is_superuser.unwrap_or(false),
+            user_type: changes.user_type.flatten(),
+            ..Default::default()
+        },
+        ProfileDetails::default(),
+    )
+    .await?;
+    with_patient(state, user).await
+}
+
+/// Updates a user: yourself (e-mail and names only) or, as superuser, anyone (every field).
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    changes: UserChanges,
+) -> CoreResult<UserView> {
+    let own = id == principal.user.id;
+    if !own && !principal.is_superuser() {
+        return Err(CoreError::Forbidden(
+            "You can only change your own account.".into(),
+        ));
+    }
+    if !principal.is_superuser() && (changes.is_superuser.is_some() || changes.user_type.is_some())
+    {
+        return Err(CoreError::Forbidden(
+            "Only superusers can change isSuperuser or userType.".into(),
+        ));
+    }
+    let mut user = state
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("No JheUser matches the given query.".into()))?;
+    if let Some(email) = changes.email {
+        let email = email.trim().to_string();
+        if !crate::services::signup::looks_like_email(&email) {
+            return Err(CoreError::field("email", "Enter a valid email address."));
+        }
+        if email != user.email && state.store.get_user_by_email(&email).await?.is_some() {
+            return Err(CoreError::field(
+                "email",
+                "jhe user with this email already exists.",
+            ));
+        }
+        user.email = email;
+    }
+    if let Some(v) = changes.first_name {
+        user.first_name = v;
+    }
+    if let Some(v) = changes.last_name {
+        user.last_name = v;
+    }
+    if let Some(v) = changes.user_type {
+        user.user_type = v;
+    }
+    if let Some(v) = changes.is_superuser {
+        if own && !v {
+            return Err(CoreError::Forbidden(
+                "You cannot remove your own superuser flag.".into(),
+            ));
+        }
+        user.is_superuser = v;
+        user.is_staff = v || user.is_staff;
+    }
+    let user = state.store.update_user(&user).await?;
+    with_patient(state, user).await
+}
+
+/// Deletes a user with profiles, tokens and sessions (superusers only; not yourself).
+pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResult<()> {
+    if !principal.is_superuser() {
+        return Err(CoreError::Forbidden(
+            "Only superusers can delete users.".into(),
+        ));
+    }
+    if id == principal.user.id {
+        return Err(CoreError::BadRequest(
+            "You cannot delete your own account.".into(),
+        ));
+    }
+    if !state.store.delete_user(id).await? {
+        return Err(CoreError::NotFound(
+            "No JheUser matches the given query.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A practitioner with account e-mail and organisations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PractitionerView {
+    /// The profile.
+    pub practitioner: Practitioner,
+    /// The account's e-mail.
+    pub email: String,
+    /// Organisations (direct memberships).
+    pub organizations: Vec<Organization>,
+}
+
+async fn practitioner_view(
+    state: &AppState,
+    practitioner: Practitioner,
+) -> CoreResult<PractitionerView> {
+    let email = state
+        .store
+        .get_user(practitioner.jhe_user_id)
+        .await?
+        .map(|u| u.email)
+        .unwrap_or_default();
+    let ids: Vec<Id> = state
+        .store
+        .list_practitioner_organizations(practitioner.id)
+        .await?
+        .into_iter()
+        .map(|l| l.organization_id)
+        .collect();
+    Ok(PractitionerView {
+        organizations: state.store.get_organizations(&ids).await?,
+        email,
+        practitioner,
+    })
+}
+
+/// Practitioners (superusers only).
+pub async fn list_practitioners(
+    state: &AppState,
+    principal: &Principal,
+    page: PageRequest,
+) -> CoreResult<Page<PractitionerView>> {
+    require(state, principal, Action::ManagePractitioners).await?;
+    let found = state.store.list_practitioners(page).await?;
+    let mut items = Vec::new();
+    for p in found.items {
+        items.push(practitioner_view(state, p).await?);
+    }
+    Ok(Page {
+        items,
+        total: found.total,
+        request: found.request,
+    })
+}
+
+/// One practitioner (superusers only).
+pub async fn get_practitioner(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<PractitionerView> {
+    require(state, principal, Action::ManagePractitioners).await?;
+    let p =
+        state.store.get_practitioner(id).await?.ok_or_else(|| {
+            CoreError::NotFound("No Practitioner matches the given query.".into())
+        })?;
+    practitioner_view(state, p).await
+}
+
+/// Fields of a practitioner.
+#[derive(Debug, Clone, Default)]
+pub struct PractitionerChanges {
+    /// External identifier.
+    pub identifier: Option<String>,
+    /// Family name.
+    pub name_family: Option<String>,
+    /// Given name.
+    pub name_given: Option<String>,
+    /// Phone.
+    pub telecom_phone: Option<String>,
+}
+
+/// Updates a practitioner (superusers only).
+pub async fn update_practitioner(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    c: PractitionerChanges,
+) -> CoreResult<PractitionerView> {
+    require(state, principal, Action::ManagePractitioners).await?;
+    let mut p =
+        state.store.get_practitioner(id).await?.ok_or_else(|| {
+            CoreError::NotFound("No Practitioner matches the given query.".into())
+        })?;
+    if c.identifier.is_some() {
+        p.identifier = c.identifier;
+    }
+    if c.name_family.is_some() {
+        p.name_family = c.name_family;
+    }
+    if c.name_given.is_some() {
+        p.name_given = c.name_given;
+    }
+    if c.telecom_phone.is_some() {
+        p.telecom_phone = c.telecom_phone;
+    }
+    let p = state.store.update_practitioner(&p).await?;
+    practitioner_view(state, p).await
+}
+
+/// Deletes a practitioner profile and its memberships (the account stays; superusers only).
+pub async fn delete_practitioner(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<()> {
+    require(state, principal, Action::ManagePractitioners).await?;
+    if !state.store.delete_practitioner(id).await? {
+        return Err(CoreError::NotFound(
+            "No Practitioner matches the given query.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates (or reuses by e-mail) a practitioner account and links it to an organisation as
+/// `member` (superusers only) — the original's intended behaviour (its endpoint fails).
+pub async fn create_practitioner(
+    state: &AppState,
+    principal: &Principal,
+    organization_id: Option<Id>,
+    email: Option<&str>,
+    c: PractitionerChanges,
+) -> CoreResult<PractitionerView> {
+    require(state, principal, Action::ManagePractitioners).await?;
+    let mut errors = std::collections::BTreeMap::new();
+    for (field, value) in [("nameFamily", &c.name_family), ("nameGiven", &c.name_given)] {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            errors.insert(
+                field.to_string(),
+                vec!["This field is required.".to_string()],
+            );
+        }
+    }
+    let email = email.map(str::trim).unwrap_or_default().to_string();
+    if !crate::services::signup::looks_like_email(&email) {
+        errors.insert(
+            "telecomEmail".to_string(),
+            vec!["Enter a valid email address.".to_string()],
+        );
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Validation(errors));
+    }
+    if let Some(org) = organization_id {
+        crate::services::organizations::get_or_404(state, org).await?;
+    }
+    let user = match state.store.get_user_by_email(&email).await? {
+        Some(u) => u,
+        None => {
+            state
+                .store
+                .create_user(NewUser {
+                    email: email.clone(),
+                    password: jhe_kdf::unusable_password(),
+                    first_name: c.name_given.clone().unwrap_or_default(),
+                    last_name: c.name_family.clone().unwrap_or_default(),
+                    user_type: Some(UserType::Practitioner),
+                    ..Default::default()
+                })
+                .await?
+        }
+    };
+    let practitioner = match state.store.get_practitioner_by_user(user.id).await? {
+        Some(p) => p,
+        None => {
+            state
+                .store
+                .create_practitioner(NewPractitioner {
+                    id: None,
+                    jhe_user_id: user.id,
+                    identifier: c.identifier.clone(),
+                    name_family: c.name_family.clone(),
+                    name_given: c.name_given.clone(),
+                    telecom_phone: c.telecom_phone.clone(),
+                })
+                .await?
+        }
+    };
+    if let Some(org) = organization_id {
+        state
+            .store
+            .upsert_practitioner_organization(practitioner.id, org, "member")
+            .await?;
+    }
+    practitioner_view(state, practitioner).await
+}
