@@ -12,6 +12,10 @@ pub enum CoreError {
     /// No credentials, or invalid ones.
     #[error("Authentication credentials were not provided.")]
     Unauthenticated,
+    /// A bearer token was sent but is unknown, expired or revoked (same body as
+    /// [`CoreError::Unauthenticated`]; the `WWW-Authenticate` header says `invalid_token`).
+    #[error("Authentication credentials were not provided.")]
+    InvalidToken,
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),

@@ -5,8 +5,11 @@
 mod support;
 
 mod accounts;
+mod invitation;
 mod migrations;
+mod oauth;
 mod seed;
 mod server;
 mod store_crud;
 mod store_rules;
+mod token_exchange;

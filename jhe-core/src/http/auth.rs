@@ -1,1 +1,132 @@
-//! Bearer-token authentication of API requests, resolving to a [`Principal`](crate::policy::Principal).
+//! Bearer-token authentication of API requests, resolving to a [`Principal`].
+//!
+//! Only `Authorization: Bearer <access token>` authenticates `/api/v1` and `/fhir/r5` calls
+//! (session cookies do not). Failures follow rest-api.md §0.2: a missing token is
+//! [`CoreError::Unauthenticated`], an unknown, expired or revoked one [`CoreError::InvalidToken`]
+//! (both 401 `{"detail": "Authentication credentials were not provided."}`, with different
+//! `WWW-Authenticate` headers).
+//!
+//! [`BearerAuth`] is the poem-openapi extractor of API operations: it declares the OAuth 2.0
+//! authorization-code security scheme in the OpenAPI document and resolves the principal.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::http::header;
+use poem_openapi::registry::{MetaOAuthFlow, MetaOAuthFlows, MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OAuthScopes};
+
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{AuthMethod, Principal};
+use crate::server::AppState;
+use crate::services::oauth::tokens::validate_access_token;
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive); `None` when
+/// the header is absent or uses another scheme. An empty token is returned as `Some("")`.
+pub fn bearer_token(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The principal of a bearer token (see the module documentation for the errors).
+pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Principal> {
+    let Some((access, user)) = validate_access_token(state.store.as_ref(), token).await? else {
+        return Err(CoreError::InvalidToken);
+    };
+    let practitioner = state.store.get_practitioner_by_user(user.id).await?;
+    let patient = state.store.get_patient_by_user(user.id).await?;
+    Ok(Principal {
+        user,
+        practitioner,
+        patient,
+        via: AuthMethod::Bearer {
+            application_id: access.application_id,
+            scope: access.scope,
+        },
+    })
+}
+
+/// The authenticated caller of an API request.
+pub async fn principal(state: &AppState, req: &Request) -> CoreResult<Principal> {
+    match bearer_token(req) {
+        None => Err(CoreError::Unauthenticated),
+        Some(token) => principal_for_token(state, &token).await,
+    }
+}
+
+/// The scopes of the OAuth 2.0 security scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, OAuthScopes)]
+pub enum JheScope {
+    /// OpenID Connect scope
+    #[oai(rename = "openid")]
+    OpenId,
+    /// Email address
+    #[oai(rename = "email")]
+    Email,
+}
+
+/// Name of the security scheme in the OpenAPI document.
+pub const SECURITY_SCHEME: &str = "OAuth2";
+
+/// The authenticated caller of an API operation: declares the OAuth 2.0 authorization-code flow
+/// (`/o/authorize/`, `/o/token/`, PKCE) as the operation's security requirement and resolves the
+/// bearer token to a [`Principal`] (401 otherwise, see the module documentation).
+///
+/// A hand-written extractor rather than `#[derive(SecurityScheme)]`, whose generated code answers
+/// a missing header itself (plain-text 401) before any checker runs.
+#[derive(Debug, Clone)]
+pub struct BearerAuth(pub Principal);
+
+impl<'a> ApiExtractor<'a> for BearerAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SECURITY_SCHEME,
+            MetaSecurityScheme {
+                ty: "oauth2",
+                description: Some(
+                    "Bearer access tokens from the OAuth 2.0 / OpenID Connect provider under /o/ \
+                     (authorization code with PKCE S256, or token exchange).",
+                ),
+                name: None,
+                key_in: None,
+                scheme: None,
+                bearer_format: None,
+                flows: Some(MetaOAuthFlows {
+                    implicit: None,
+                    password: None,
+                    client_credentials: None,
+                    authorization_code: Some(MetaOAuthFlow {
+                        authorization_url: Some("/o/authorize/"),
+                        token_url: Some("/o/token/"),
+                        refresh_url: Some("/o/token/"),
+                        scopes: <JheScope as OAuthScopes>::meta(),
+                    }),
+                }),
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SECURITY_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut poem::RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = req
+            .data::<Arc<AppState>>()
+            .ok_or_else(|| CoreError::Internal("the application state is not installed".into()))?;
+        Ok(BearerAuth(principal(state, req).await?))
+    }
+}

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 /// The HTTP status of an error.
 pub fn status_of(error: &CoreError) -> StatusCode {
     match error {
-        CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        CoreError::Unauthenticated | CoreError::InvalidToken => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
         CoreError::BadRequest(_) | CoreError::Validation(_) => StatusCode::BAD_REQUEST,
@@ -48,7 +48,12 @@ impl From<CoreError> for poem::Error {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "WWW-Authenticate",
-                poem::http::HeaderValue::from_static("Bearer realm=\"api\""),
+                poem::http::HeaderValue::from_static(match error {
+                    CoreError::InvalidToken => {
+                        "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\""
+                    }
+                    _ => "Bearer realm=\"api\"",
+                }),
             );
         }
         poem::Error::from_response(response)

@@ -282,3 +282,244 @@ pub fn session_cookie_of(app: &TestApp) -> String {
         .find_map(|p| p.trim().strip_prefix("sessionid=").map(str::to_string))
         .expect("a session cookie")
 }
+
+// ---- OAuth helpers (authorization server tests) ----
+
+/// The CSRF secret put in sessions made by [`login_session`].
+pub const TEST_CSRF: &str = "test-csrf-secret-0123456789";
+
+/// An HTTP client without cookie store that does not follow redirects (a mobile app, a script).
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// The application state of a server assembled like `app`'s (same store and configuration).
+pub fn state_of(app: &TestApp) -> Arc<jhe_core::AppState> {
+    jhe::assemble(app.config.clone(), app.db.store.clone())
+        .expect("assemble")
+        .state()
+        .clone()
+}
+
+/// Logs `user_id` in without the login page: a server-side session with `auth_time` and a CSRF
+/// secret ([`TEST_CSRF`]). Returns the `sessionid` cookie value.
+pub async fn login_session(app: &TestApp, user_id: i64) -> String {
+    let state = state_of(app);
+    let (key, _) = jhe_core::http::session::create(
+        &state,
+        Some(user_id),
+        serde_json::json!({"auth_time": chrono::Utc::now().timestamp(), "csrf": TEST_CSRF}),
+    )
+    .await
+    .expect("create a session");
+    key
+}
+
+/// Boots the server and seeds the demo data.
+pub async fn spawn_seeded(backend: Backend) -> TestApp {
+    spawn_seeded_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_seeded`], adjusting the configuration first.
+pub async fn spawn_seeded_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let app = spawn_app_with(backend, adjust).await;
+    jhe_core::services::seed::seed(
+        &app.db.store,
+        &app.config,
+        false,
+        &jhe_core::services::seed::NoProgress,
+    )
+    .await
+    .expect("seed");
+    app
+}
+
+/// A PKCE pair: (43-character verifier, S256 challenge).
+pub fn pkce_pair() -> (String, String) {
+    let verifier = jhe_kdf::random_token(43);
+    let challenge = jhe_core::services::oauth::pkce::s256_challenge(&verifier);
+    (verifier, challenge)
+}
+
+/// The seeded `JHE Admin UI` client id.
+pub async fn admin_ui_client_id(app: &TestApp) -> String {
+    use jhe_core::store::ClientStore;
+    app.db
+        .store
+        .get_client_by_name(jhe_core::domain::ADMIN_UI_CLIENT_NAME)
+        .await
+        .unwrap()
+        .expect("seeded JHE Admin UI client")
+        .client_id
+}
+
+/// The portal's redirect URI.
+pub fn callback_uri(app: &TestApp) -> String {
+    format!("{}/auth/callback", app.address)
+}
+
+/// `GET /o/authorize/` with the session cookie and the given query pairs.
+pub async fn authorize(
+    app: &TestApp,
+    cookie: Option<&str>,
+    query: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = plain_client().get(app.url("/o/authorize/")).query(query);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", format!("sessionid={cookie}"));
+    }
+    request.send().await.expect("authorize request")
+}
+
+/// The query parameters of a redirect's `Location`.
+pub fn location_query(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let location = response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap();
+    let url = reqwest::Url::parse(location)
+        .or_else(|_| reqwest::Url::parse(&format!("http://relative{location}")))
+        .unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+/// `POST /o/token/` with a form; returns status, headers and JSON body.
+pub async fn token_request(
+    app: &TestApp,
+    form: &[(&str, &str)],
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let response = plain_client()
+        .post(app.url("/o/token/"))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.expect("JSON token response");
+    (status, headers, body)
+}
+
+/// Runs the portal's authorization-code + PKCE flow for `user_id` with the `JHE Admin UI` client;
+/// returns the token response.
+pub async fn login_tokens(app: &TestApp, user_id: i64) -> serde_json::Value {
+    let cookie = login_session(app, user_id).await;
+    let client_id = admin_ui_client_id(app).await;
+    let (verifier, challenge) = pkce_pair();
+    let redirect_uri = callback_uri(app);
+    let response = authorize(
+        app,
+        Some(&cookie),
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", &redirect_uri),
+            ("scope", "openid email"),
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let code = location_query(&response)
+        .remove("code")
+        .expect("an authorization code");
+    let (status, _, body) = token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `GET` with a bearer token.
+pub async fn bearer_get(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    plain_client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// A valid bearer token for `user_id` (an access token inserted directly, valid for an hour), for
+/// API tests that are not about the OAuth flow itself.
+pub async fn bearer_for(app: &TestApp, user_id: i64) -> String {
+    use jhe_core::store::OAuthStore;
+    let token = jhe_kdf::random_token(30);
+    app.db
+        .store
+        .create_access_token(jhe_core::domain::NewAccessToken {
+            token_hash: jhe_kdf::sha256_hex(&token),
+            user_id: Some(user_id),
+            application_id: None,
+            expires: chrono::Utc::now() + chrono::Duration::hours(1),
+            scope: "openid email".into(),
+            source_refresh_token_id: None,
+            id_token_jti: None,
+        })
+        .await
+        .expect("insert an access token");
+    token
+}
+
+/// Seeded users by role, for permission matrices (ids of the seed data).
+pub mod seeded {
+    /// Superuser sam.
+    pub const SUPERUSER: i64 = 10001;
+    /// Mary: manager of 20001, 20002 and 20003 (Example Lab).
+    pub const MANAGER: i64 = 10002;
+    /// Megan: member of 20003.
+    pub const MEMBER: i64 = 10003;
+    /// Victor: viewer of 20003.
+    pub const VIEWER: i64 = 10004;
+    /// Mark: manager in the other branch (20004–20007), nothing in 20003.
+    pub const OTHER_ORG: i64 = 10008;
+    /// Peter: patient 40001 in 20003.
+    pub const PATIENT: i64 = 10006;
+}
+
+/// Sends `method path` with an optional bearer token and JSON body; returns the status and the
+/// JSON body (`Null` for an empty body). Fails the test on a non-JSON body.
+pub async fn api_request(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = plain_client().request(method.clone(), app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path} → {status}: not JSON ({e}): {text}"))
+    };
+    (status, json)
+}

@@ -1,0 +1,215 @@
+//! `/o/token/`, `/o/revoke_token/`, `/o/introspect/`, `/o/userinfo/`, discovery, JWKS and
+//! `/o/token-exchange`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde_json::json;
+
+use super::common::{
+    basic_credentials, error_response, first, no_store_json, query_pairs, read_form,
+};
+use crate::http::auth::bearer_token;
+use crate::server::AppState;
+use crate::services::oauth::clients::ClientCredentials;
+use crate::services::oauth::id_token::{discovery_document, jwks as jwks_document};
+use crate::services::oauth::introspection::{
+    IntrospectionCaller, introspect as introspect_token, may_introspect, revoke,
+    userinfo as userinfo_claims,
+};
+use crate::services::oauth::token_endpoint::{TokenRequest, exchange};
+use crate::services::oauth::token_exchange::{TokenExchangeError, exchange as exchange_token};
+use crate::services::oauth::{OAuthError, OAuthErrorCode};
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// `POST /o/token/`: the token endpoint (form-encoded; never cached; RFC 6749 errors).
+#[handler]
+pub async fn token_post(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let basic = basic_credentials(req);
+    let used_basic = basic.is_some();
+    let pairs = match read_form(body).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, used_basic),
+    };
+    let request = TokenRequest::from_pairs(pairs, basic);
+    match exchange(state.store.as_ref(), &state.config, &request).await {
+        Ok(tokens) => match serde_json::to_value(&tokens) {
+            Ok(body) => no_store_json(StatusCode::OK, &body),
+            Err(_) => error_response(&OAuthError::bare(OAuthErrorCode::ServerError), used_basic),
+        },
+        Err(e) => error_response(&e, used_basic),
+    }
+}
+
+fn credentials_of(req: &Request, pairs: &[(String, String)]) -> ClientCredentials {
+    ClientCredentials {
+        basic: basic_credentials(req),
+        client_id: first(pairs, "client_id")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+        client_secret: first(pairs, "client_secret")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+    }
+}
+
+/// `POST /o/revoke_token/` (RFC 7009): 200 with an empty body, also for unknown tokens.
+#[handler]
+pub async fn revoke_token(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let pairs = match read_form(body).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, false),
+    };
+    let credentials = credentials_of(req, &pairs);
+    match revoke(
+        state.store.as_ref(),
+        &credentials,
+        first(&pairs, "token"),
+        first(&pairs, "token_type_hint"),
+    )
+    .await
+    {
+        Ok(()) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CACHE_CONTROL, "no-store")
+            .finish(),
+        Err(e) => error_response(&e, credentials.used_basic()),
+    }
+}
+
+/// `GET/POST /o/introspect/` (RFC 7662). Callers authenticate as a confidential client or with
+/// a bearer token having scope `introspection`; anyone else gets 403 with an empty body.
+#[handler]
+pub async fn introspect(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let mut pairs = query_pairs(req);
+    if req.method() == poem::http::Method::POST {
+        match read_form(body).await {
+            Ok(p) => pairs.extend(p),
+            Err(e) => return error_response(&e, false),
+        }
+    }
+    let caller = if let Some(token) = bearer_token(req) {
+        IntrospectionCaller::Bearer(token)
+    } else {
+        let credentials = credentials_of(req, &pairs);
+        if credentials.basic.is_some() || credentials.client_id.is_some() {
+            IntrospectionCaller::Client(credentials)
+        } else {
+            IntrospectionCaller::Anonymous
+        }
+    };
+    match may_introspect(state.store.as_ref(), &caller).await {
+        Ok(true) => {}
+        Ok(false) => return Response::builder().status(StatusCode::FORBIDDEN).finish(),
+        Err(e) => return error_response(&e, false),
+    }
+    match introspect_token(state.store.as_ref(), first(&pairs, "token")).await {
+        Ok(body) => no_store_json(StatusCode::OK, &body),
+        Err(e) => error_response(&OAuthError::from(e), false),
+    }
+}
+
+/// `GET/POST /o/userinfo/`: the claims of the bearer token's user.
+#[handler]
+pub async fn userinfo(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    let token = bearer_token(req);
+    match userinfo_claims(state.store.as_ref(), token.as_deref()).await {
+        Ok(body) => no_store_json(StatusCode::OK, &body),
+        Err(e) => {
+            let mut response = error_response(&e, false);
+            let challenge = match e.code {
+                OAuthErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
+                OAuthErrorCode::InsufficientScope => Some("Bearer error=\"insufficient_scope\""),
+                _ => None,
+            };
+            if let Some(challenge) = challenge {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            response
+        }
+    }
+}
+
+/// `GET /o/.well-known/openid-configuration` (and `/.well-known/openid-configuration`).
+#[handler]
+pub async fn discovery(Data(state): Data<&Arc<AppState>>) -> Response {
+    json_response(StatusCode::OK, &discovery_document(&state.config))
+}
+
+/// `GET /o/.well-known/jwks.json`: every signing key, active and retired.
+#[handler]
+pub async fn jwks(Data(state): Data<&Arc<AppState>>) -> Response {
+    match jwks_document(state.store.as_ref()).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => crate::http::error::response_of(e),
+    }
+}
+
+/// `POST /o/token-exchange` (RFC 8693, auth.md §7): errors are `{"error": "<message>"}`.
+#[handler]
+pub async fn token_exchange(body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let pairs = match read_form(body).await {
+        Ok(p) => p,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": e.description.unwrap_or_default()}),
+            );
+        }
+    };
+    let mut params = BTreeMap::new();
+    for (k, v) in pairs {
+        params.entry(k).or_insert(v);
+    }
+    match exchange_token(state.store.as_ref(), &state.config, &params).await {
+        Ok(token) => match serde_json::to_value(&token) {
+            Ok(body) => no_store_json(StatusCode::OK, &body),
+            Err(_) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": "Internal server error."}),
+            ),
+        },
+        Err(e) => {
+            let (status, message) = match e {
+                TokenExchangeError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+                TokenExchangeError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+                TokenExchangeError::Upstream(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+                TokenExchangeError::Core(e) => {
+                    let status = crate::http::error::status_of(&e);
+                    let detail = crate::http::error::body_of(&e)
+                        .get("detail")
+                        .and_then(|d| d.as_str())
+                        .unwrap_or("Internal server error.")
+                        .to_string();
+                    (status, detail)
+                }
+            };
+            json_response(status, &json!({"error": message}))
+        }
+    }
+}
+
+/// `GET /o/token-exchange`: 405 with an empty body.
+#[handler]
+pub async fn method_not_allowed() -> Response {
+    Response::builder()
+        .status(StatusCode::METHOD_NOT_ALLOWED)
+        .header(header::ALLOW, "POST")
+        .finish()
+}

@@ -1,0 +1,118 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3):
+//! public clients name themselves with `client_id`; confidential clients prove themselves with
+//! HTTP Basic or the `client_secret` form field, checked against the stored hash.
+
+use subtle::ConstantTimeEq;
+
+use super::{OAuthError, OAuthResult};
+use crate::domain::OAuthClient;
+use crate::store::Store;
+
+/// `client_type` of clients that hold a secret.
+pub const CONFIDENTIAL: &str = "confidential";
+
+/// What a request offers to identify its client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// `(client_id, client_secret)` from `Authorization: Basic`, already decoded.
+    pub basic: Option<(String, String)>,
+    /// The `client_id` form field.
+    pub client_id: Option<String>,
+    /// The `client_secret` form field.
+    pub client_secret: Option<String>,
+}
+
+impl ClientCredentials {
+    /// Whether the request used HTTP Basic (a 401 must then carry `WWW-Authenticate: Basic`).
+    pub fn used_basic(&self) -> bool {
+        self.basic.is_some()
+    }
+}
+
+/// Whether the client holds a secret.
+pub fn is_confidential(client: &OAuthClient) -> bool {
+    client.client_type == CONFIDENTIAL
+}
+
+/// Whether a client registered with `authorization_grant_type` may use the token endpoint's
+/// `grant_type` (as django-oauth-toolkit: the grant must match the application's type).
+pub fn allows_grant(client: &OAuthClient, grant_type: &str) -> bool {
+    let registered = client.authorization_grant_type.as_str();
+    match grant_type {
+        "authorization_code" | "refresh_token" => {
+            matches!(registered, "authorization-code" | "openid-hybrid")
+        }
+        "client_credentials" => registered == "client-credentials" && is_confidential(client),
+        _ => false,
+    }
+}
+
+/// Checks a secret against the stored one: a password hash (argon2id or Django pbkdf2) when
+/// `hash_client_secret`, else a constant-time comparison with the stored value.
+pub fn secret_matches(client: &OAuthClient, secret: &str) -> bool {
+    if client.client_secret.is_empty() || secret.is_empty() {
+        return false;
+    }
+    if client.hash_client_secret {
+        jhe_kdf::verify_password(secret, &client.client_secret).is_valid()
+    } else {
+        secret
+            .as_bytes()
+            .ct_eq(client.client_secret.as_bytes())
+            .into()
+    }
+}
+
+/// Identifies and authenticates the client of a request. Unknown clients, missing credentials
+/// and wrong secrets give `invalid_client`.
+pub async fn authenticate(
+    store: &dyn Store,
+    credentials: &ClientCredentials,
+) -> OAuthResult<OAuthClient> {
+    if credentials.basic.is_some() && credentials.client_secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            "Use only one client authentication method.",
+        ));
+    }
+    let client_id = match (&credentials.basic, &credentials.client_id) {
+        (Some((basic_id, _)), Some(form_id)) if basic_id != form_id => {
+            return Err(OAuthError::invalid_client(
+                "The client_id does not match the client credentials.",
+            ));
+        }
+        (Some((basic_id, _)), _) => basic_id.as_str(),
+        (None, Some(form_id)) => form_id.as_str(),
+        (None, None) => {
+            return Err(OAuthError::invalid_client(
+                "Client authentication required.",
+            ));
+        }
+    };
+    if client_id.is_empty() || client_id.len() > 255 {
+        return Err(OAuthError::invalid_client(
+            "Invalid client_id parameter value.",
+        ));
+    }
+    let Some(client) = store.get_client_by_client_id(client_id).await? else {
+        return Err(OAuthError::invalid_client(
+            "Invalid client_id parameter value.",
+        ));
+    };
+    if is_confidential(&client) {
+        let secret = credentials
+            .basic
+            .as_ref()
+            .map(|(_, s)| s.as_str())
+            .or(credentials.client_secret.as_deref());
+        match secret {
+            Some(secret) if secret_matches(&client, secret) => {}
+            Some(_) => return Err(OAuthError::invalid_client("Invalid client credentials.")),
+            None => {
+                return Err(OAuthError::invalid_client(
+                    "Client authentication required.",
+                ));
+            }
+        }
+    }
+    Ok(client)
+}

@@ -1,0 +1,207 @@
+//! Patient invitation links (auth.md §6): an authorization code for the patient's user, delivered
+//! out of band inside a link the patient opens in a partner app, which redeems it at `/o/token/`
+//! with the client's fixed PKCE verifier.
+
+use chrono::{Duration, Utc};
+
+use super::pkce::{S256, is_valid_verifier, s256_challenge};
+use super::{DEFAULT_SCOPE, TOKEN_LENGTH, tokens};
+use crate::config::Config;
+use crate::domain::{Id, NewAuthorizationGrant, keys};
+use crate::error::{CoreError, CoreResult};
+use crate::mailer::{Email, Mailer};
+use crate::policy::Principal;
+use crate::services::settings::site_url;
+use crate::store::{AccessFilter, Store};
+
+/// Subject of the invitation e-mail.
+pub const INVITATION_SUBJECT: &str = "JHE Invitation";
+
+/// The `netloc` of a URL as Python's `urlparse` gives it: host plus port when the URL names one
+/// (`http://localhost:8000/x` → `localhost:8000`), without user information.
+pub fn netloc(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_string()
+}
+
+/// The invitation link: `invitation_url` with every `CODE` replaced by
+/// `<netloc of site url>~<client_id>~<code>~<code_verifier>` (no URL encoding, as the original).
+pub fn render_link(
+    site_url: &str,
+    client_id: &str,
+    code: &str,
+    code_verifier: &str,
+    invitation_url: &str,
+) -> String {
+    let invitation_code = format!("{}~{client_id}~{code}~{code_verifier}", netloc(site_url));
+    invitation_url.replace("CODE", &invitation_code)
+}
+
+/// Whether `principal` may invite the patient: a practitioner (superusers included) directly
+/// linked to one of the patient's organisations.
+pub async fn may_invite(
+    store: &dyn Store,
+    principal: &Principal,
+    patient_id: Id,
+) -> CoreResult<bool> {
+    let Some(practitioner) = &principal.practitioner else {
+        return Ok(false);
+    };
+    let patient_orgs = store.list_patient_organization_ids(patient_id).await?;
+    if patient_orgs.is_empty() {
+        return Ok(false);
+    }
+    Ok(store
+        .list_practitioner_organizations(practitioner.id)
+        .await?
+        .iter()
+        .any(|link| patient_orgs.contains(&link.organization_id)))
+}
+
+async fn client_setting(store: &dyn Store, key: &str, application_id: Id) -> CoreResult<String> {
+    store
+        .get_setting(key, Some(application_id))
+        .await?
+        .and_then(|s| s.value.as_str().map(str::to_string))
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| CoreError::BadRequest(format!("Missing JheSetting: {key}")))
+}
+
+/// Creates (or replaces) the patient's invitation code for a client and returns the link; with
+/// `send_email` also e-mails it to the patient.
+///
+/// Existing codes of the patient for that client stop working; the new code lives
+/// `JHE_INVITATION_CODE_LIFETIME` seconds (14 days), is bound to `<site url>/auth/callback`,
+/// scope `openid email` and the S256 challenge of the client's `client.code_verifier`.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_invitation_link(
+    store: &dyn Store,
+    config: &Config,
+    mailer: &dyn Mailer,
+    principal: &Principal,
+    patient_id: Id,
+    application_id: Option<Id>,
+    send_email: bool,
+) -> CoreResult<String> {
+    let Some(application_id) = application_id else {
+        return Err(CoreError::BadRequest(
+            "Missing required query parameter: application_id".into(),
+        ));
+    };
+    let Some(patient) = store
+        .get_patient(&AccessFilter::Unrestricted, patient_id)
+        .await?
+    else {
+        return Err(CoreError::NotFound(
+            "No Patient matches the given query.".into(),
+        ));
+    };
+    if !may_invite(store, principal, patient.id).await? {
+        return Err(CoreError::Forbidden(
+            "This Practitioner not authorized to access this Patient".into(),
+        ));
+    }
+    let Some(client) = store.get_client(application_id).await? else {
+        return Err(CoreError::NotFound(
+            "No Application matches the given query.".into(),
+        ));
+    };
+    let user = match patient.jhe_user_id {
+        Some(id) => store.get_user(id).await?,
+        None => None,
+    };
+    let Some(mut user) = user else {
+        return Err(CoreError::BadRequest(
+            "The patient has no user account.".into(),
+        ));
+    };
+    let code_verifier = client_setting(store, keys::CLIENT_CODE_VERIFIER, client.id).await?;
+    let invitation_url = client_setting(store, keys::CLIENT_INVITATION_URL, client.id).await?;
+    if !is_valid_verifier(&code_verifier) {
+        return Err(CoreError::BadRequest(format!(
+            "JheSetting {} is not a valid PKCE code verifier (43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~')",
+            keys::CLIENT_CODE_VERIFIER
+        )));
+    }
+    let site = site_url(store, config).await?;
+    let now = Utc::now();
+    user.last_login = Some(now);
+    let user = store.update_user(&user).await?;
+    store.delete_grants(user.id, client.id).await?;
+    let code =
+        jhe_kdf::try_random_token(TOKEN_LENGTH).map_err(|e| CoreError::Internal(e.to_string()))?;
+    store
+        .create_grant(NewAuthorizationGrant {
+            code_hash: tokens::hash(&code),
+            invitation_code: Some(code.clone()),
+            application_id: client.id,
+            user_id: user.id,
+            expires: now + Duration::seconds(config.lifetimes.invitation_code),
+            redirect_uri: format!("{site}/auth/callback"),
+            scope: DEFAULT_SCOPE.into(),
+            code_challenge: s256_challenge(&code_verifier),
+            code_challenge_method: S256.into(),
+            nonce: String::new(),
+            claims: "{}".into(),
+            auth_time: Some(now),
+        })
+        .await?;
+    let link = render_link(
+        &site,
+        &client.client_id,
+        &code,
+        &code_verifier,
+        &invitation_url,
+    );
+    if send_email {
+        let context = serde_json::json!({"given_name": patient.name_given, "link": link});
+        let render = |name: &str| {
+            crate::http::templates::render_text(name, &context)
+                .map_err(|e| CoreError::Internal(format!("cannot render {name}: {e}")))
+        };
+        let email = Email {
+            to: user.email.clone(),
+            from: config.from_email.clone(),
+            subject: INVITATION_SUBJECT.into(),
+            html_body: render("email/invitation.html")?,
+            text_body: render("email/invitation.txt")?,
+        };
+        mailer
+            .send(&email)
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+    }
+    Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netloc_keeps_the_port() {
+        assert_eq!(netloc("http://localhost:8000"), "localhost:8000");
+        assert_eq!(netloc("https://jhe.production.org/"), "jhe.production.org");
+        assert_eq!(netloc("http://127.0.0.1:9000/x?y#z"), "127.0.0.1:9000");
+        assert_eq!(netloc("http://u:p@h:1"), "h:1");
+    }
+
+    #[test]
+    fn links_are_tilde_delimited() {
+        assert_eq!(
+            render_link(
+                "http://localhost:8000",
+                "chclient123",
+                "L0Krv",
+                "abcVERIFIER",
+                "https://app.example.org/invite?code=CODE"
+            ),
+            "https://app.example.org/invite?code=localhost:8000~chclient123~L0Krv~abcVERIFIER"
+        );
+    }
+}
