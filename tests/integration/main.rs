@@ -5,7 +5,14 @@
 mod support;
 
 mod accounts;
+mod api_clients;
+mod api_data_sources;
+mod api_organizations;
+mod api_practitioners;
+mod api_settings;
+mod api_users;
 mod invitation;
+mod journeys;
 mod migrations;
 mod oauth;
 mod seed;

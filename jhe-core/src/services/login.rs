@@ -58,10 +58,10 @@ pub async fn login(
     let locked = format!(
         "Too many failed login attempts. Please wait {LOCKOUT_WINDOW_MINUTES} minutes and try again, or reset your password."
     );
-    if let Some(key) = &account_key {
-        if state.store.count_failed_logins(key, since).await? >= MAX_FAILURES_PER_ACCOUNT {
-            return Err(LoginError::RateLimited(locked));
-        }
+    if let Some(key) = &account_key
+        && state.store.count_failed_logins(key, since).await? >= MAX_FAILURES_PER_ACCOUNT
+    {
+        return Err(LoginError::RateLimited(locked));
     }
     if state.store.count_failed_logins(&address_key, since).await? >= MAX_FAILURES_PER_ADDRESS {
         return Err(LoginError::RateLimited(locked));

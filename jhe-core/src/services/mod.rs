@@ -2,13 +2,20 @@
 //! store or the policy directly.
 
 pub mod accounts;
+pub mod clients;
+pub mod consents;
+pub mod data_sources;
 pub mod guard;
+pub mod jhe_settings;
 pub mod keys;
 pub mod links;
 pub mod login;
 pub mod oauth;
+pub mod observation_list;
 pub mod organizations;
+pub mod patients;
 pub mod seed;
 pub mod settings;
 pub mod signup;
+pub mod studies;
 pub mod users;

@@ -181,13 +181,13 @@ pub async fn create(
             part_of,
         })
         .await?;
-    if let (Some(practitioner), Some(parent)) = (&principal.practitioner, part_of) {
-        if parent != ROOT_ORGANIZATION_ID {
-            state
-                .store
-                .upsert_practitioner_organization(practitioner.id, org.id, Role::Manager.as_str())
-                .await?;
-        }
+    if let (Some(practitioner), Some(parent)) = (&principal.practitioner, part_of)
+        && parent != ROOT_ORGANIZATION_ID
+    {
+        state
+            .store
+            .upsert_practitioner_organization(practitioner.id, org.id, Role::Manager.as_str())
+            .await?;
     }
     view(state, principal, org).await
 }
@@ -225,13 +225,10 @@ pub async fn update(
                 "An organization cannot be its own parent.",
             ));
         }
-        if let Some(p) = parent {
-            if state.store.get_organization(p).await?.is_none() {
-                return Err(CoreError::field(
-                    "partOf",
-                    format!("Invalid pk \"{p}\" - object does not exist."),
-                ));
-            }
+        if let Some(p) = parent
+            && state.store.get_organization(p).await?.is_none()
+        {
+            return Err(CoreError::field("partOf", format!("Invalid pk \"{p}\" - object does not exist.")));
         }
         org.part_of = parent;
     }

@@ -30,10 +30,8 @@ pub const MIN_PASSWORD_LENGTH: usize = 8;
 /// Problems with a new password (empty when acceptable).
 pub fn password_problems(password: &str, again: Option<&str>, user_email: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(again) = again {
-        if again != password {
-            problems.push("The two password fields didn't match.".to_string());
-        }
+    if again.is_some_and(|again| again != password) {
+        problems.push("The two password fields didn't match.".to_string());
     }
     if password.chars().count() < MIN_PASSWORD_LENGTH {
         problems.push(format!(

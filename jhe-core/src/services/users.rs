@@ -70,10 +70,10 @@ pub async fn list(
         let visible = visible_user_ids(state, principal).await?;
         let mut users = Vec::new();
         for id in visible {
-            if let Some(u) = state.store.get_user(id).await? {
-                if email.is_none_or(|e| e == u.email) {
-                    users.push(u);
-                }
+            if let Some(u) = state.store.get_user(id).await?
+                && email.is_none_or(|e| e == u.email)
+            {
+                users.push(u);
             }
         }
         users.sort_by(|a, b| a.last_name.cmp(&b.last_name).then(a.id.cmp(&b.id)));

@@ -523,3 +523,72 @@ pub async fn api_request(
     };
     (status, json)
 }
+
+/// The callers of a permission matrix: the seeded roles and an anonymous caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// sam (10001).
+    Superuser,
+    /// mary (10002), manager of 20003.
+    Manager,
+    /// megan (10003), member of 20003.
+    Member,
+    /// victor (10004), viewer of 20003.
+    Viewer,
+    /// mark (10008), manager in the other branch.
+    OtherOrg,
+    /// peter (10006), patient 40001.
+    Patient,
+    /// No token.
+    Anonymous,
+}
+
+impl Caller {
+    /// Every caller, in matrix order.
+    pub const ALL: [Caller; 7] = [
+        Caller::Superuser,
+        Caller::Manager,
+        Caller::Member,
+        Caller::Viewer,
+        Caller::OtherOrg,
+        Caller::Patient,
+        Caller::Anonymous,
+    ];
+
+    /// The seeded user id (`None` for anonymous).
+    pub fn user_id(self) -> Option<i64> {
+        match self {
+            Caller::Superuser => Some(seeded::SUPERUSER),
+            Caller::Manager => Some(seeded::MANAGER),
+            Caller::Member => Some(seeded::MEMBER),
+            Caller::Viewer => Some(seeded::VIEWER),
+            Caller::OtherOrg => Some(seeded::OTHER_ORG),
+            Caller::Patient => Some(seeded::PATIENT),
+            Caller::Anonymous => None,
+        }
+    }
+}
+
+/// Bearer tokens of every [`Caller`] of a seeded app.
+pub struct CallerTokens(std::collections::HashMap<i64, String>);
+
+impl CallerTokens {
+    /// Inserts a token for each seeded role.
+    pub async fn new(app: &TestApp) -> CallerTokens {
+        let mut map = std::collections::HashMap::new();
+        for caller in Caller::ALL {
+            if let Some(uid) = caller.user_id() {
+                map.insert(uid, bearer_for(app, uid).await);
+            }
+        }
+        CallerTokens(map)
+    }
+
+    /// The caller's token (`None` for anonymous).
+    pub fn of(&self, caller: Caller) -> Option<&str> {
+        caller
+            .user_id()
+            .and_then(|uid| self.0.get(&uid))
+            .map(String::as_str)
+    }
+}

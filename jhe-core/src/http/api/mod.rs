@@ -4,9 +4,19 @@
 //!
 //! [`BearerAuth`]: crate::http::auth::BearerAuth
 
+pub mod clients;
+pub mod data_sources;
+pub mod input;
+pub mod jhe_settings;
+pub mod organizations;
+pub mod observations;
 pub mod patients;
+pub mod patients_admin;
+pub mod practitioners;
 pub mod shapes;
+pub mod studies;
 pub mod users;
+pub mod users_admin;
 
 use std::sync::Arc;
 
@@ -22,16 +32,63 @@ pub const API_PREFIX: &str = "/api/v1";
 pub enum ApiTags {
     /// Accounts.
     Users,
+    /// Organisations, their hierarchy and members.
+    Organizations,
     /// Patients.
     Patients,
+    /// Practitioners (superusers only).
+    Practitioners,
+    /// Data sources and the scopes they support.
+    DataSources,
+    /// OAuth client applications.
+    Clients,
+    /// System settings (superusers only).
+    JheSettings,
+    /// Studies and their patients, scopes, clients and data sources.
+    Studies,
+    /// Observations (portal view).
+    Observations,
 }
 
 /// Every documented `/api/v1` API, composed.
 pub fn apis(state: Arc<AppState>) -> impl OpenApi {
     (
-        users::UsersApi {
+        (
+            users::UsersApi {
+                state: state.clone(),
+            },
+            users_admin::UsersAdminApi {
+                state: state.clone(),
+            },
+            organizations::OrganizationsApi {
+                state: state.clone(),
+            },
+        ),
+        patients::PatientsApi {
             state: state.clone(),
         },
-        patients::PatientsApi { state },
+        (
+            patients_admin::PatientsAdminApi {
+                state: state.clone(),
+            },
+            studies::StudiesApi {
+                state: state.clone(),
+            },
+            observations::ObservationsApi {
+                state: state.clone(),
+            },
+        ),
+        (
+            practitioners::PractitionersApi {
+                state: state.clone(),
+            },
+            data_sources::DataSourcesApi {
+                state: state.clone(),
+            },
+            clients::ClientsApi {
+                state: state.clone(),
+            },
+            jhe_settings::JheSettingsApi { state },
+        ),
     )
 }

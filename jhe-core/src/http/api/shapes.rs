@@ -23,7 +23,7 @@ pub struct OrganizationJson {
     /// The caller's role here; always `null` when nested in another object.
     pub current_user_role: Option<String>,
     /// Children (only filled by the tree endpoint).
-    pub children: Vec<serde_json::Value>,
+    pub children: Vec<OrganizationJson>,
 }
 
 impl OrganizationJson {

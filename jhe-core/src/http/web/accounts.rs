@@ -19,9 +19,12 @@ use crate::services::signup::{self, SignupForm};
 /// Where a login lands without `next`.
 const AFTER_LOGIN: &str = "/accounts/profile/";
 
+/// A page path and the constructor of its methods.
+type Page = (&'static str, fn() -> RouteMethod);
+
 pub(super) fn mount(route: Route) -> Route {
     let mut route = route;
-    let pages: [(&str, fn() -> RouteMethod); 12] = [
+    let pages: [Page; 12] = [
         ("/accounts/login", || get(login_page).post(login_submit)),
         ("/accounts/logout", || get(logout).post(logout)),
         ("/accounts/profile", || get(profile)),

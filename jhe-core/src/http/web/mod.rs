@@ -71,10 +71,10 @@ pub(crate) fn redirect(location: &str) -> Response {
 
 /// Adds `Set-Cookie` when a cookie value is given.
 pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
-    if let Some(cookie) = cookie {
-        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    if let Some(cookie) = cookie
+        && let Ok(value) = header::HeaderValue::from_str(&cookie)
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
@@ -93,14 +93,10 @@ pub(crate) fn safe_next(state: &AppState, next: Option<&str>, default: &str) -> 
         return next.to_string();
     }
     let site = state.config.site_url.trim_end_matches('/');
-    if let Some(rest) = next.strip_prefix(site) {
-        if rest.is_empty() || rest.starts_with('/') {
-            return if rest.is_empty() {
-                "/".into()
-            } else {
-                rest.to_string()
-            };
-        }
+    if let Some(rest) = next.strip_prefix(site)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return if rest.is_empty() { "/".into() } else { rest.to_string() };
     }
     default.to_string()
 }

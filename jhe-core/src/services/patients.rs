@@ -1,0 +1,621 @@
+//! Patients as the Admin API manages them (rest-api.md §4): listing through the caller's
+//! [`AccessFilter`](crate::store::AccessFilter), reading, creating, changing, removing from an
+//! organisation, the global e-mail lookup, adding to another organisation and the clients of a
+//! patient's studies.
+//!
+//! Closes the original's gaps: reading a patient needs a shared organisation (not "any
+//! practitioner"); adding a patient to an organisation needs `patient.manage_for_organization`
+//! there; changing or removing a patient through an organisation needs the patient to belong to
+//! it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{NaiveDate, Utc};
+
+use crate::domain::{
+    Id, NewPatient, NewUser, OAuthClient, Organization, Page, PageRequest, Patient, UserType, keys,
+};
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{Action, Principal};
+use crate::server::AppState;
+use crate::services::guard::{allowed, require};
+use crate::store::{AccessFilter, PatientQuery};
+
+/// `404` detail of a missing patient.
+pub const NO_PATIENT: &str = "No Patient matches the given query.";
+/// Generic `403` detail.
+pub const NOT_ALLOWED: &str = "You do not have permission to perform this action.";
+
+/// A patient with the e-mail of its account and its organisations (the `Patient` object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientView {
+    /// The record.
+    pub patient: Patient,
+    /// The account's e-mail, if the patient has an account.
+    pub email: Option<String>,
+    /// The patient's organisations, ordered by name.
+    pub organizations: Vec<Organization>,
+}
+
+/// Fields of a patient to create or change. Absent fields are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientInput {
+    /// External identifier.
+    pub identifier: Option<String>,
+    /// Family name.
+    pub name_family: Option<String>,
+    /// Given name.
+    pub name_given: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    /// Phone number.
+    pub telecom_phone: Option<String>,
+    /// E-mail of the account (create only; ignored on update).
+    pub telecom_email: Option<String>,
+}
+
+/// A client of one of the patient's studies, with the patient's current invitation link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientClient {
+    /// The OAuth client.
+    pub client: OAuthClient,
+    /// Setting `client.code_verifier` of the client.
+    pub code_verifier: Option<String>,
+    /// Setting `client.invitation_url` of the client.
+    pub invitation_url: Option<String>,
+    /// The link of the patient's current (unexpired) invitation code for this client.
+    pub invitation_link: Option<String>,
+}
+
+/// Loads the e-mail and organisations of a patient.
+pub async fn view(state: &AppState, patient: Patient) -> CoreResult<PatientView> {
+    let email = match patient.jhe_user_id {
+        Some(uid) => state.store.get_user(uid).await?.map(|u| u.email),
+        None => None,
+    };
+    let org_ids = state
+        .store
+        .list_patient_organization_ids(patient.id)
+        .await?;
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    Ok(PatientView {
+        patient,
+        email,
+        organizations,
+    })
+}
+
+/// Fetches a patient (whoever may see it) or `404`.
+pub async fn get_or_404(state: &AppState, id: Id) -> CoreResult<Patient> {
+    state
+        .store
+        .get_patient(&AccessFilter::Unrestricted, id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(NO_PATIENT.into()))
+}
+
+/// The ids of the organisations the caller (as practitioner) is directly linked to.
+pub async fn linked_organization_ids(
+    state: &AppState,
+    principal: &Principal,
+) -> CoreResult<Vec<Id>> {
+    let Some(practitioner) = &principal.practitioner else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .store
+        .list_practitioner_organizations(practitioner.id)
+        .await?
+        .into_iter()
+        .map(|l| l.organization_id)
+        .collect())
+}
+
+fn empty<T>(page: PageRequest) -> Page<T> {
+    Page {
+        items: Vec::new(),
+        total: 0,
+        request: page,
+    }
+}
+
+/// Patients sharing an organisation with the caller (filtered in SQL), ordered by id.
+/// Patients, and practitioners without organisations, get an empty page; so does a filter on an
+/// organisation the caller is not linked to.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    query: PatientQuery,
+    page: PageRequest,
+) -> CoreResult<Page<PatientView>> {
+    if principal.practitioner.is_none() {
+        return Ok(empty(page));
+    }
+    if let Some(org) = query.organization_id {
+        if !linked_organization_ids(state, principal)
+            .await?
+            .contains(&org)
+        {
+            return Ok(empty(page));
+        }
+    }
+    let filter = state.policy.access_filter(principal).await;
+    let found = state.store.list_patients(&filter, &query, page).await?;
+    let mut items = Vec::with_capacity(found.items.len());
+    for p in found.items {
+        items.push(view(state, p).await?);
+    }
+    Ok(Page {
+        items,
+        total: found.total,
+        request: found.request,
+    })
+}
+
+/// One patient: the patient themself, a practitioner sharing an organisation, or a superuser.
+pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<PatientView> {
+    let patient = get_or_404(state, id).await?;
+    require(state, principal, Action::ReadPatient { patient_id: id }).await?;
+    view(state, patient).await
+}
+
+fn trimmed(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn is_valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+}
+
+fn parse_date(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()
+}
+
+/// Validated patient fields; `required` makes names and birth date mandatory.
+struct CheckedFields {
+    name_family: Option<String>,
+    name_given: Option<String>,
+    birth_date: Option<NaiveDate>,
+}
+
+fn check_fields(
+    input: &PatientInput,
+    required: bool,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> CheckedFields {
+    let mut text = |field: &str, value: &Option<String>| -> Option<String> {
+        match value {
+            Some(v) if v.trim().is_empty() => {
+                errors.insert(field.into(), vec!["This field may not be blank.".into()]);
+                None
+            }
+            Some(v) => Some(v.trim().to_string()),
+            None => {
+                if required {
+                    errors.insert(field.into(), vec!["This field is required.".into()]);
+                }
+                None
+            }
+        }
+    };
+    let name_family = text("nameFamily", &input.name_family);
+    let name_given = text("nameGiven", &input.name_given);
+    let birth_date = match &input.birth_date {
+        Some(raw) => match parse_date(raw) {
+            Some(d) => Some(d),
+            None => {
+                errors.insert(
+                    "birthDate".into(),
+                    vec![
+                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+                            .into(),
+                    ],
+                );
+                None
+            }
+        },
+        None => {
+            if required {
+                errors.insert("birthDate".into(), vec!["This field is required.".into()]);
+            }
+            None
+        }
+    };
+    CheckedFields {
+        name_family,
+        name_given,
+        birth_date,
+    }
+}
+
+fn fail_if_any(errors: BTreeMap<String, Vec<String>>) -> CoreResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::Validation(errors))
+    }
+}
+
+/// Creates a patient in `organization_id` (needs `patient.manage_for_organization` there).
+/// The account is found by `telecomEmail` or created (type `patient`, unusable password). A user
+/// that already has a patient record is a `409`. Nothing is left behind when a step fails.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    organization_id: Option<Id>,
+    input: PatientInput,
+) -> CoreResult<PatientView> {
+    let Some(organization_id) = organization_id else {
+        return Err(CoreError::field("organizationId", "This field is required."));
+    };
+    require(state, principal, Action::ManagePatients { organization_id }).await?;
+    if state
+        .store
+        .get_organization(organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(CoreError::field(
+            "organizationId",
+            format!("Invalid pk \"{organization_id}\" - object does not exist."),
+        ));
+    }
+    let mut errors = BTreeMap::new();
+    let email = match trimmed(&input.telecom_email) {
+        None => {
+            errors.insert(
+                "telecomEmail".to_string(),
+                vec!["This field is required.".to_string()],
+            );
+            None
+        }
+        Some(e) if !is_valid_email(&e) => {
+            errors.insert(
+                "telecomEmail".to_string(),
+                vec!["Enter a valid email address.".to_string()],
+            );
+            None
+        }
+        Some(e) => Some(e),
+    };
+    let fields = check_fields(&input, true, &mut errors);
+    fail_if_any(errors)?;
+    let (Some(email), Some(name_family), Some(name_given), Some(birth_date)) = (
+        email,
+        fields.name_family,
+        fields.name_given,
+        fields.birth_date,
+    ) else {
+        return Err(CoreError::BadRequest("Invalid input.".into()));
+    };
+
+    // Every check before the first write.
+    let existing = state.store.get_user_by_email(&email).await?;
+    if let Some(user) = &existing {
+        if state.store.get_patient_by_user(user.id).await?.is_some() {
+            return Err(CoreError::Conflict(
+                "A patient with this e-mail address already exists; add it to the organization with global_add_organization.".into(),
+            ));
+        }
+    }
+    let (user, created_user) = match existing {
+        Some(user) => (user, false),
+        None => {
+            let user = state
+                .store
+                .create_user(NewUser {
+                    email: email.clone(),
+                    password: jhe_kdf::unusable_password(),
+                    user_type: Some(UserType::Patient),
+                    ..Default::default()
+                })
+                .await?;
+            (user, true)
+        }
+    };
+    let undo_user = |uid: Id| async move {
+        if created_user {
+            if let Err(e) = state.store.delete_user(uid).await {
+                tracing::error!(error = %e, user = uid, "cannot undo the creation of a user");
+            }
+        }
+    };
+    let patient = match state
+        .store
+        .create_patient(NewPatient {
+            id: None,
+            jhe_user_id: Some(user.id),
+            identifier: trimmed(&input.identifier),
+            name_family,
+            name_given,
+            birth_date,
+            telecom_phone: trimmed(&input.telecom_phone),
+        })
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            undo_user(user.id).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = state
+        .store
+        .add_patient_organization(patient.id, organization_id)
+        .await
+    {
+        if let Err(e) = state.store.delete_patient(patient.id).await {
+            tracing::error!(error = %e, patient = patient.id, "cannot undo the creation of a patient");
+        }
+        undo_user(user.id).await;
+        return Err(e.into());
+    }
+    view(state, patient).await
+}
+
+/// Checks the organisation given to change or remove a patient: the caller needs
+/// `patient.manage_for_organization` there and (superusers excepted) the patient must belong to it.
+async fn require_manage_through(
+    state: &AppState,
+    principal: &Principal,
+    patient_id: Id,
+    organization_id: Id,
+) -> CoreResult<()> {
+    require(state, principal, Action::ManagePatients { organization_id }).await?;
+    if !principal.is_superuser()
+        && !state
+            .store
+            .list_patient_organization_ids(patient_id)
+            .await?
+            .contains(&organization_id)
+    {
+        return Err(CoreError::Forbidden(NOT_ALLOWED.into()));
+    }
+    Ok(())
+}
+
+/// Changes a patient. The caller needs `patient.manage_for_organization` on `organization_id`,
+/// an organisation of the patient (superusers may omit it). `full` (PUT) requires names and
+/// birth date.
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    organization_id: Option<Id>,
+    input: PatientInput,
+    full: bool,
+) -> CoreResult<PatientView> {
+    let mut patient = get_or_404(state, id).await?;
+    match organization_id {
+        Some(org) => require_manage_through(state, principal, id, org).await?,
+        None if principal.is_superuser() => {}
+        None => return Err(CoreError::Forbidden(NOT_ALLOWED.into())),
+    }
+    let mut errors = BTreeMap::new();
+    let fields = check_fields(&input, full, &mut errors);
+    fail_if_any(errors)?;
+    if let Some(v) = fields.name_family {
+        patient.name_family = v;
+    }
+    if let Some(v) = fields.name_given {
+        patient.name_given = v;
+    }
+    if let Some(v) = fields.birth_date {
+        patient.birth_date = v;
+    }
+    if input.identifier.is_some() || full {
+        patient.identifier = trimmed(&input.identifier);
+    }
+    if input.telecom_phone.is_some() || full {
+        patient.telecom_phone = trimmed(&input.telecom_phone);
+    }
+    let patient = state.store.update_patient(&patient).await?;
+    view(state, patient).await
+}
+
+/// Removes a patient from an organisation (rest-api.md §4.5): the membership, the consents and
+/// enrolments of that organisation's studies; a patient left without organisations is deleted
+/// with its observations, and so is its account unless it is a practitioner's.
+pub async fn remove_from_organization(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    organization_id: Option<Id>,
+) -> CoreResult<()> {
+    let patient = get_or_404(state, id).await?;
+    let organization_id = match organization_id {
+        Some(org) => org,
+        None if principal.is_superuser() => {
+            return Err(CoreError::BadRequest("organizationId required".into()));
+        }
+        None => return Err(CoreError::Forbidden(NOT_ALLOWED.into())),
+    };
+    require_manage_through(state, principal, id, organization_id).await?;
+    state
+        .store
+        .remove_patient_organization(id, organization_id)
+        .await?;
+    for enrolment in state.store.list_patient_studies(id).await? {
+        let in_org = state
+            .store
+            .get_study(enrolment.study_id)
+            .await?
+            .is_some_and(|s| s.organization_id == organization_id);
+        if in_org {
+            state
+                .store
+                .unenroll_patient(enrolment.study_id, id)
+                .await?;
+        }
+    }
+    if state
+        .store
+        .list_patient_organization_ids(id)
+        .await?
+        .is_empty()
+    {
+        state.store.delete_patient(id).await?;
+        if let Some(uid) = patient.jhe_user_id {
+            if let Some(user) = state.store.get_user(uid).await? {
+                let is_practitioner = user.user_type == Some(UserType::Practitioner)
+                    || user.is_superuser
+                    || state.store.get_practitioner_by_user(uid).await?.is_some();
+                if !is_practitioner {
+                    state.store.delete_user(uid).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The patient whose account has exactly this e-mail (0 or 1), for practitioners who want to add
+/// an existing patient to their organisation.
+pub async fn global_lookup(
+    state: &AppState,
+    principal: &Principal,
+    email: Option<&str>,
+) -> CoreResult<Vec<PatientView>> {
+    if !principal.is_practitioner() {
+        return Err(CoreError::Forbidden(NOT_ALLOWED.into()));
+    }
+    let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Err(CoreError::BadRequest("email parameter required".into()));
+    };
+    let Some(user) = state.store.get_user_by_email(email).await? else {
+        return Ok(Vec::new());
+    };
+    match state.store.get_patient_by_user(user.id).await? {
+        Some(p) => Ok(vec![view(state, p).await?]),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Adds an existing patient to an organisation (idempotent). Needs
+/// `patient.manage_for_organization` on that organisation.
+pub async fn add_organization(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    organization_id: Option<Id>,
+) -> CoreResult<PatientView> {
+    let Some(organization_id) = organization_id else {
+        return Err(CoreError::BadRequest(
+            "organizationId parameter required".into(),
+        ));
+    };
+    let patient = get_or_404(state, id).await?;
+    crate::services::organizations::get_or_404(state, organization_id).await?;
+    require(state, principal, Action::ManagePatients { organization_id }).await?;
+    state
+        .store
+        .add_patient_organization(id, organization_id)
+        .await?;
+    view(state, patient).await
+}
+
+async fn client_setting(state: &AppState, key: &str, client_id: Id) -> CoreResult<Option<String>> {
+    Ok(state
+        .store
+        .get_setting(key, Some(client_id))
+        .await?
+        .and_then(|s| s.value.as_str().map(str::to_string)))
+}
+
+/// The clients of every study the patient is enrolled in (distinct, by id), each with the link
+/// of the patient's current invitation code (`null` without an unexpired one).
+pub async fn consolidated_clients(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<Vec<PatientClient>> {
+    let patient = get_or_404(state, id).await?;
+    require(state, principal, Action::ReadPatient { patient_id: id }).await?;
+    let mut client_ids = BTreeSet::new();
+    for enrolment in state.store.list_patient_studies(id).await? {
+        for link in state.store.list_study_clients(enrolment.study_id).await? {
+            client_ids.insert(link.client_id);
+        }
+    }
+    let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(client_ids.len());
+    for client_id in client_ids {
+        let Some(client) = state.store.get_client(client_id).await? else {
+            continue;
+        };
+        let code_verifier = client_setting(state, keys::CLIENT_CODE_VERIFIER, client.id).await?;
+        let invitation_url = client_setting(state, keys::CLIENT_INVITATION_URL, client.id).await?;
+        let grant = match patient.jhe_user_id {
+            Some(uid) => state.store.find_grant(uid, client.id).await?,
+            None => None,
+        };
+        let invitation_link = match (grant, &code_verifier, &invitation_url) {
+            (Some(grant), Some(verifier), Some(url)) if grant.expires > now => {
+                grant.invitation_code.map(|code| {
+                    crate::services::oauth::invitation::render_link(
+                        &site,
+                        &client.client_id,
+                        &code,
+                        verifier,
+                        url,
+                    )
+                })
+            }
+            _ => None,
+        };
+        out.push(PatientClient {
+            client,
+            code_verifier,
+            invitation_url,
+            invitation_link,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `principal` may read the patient (without failing).
+pub async fn may_read(state: &AppState, principal: &Principal, id: Id) -> CoreResult<bool> {
+    allowed(state, principal, Action::ReadPatient { patient_id: id }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_dates() {
+        assert!(is_valid_email("jane@example.com"));
+        assert!(!is_valid_email("jane"));
+        assert!(!is_valid_email("jane@example"));
+        assert!(!is_valid_email("ja ne@example.com"));
+        assert!(!is_valid_email("@example.com"));
+        assert_eq!(parse_date("1990-02-03"), NaiveDate::from_ymd_opt(1990, 2, 3));
+        assert_eq!(parse_date("03/02/1990"), None);
+    }
+
+    #[test]
+    fn missing_fields_are_reported_together() {
+        let mut errors = BTreeMap::new();
+        check_fields(&PatientInput::default(), true, &mut errors);
+        assert_eq!(
+            errors.keys().cloned().collect::<Vec<_>>(),
+            vec!["birthDate", "nameFamily", "nameGiven"]
+        );
+        let mut errors = BTreeMap::new();
+        check_fields(&PatientInput::default(), false, &mut errors);
+        assert!(errors.is_empty());
+    }
+}

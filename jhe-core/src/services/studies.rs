@@ -1,0 +1,545 @@
+//! Studies and their sub-resources (rest-api.md §5): enrolled patients, requested scopes, OAuth
+//! clients and data sources.
+//!
+//! Reading a study needs a direct link to its organisation ([`Action::ReadStudy`]); changing it or
+//! any of its sub-resources needs `study.manage_for_organization` there
+//! ([`Action::ManageStudies`]). The original checks nothing on the sub-resources.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{
+    CodeableConcept, DataSource, Id, NewStudy, OAuthClient, Organization, Page, PageRequest,
+    Patient, Study, StudyClient, StudyDataSource, StudyPatient, StudyScopeRequest,
+};
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{Action, Principal};
+use crate::server::AppState;
+use crate::services::guard::{allowed, require};
+use crate::services::patients::{self, PatientView};
+use crate::store::PatientQuery;
+
+/// `404` detail of a missing study.
+pub const NO_STUDY: &str = "No Study matches the given query.";
+/// `404` detail for callers without a practitioner profile.
+pub const NO_PRACTITIONER: &str = "No Practitioner matches the given query.";
+
+/// A study with its organisation (the read form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyView {
+    /// The study.
+    pub study: Study,
+    /// Its organisation.
+    pub organization: Organization,
+}
+
+/// A study with the ids of its enrolled patients (the "raw" nested form of link objects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyRecord {
+    /// The study.
+    pub study: Study,
+    /// Enrolled patients, by id.
+    pub patient_ids: Vec<Id>,
+}
+
+/// Fields of a study to create or change; absent fields are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StudyInput {
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Organisation id.
+    pub organization: Option<Id>,
+    /// Icon URL: `None` absent, `Some(None)` cleared.
+    pub icon_url: Option<Option<String>>,
+}
+
+/// A new enrolment with the study and patient as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolled {
+    /// The enrolment.
+    pub enrolment: StudyPatient,
+    /// The study.
+    pub study: StudyRecord,
+    /// The patient.
+    pub patient: Patient,
+    /// The patient's organisations, by id.
+    pub patient_organization_ids: Vec<Id>,
+}
+
+/// Fetches a study or `404`.
+pub async fn get_or_404(state: &AppState, id: Id) -> CoreResult<Study> {
+    state
+        .store
+        .get_study(id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(NO_STUDY.into()))
+}
+
+async fn with_organization(state: &AppState, study: Study) -> CoreResult<StudyView> {
+    let organization =
+        crate::services::organizations::get_or_404(state, study.organization_id).await?;
+    Ok(StudyView {
+        study,
+        organization,
+    })
+}
+
+async fn readable(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
+    let study = get_or_404(state, id).await?;
+    require(
+        state,
+        principal,
+        Action::ReadStudy {
+            organization_id: study.organization_id,
+        },
+    )
+    .await?;
+    Ok(study)
+}
+
+async fn manageable(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
+    let study = get_or_404(state, id).await?;
+    require(
+        state,
+        principal,
+        Action::ManageStudies {
+            organization_id: study.organization_id,
+        },
+    )
+    .await?;
+    Ok(study)
+}
+
+/// The study with its enrolled patients' ids.
+pub async fn record(state: &AppState, study: Study) -> CoreResult<StudyRecord> {
+    let patient_ids = state
+        .store
+        .list_study_patients(study.id)
+        .await?
+        .into_iter()
+        .map(|e| e.patient_id)
+        .collect();
+    Ok(StudyRecord { study, patient_ids })
+}
+
+/// Studies of the organisations the caller may read studies of (direct links), optionally of one
+/// of them, ordered by name. Callers without a practitioner profile get `404`.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    organization_id: Option<Id>,
+    page: PageRequest,
+) -> CoreResult<Page<StudyView>> {
+    if principal.practitioner.is_none() {
+        return Err(CoreError::NotFound(NO_PRACTITIONER.into()));
+    }
+    let mut orgs = Vec::new();
+    for org in patients::linked_organization_ids(state, principal).await? {
+        if organization_id.is_some_and(|o| o != org) {
+            continue;
+        }
+        if allowed(
+            state,
+            principal,
+            Action::ReadStudy {
+                organization_id: org,
+            },
+        )
+        .await?
+        {
+            orgs.push(org);
+        }
+    }
+    let found = state.store.list_studies(Some(&orgs), page).await?;
+    let mut names = BTreeMap::new();
+    let mut items = Vec::with_capacity(found.items.len());
+    for study in found.items {
+        let organization = match names.get(&study.organization_id) {
+            Some(o) => o,
+            None => {
+                let o = crate::services::organizations::get_or_404(state, study.organization_id)
+                    .await?;
+                names.entry(study.organization_id).or_insert(o)
+            }
+        }
+        .clone();
+        items.push(StudyView {
+            study,
+            organization,
+        });
+    }
+    Ok(Page {
+        items,
+        total: found.total,
+        request: found.request,
+    })
+}
+
+/// One study (read form).
+pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<StudyView> {
+    let study = readable(state, principal, id).await?;
+    with_organization(state, study).await
+}
+
+fn check_name(name: &Option<String>, required: bool) -> CoreResult<Option<String>> {
+    match name {
+        Some(n) if n.trim().is_empty() => {
+            Err(CoreError::field("name", "This field may not be blank."))
+        }
+        Some(n) => Ok(Some(n.trim().to_string())),
+        None if required => Err(CoreError::field("name", "This field is required.")),
+        None => Ok(None),
+    }
+}
+
+async fn check_organization(state: &AppState, organization_id: Id) -> CoreResult<()> {
+    if state
+        .store
+        .get_organization(organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(CoreError::field(
+            "organization",
+            format!("Invalid pk \"{organization_id}\" - object does not exist."),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a study in `input.organization` (needs `study.manage_for_organization` there).
+pub async fn create(state: &AppState, principal: &Principal, input: StudyInput) -> CoreResult<Study> {
+    let Some(organization_id) = input.organization else {
+        return Err(CoreError::field("organization", "This field is required."));
+    };
+    require(state, principal, Action::ManageStudies { organization_id }).await?;
+    check_organization(state, organization_id).await?;
+    let name = check_name(&input.name, true)?.unwrap_or_default();
+    Ok(state
+        .store
+        .create_study(NewStudy {
+            id: None,
+            name,
+            description: input.description.unwrap_or_default(),
+            organization_id,
+            icon_url: input.icon_url.flatten().filter(|u| !u.trim().is_empty()),
+        })
+        .await?)
+}
+
+/// Changes a study (needs `study.manage_for_organization` on its organisation, and on the new one
+/// when it moves). `full` (PUT) requires the name.
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    input: StudyInput,
+    full: bool,
+) -> CoreResult<Study> {
+    let mut study = manageable(state, principal, id).await?;
+    if let Some(org) = input.organization {
+        if org != study.organization_id {
+            require(state, principal, Action::ManageStudies { organization_id: org }).await?;
+            check_organization(state, org).await?;
+            study.organization_id = org;
+        }
+    }
+    if let Some(name) = check_name(&input.name, full)? {
+        study.name = name;
+    }
+    if let Some(description) = input.description {
+        study.description = description;
+    }
+    if let Some(icon) = input.icon_url {
+        study.icon_url = icon.filter(|u| !u.trim().is_empty());
+    }
+    Ok(state.store.update_study(&study).await?)
+}
+
+/// Deletes a study with its enrolments, consents, requests and links.
+pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    state.store.delete_study(id).await?;
+    Ok(())
+}
+
+/// The studies of an organisation (write form), ordered by name. The caller needs to be linked
+/// to the organisation or allowed to manage its studies (superusers).
+pub async fn of_organization(
+    state: &AppState,
+    principal: &Principal,
+    organization_id: Id,
+) -> CoreResult<Vec<Study>> {
+    crate::services::organizations::get_or_404(state, organization_id).await?;
+    if !allowed(state, principal, Action::ReadStudy { organization_id }).await?
+        && !allowed(state, principal, Action::ManageStudies { organization_id }).await?
+    {
+        return Err(CoreError::Forbidden(
+            "Current User does not have authorization to access this Study.".into(),
+        ));
+    }
+    Ok(state
+        .store
+        .list_studies(Some(&[organization_id]), PageRequest::all())
+        .await?
+        .items)
+}
+
+/// Patients enrolled in the study, ordered by id (only those visible to the caller).
+pub async fn patients(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<Vec<PatientView>> {
+    readable(state, principal, id).await?;
+    let filter = state.policy.access_filter(principal).await;
+    let found = state
+        .store
+        .list_patients(
+            &filter,
+            &PatientQuery {
+                study_id: Some(id),
+                ..Default::default()
+            },
+            PageRequest::all(),
+        )
+        .await?;
+    let mut out = Vec::with_capacity(found.items.len());
+    for p in found.items {
+        out.push(patients::view(state, p).await?);
+    }
+    Ok(out)
+}
+
+fn required_ids(ids: Option<Vec<Id>>, field: &str) -> CoreResult<Vec<Id>> {
+    match ids {
+        Some(ids) if !ids.is_empty() => Ok(ids),
+        _ => Err(CoreError::field(field, "This field is required.")),
+    }
+}
+
+/// Enrols patients (each must belong to the study's organisation; already enrolled is fine).
+/// Every patient is checked before the first enrolment.
+pub async fn enroll(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    patient_ids: Option<Vec<Id>>,
+) -> CoreResult<Vec<Enrolled>> {
+    let study = manageable(state, principal, id).await?;
+    let ids = required_ids(patient_ids, "patientIds")?;
+    let mut checked = Vec::with_capacity(ids.len());
+    for pid in ids {
+        let Some(patient) = state
+            .store
+            .get_patient(&crate::store::AccessFilter::Unrestricted, pid)
+            .await?
+        else {
+            return Err(CoreError::BadRequest(format!(
+                "Patient {pid} does not exist."
+            )));
+        };
+        let orgs = state.store.list_patient_organization_ids(pid).await?;
+        if !orgs.contains(&study.organization_id) {
+            return Err(CoreError::BadRequest(
+                "Patient and study must be from the same Organization".into(),
+            ));
+        }
+        checked.push((patient, orgs));
+    }
+    let mut enrolments = Vec::with_capacity(checked.len());
+    for (patient, orgs) in checked {
+        let enrolment = state.store.enroll_patient(id, patient.id).await?;
+        enrolments.push((enrolment, patient, orgs));
+    }
+    let record = record(state, study).await?;
+    Ok(enrolments
+        .into_iter()
+        .map(|(enrolment, patient, orgs)| Enrolled {
+            enrolment,
+            study: record.clone(),
+            patient,
+            patient_organization_ids: orgs,
+        })
+        .collect())
+}
+
+/// Removes enrolments (and their consents); absent ones are ignored. Returns how many ids were
+/// given.
+pub async fn unenroll(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    patient_ids: Option<Vec<Id>>,
+) -> CoreResult<usize> {
+    manageable(state, principal, id).await?;
+    let ids = required_ids(patient_ids, "patientIds")?;
+    for pid in &ids {
+        state.store.unenroll_patient(id, *pid).await?;
+    }
+    Ok(ids.len())
+}
+
+/// The scopes the study requests, ordered by id, with the study.
+pub async fn scope_requests(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<(StudyRecord, Vec<(StudyScopeRequest, CodeableConcept)>)> {
+    let study = readable(state, principal, id).await?;
+    let mut out = Vec::new();
+    for request in state.store.list_scope_requests(id).await? {
+        if let Some(c) = state.store.get_concept(request.scope_code_id).await? {
+            out.push((request, c));
+        }
+    }
+    Ok((record(state, study).await?, out))
+}
+
+async fn concept_or_400(state: &AppState, id: Option<Id>) -> CoreResult<CodeableConcept> {
+    let Some(id) = id else {
+        return Err(CoreError::field("scopeCodeId", "This field is required."));
+    };
+    state.store.get_concept(id).await?.ok_or_else(|| {
+        CoreError::field(
+            "scopeCodeId",
+            format!("Invalid pk \"{id}\" - object does not exist."),
+        )
+    })
+}
+
+/// Adds a requested scope (idempotent).
+pub async fn add_scope_request(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    scope_code_id: Option<Id>,
+) -> CoreResult<(StudyRecord, StudyScopeRequest, CodeableConcept)> {
+    let study = manageable(state, principal, id).await?;
+    let concept = concept_or_400(state, scope_code_id).await?;
+    let request = state.store.add_scope_request(id, concept.id).await?;
+    Ok((record(state, study).await?, request, concept))
+}
+
+/// Removes a requested scope (absent is fine).
+pub async fn remove_scope_request(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    scope_code_id: Option<Id>,
+) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    let Some(scope_code_id) = scope_code_id else {
+        return Err(CoreError::field("scopeCodeId", "This field is required."));
+    };
+    state.store.remove_scope_request(id, scope_code_id).await?;
+    Ok(())
+}
+
+/// The OAuth clients of the study, ordered by link id, with the study.
+pub async fn clients(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<(StudyRecord, Vec<(StudyClient, OAuthClient)>)> {
+    let study = readable(state, principal, id).await?;
+    let mut out = Vec::new();
+    for link in state.store.list_study_clients(id).await? {
+        if let Some(c) = state.store.get_client(link.client_id).await? {
+            out.push((link, c));
+        }
+    }
+    Ok((record(state, study).await?, out))
+}
+
+/// Links an OAuth client (by numeric id) to the study (idempotent).
+pub async fn add_client(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    client_id: Option<Id>,
+) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    let Some(client_id) = client_id else {
+        return Err(CoreError::field("clientId", "This field is required."));
+    };
+    if state.store.get_client(client_id).await?.is_none() {
+        return Err(CoreError::field(
+            "clientId",
+            format!("Invalid pk \"{client_id}\" - object does not exist."),
+        ));
+    }
+    state.store.add_study_client(id, client_id).await?;
+    Ok(())
+}
+
+/// Unlinks an OAuth client (absent is fine).
+pub async fn remove_client(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    client_id: Option<Id>,
+) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    let Some(client_id) = client_id else {
+        return Err(CoreError::field("clientId", "This field is required."));
+    };
+    state.store.remove_study_client(id, client_id).await?;
+    Ok(())
+}
+
+/// The data sources of the study, ordered by link id, with the study.
+pub async fn data_sources(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<(StudyRecord, Vec<(StudyDataSource, DataSource)>)> {
+    let study = readable(state, principal, id).await?;
+    let mut out = Vec::new();
+    for link in state.store.list_study_data_sources(id).await? {
+        if let Some(d) = state.store.get_data_source(link.data_source_id).await? {
+            out.push((link, d));
+        }
+    }
+    Ok((record(state, study).await?, out))
+}
+
+/// Links a data source to the study (idempotent).
+pub async fn add_data_source(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    data_source_id: Option<Id>,
+) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    let Some(data_source_id) = data_source_id else {
+        return Err(CoreError::field("dataSourceId", "This field is required."));
+    };
+    if state.store.get_data_source(data_source_id).await?.is_none() {
+        return Err(CoreError::field(
+            "dataSourceId",
+            format!("Invalid pk \"{data_source_id}\" - object does not exist."),
+        ));
+    }
+    state.store.add_study_data_source(id, data_source_id).await?;
+    Ok(())
+}
+
+/// Unlinks a data source (absent is fine).
+pub async fn remove_data_source(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    data_source_id: Option<Id>,
+) -> CoreResult<()> {
+    manageable(state, principal, id).await?;
+    let Some(data_source_id) = data_source_id else {
+        return Err(CoreError::field("dataSourceId", "This field is required."));
+    };
+    state
+        .store
+        .remove_study_data_source(id, data_source_id)
+        .await?;
+    Ok(())
+}

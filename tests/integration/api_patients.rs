@@ -1,0 +1,446 @@
+//! `/api/v1/patients`: list, create, read, change, remove, global lookup, add to an organisation,
+//! consolidated clients — happy paths with exact fields, validation, casing, closed gaps.
+
+use chrono::{Duration, Utc};
+use jhe_core::domain::{NewAuthorizationGrant, NewOAuthClient, SettingValue, keys};
+use jhe_core::store::{OAuthStore, PatientStore, SettingStore, StudyStore, UserStore};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{Backend, Caller, CallerTokens, api_request, spawn_seeded};
+
+fn example_lab() -> Value {
+    json!({"id":20003,"name":"Example Lab","type":"laboratory","partOf":20002,"currentUserRole":null,"children":[]})
+}
+
+fn peter() -> Value {
+    json!({
+        "id": 40001, "jheUserId": 10006, "identifier": "",
+        "identifiers": [],
+        "nameFamily": "Smith", "nameGiven": "Peter", "birthDate": "1984-01-13",
+        "telecomPhone": "+1-205-822-1761", "telecomEmail": "peter@example.com",
+        "organizations": [example_lab()]
+    })
+}
+
+async fn list_and_read(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let mary = t.of(Caller::Manager);
+
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients", mary, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["next"], Value::Null);
+    assert_eq!(body["previous"], Value::Null);
+    assert_eq!(body["results"][0], peter());
+    assert_eq!(body["results"][1]["id"], 40002);
+
+    // Paging with absolute links keeping the client's spelling.
+    let (_, page1) = api_request(&app, Method::GET, "/api/v1/patients?page_size=1", mary, None).await;
+    assert_eq!(page1["count"], 2);
+    assert_eq!(page1["results"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page1["next"],
+        format!("{}/api/v1/patients?page=2&page_size=1", app.address)
+    );
+    let (_, page2) = api_request(&app, Method::GET, "/api/v1/patients?pageSize=1&page=2", mary, None).await;
+    assert_eq!(page2["results"][0]["id"], 40002);
+    assert_eq!(page2["previous"], format!("{}/api/v1/patients?pageSize=1", app.address));
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients?page=3&pageSize=1", mary, None).await;
+    assert_eq!((status, body), (404, json!({"detail": "Invalid page."})));
+
+    // Filters, camelCase and snake_case alike.
+    let mut pamela = app
+        .db
+        .store
+        .get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40002)
+        .await
+        .unwrap()
+        .unwrap();
+    pamela.identifier = Some("ehr-pamela".into());
+    app.db.store.update_patient(&pamela).await.unwrap();
+    for path in [
+        "/api/v1/patients?organizationId=20003&studyId=30001&patientId=40001",
+        "/api/v1/patients?organization_id=20003&study_id=30001&patient_id=40001",
+    ] {
+        let (status, body) = api_request(&app, Method::GET, path, mary, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["count"], 1, "{path}");
+        assert_eq!(body["results"][0], peter(), "{path}");
+    }
+    for path in [
+        "/api/v1/patients?patientIdentifierValue=ehr-pamela",
+        "/api/v1/patients?patient_identifier_value=ehr-pamela",
+    ] {
+        let (status, body) = api_request(&app, Method::GET, path, mary, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["count"], 1, "{path}");
+        assert_eq!(body["results"][0]["id"], 40002, "{path}");
+        assert_eq!(
+            body["results"][0]["identifiers"],
+            json!([{"id": 40002, "system": null, "value": "ehr-pamela"}])
+        );
+    }
+    // An organisation the caller is not linked to: empty, even though mark's patients exist.
+    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients?organizationId=20007", mary, None).await;
+    assert_eq!(body["count"], 0);
+    // Malformed filters are 400, never 500.
+    for path in [
+        "/api/v1/patients?organizationId=abc",
+        "/api/v1/patients?studyId=1.5",
+        "/api/v1/patients?patient_id=x",
+    ] {
+        let (status, body) = api_request(&app, Method::GET, path, mary, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+
+    // Detail.
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/40001", mary, None).await;
+    assert_eq!((status, body), (200, peter()));
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/40001", t.of(Caller::Patient), None).await;
+    assert_eq!((status, body), (200, peter()));
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/49999", mary, None).await;
+    assert_eq!((status, body), (404, json!({"detail": "No Patient matches the given query."})));
+    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/abc", mary, None).await;
+    assert_eq!(status, 400);
+}
+
+async fn create_patient(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let megan = t.of(Caller::Member);
+
+    // snake_case body.
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organization_id": 20003, "identifier": "ext-1", "name_family": "Doe",
+            "name_given": "Jane", "birth_date": "1990-02-03", "telecom_email": "jane@example.org",
+            "telecom_phone": "555"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let user_id = body["jheUserId"].as_i64().unwrap();
+    assert_eq!(
+        body,
+        json!({"id": id, "jheUserId": user_id, "identifier": "ext-1",
+            "identifiers": [{"id": id, "system": null, "value": "ext-1"}],
+            "nameFamily": "Doe", "nameGiven": "Jane", "birthDate": "1990-02-03",
+            "telecomPhone": "555", "telecomEmail": "jane@example.org",
+            "organizations": [example_lab()]})
+    );
+    let user = app.db.store.get_user(user_id).await.unwrap().unwrap();
+    assert_eq!(user.email, "jane@example.org");
+    assert!(user.password.starts_with('!'), "no usable password");
+
+    // camelCase body; reusing an existing account without a patient record (a practitioner's).
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 20003, "nameFamily": "Swanson", "nameGiven": "Mary",
+            "birthDate": "1970-01-01", "telecomEmail": "mary@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["jheUserId"], 10002);
+    assert_eq!(body["identifier"], "");
+    assert_eq!(body["identifiers"], json!([]));
+
+    // Validation: every field error at once, nothing written.
+    let users_before = app.db.store.list_users(None, jhe_core::domain::PageRequest::all()).await.unwrap().total;
+    let (status, body) = api_request(&app, Method::POST, "/api/v1/patients", megan, Some(json!({"organizationId": 20003}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"birthDate": ["This field is required."], "nameFamily": ["This field is required."],
+            "nameGiven": ["This field is required."], "telecomEmail": ["This field is required."]})
+    );
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 20003, "nameFamily": "X", "nameGiven": "Y",
+            "birthDate": "03/02/1990", "telecomEmail": "not-an-email"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["telecomEmail"], json!(["Enter a valid email address."]));
+    assert!(body["birthDate"].is_array());
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"nameFamily": "X", "nameGiven": "Y", "birthDate": "1990-01-01", "telecomEmail": "x@example.org"})),
+    )
+    .await;
+    assert_eq!((status, body), (400, json!({"organizationId": ["This field is required."]})));
+    // A user who already has a patient record: 409 JSON, nothing written.
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 20003, "nameFamily": "Smith", "nameGiven": "Peter",
+            "birthDate": "1984-01-13", "telecomEmail": "peter@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("already exists"));
+    let users_after = app.db.store.list_users(None, jhe_core::domain::PageRequest::all()).await.unwrap().total;
+    assert_eq!(users_before, users_after);
+    // Malformed JSON and wrong types are 400.
+    let response = crate::support::plain_client()
+        .post(app.url("/api/v1/patients"))
+        .bearer_auth(megan.unwrap())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let (status, _) = api_request(&app, Method::POST, "/api/v1/patients", megan, Some(json!({"organizationId": 20003, "nameFamily": 5}))).await;
+    assert_eq!(status, 400);
+    // An organisation that does not exist: no role there.
+    let (status, _) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 99999, "nameFamily": "X", "nameGiven": "Y", "birthDate": "1990-01-01", "telecomEmail": "y@example.org"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        t.of(Caller::Superuser),
+        Some(json!({"organizationId": 99999, "nameFamily": "X", "nameGiven": "Y", "birthDate": "1990-01-01", "telecomEmail": "y@example.org"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["organizationId"].is_array());
+}
+
+async fn update_and_remove(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let mary = t.of(Caller::Manager);
+
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/40001?organization_id=20003",
+        mary,
+        Some(json!({"telecom_phone": "+1-000", "identifier": "ehr-1"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut expected = peter();
+    expected["telecomPhone"] = json!("+1-000");
+    expected["identifier"] = json!("ehr-1");
+    expected["identifiers"] = json!([{"id": 40001, "system": null, "value": "ehr-1"}]);
+    assert_eq!(body, expected);
+
+    // PUT needs names and birth date.
+    let (status, body) = api_request(&app, Method::PUT, "/api/v1/patients/40001?organizationId=20003", mary, Some(json!({"nameFamily": "Smith"}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(body, json!({"birthDate": ["This field is required."], "nameGiven": ["This field is required."]}));
+    let (status, body) = api_request(
+        &app,
+        Method::PUT,
+        "/api/v1/patients/40001?organizationId=20003",
+        mary,
+        Some(json!({"nameFamily": "Smyth", "nameGiven": "Pete", "birthDate": "1984-01-14"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["nameFamily"], &body["nameGiven"], &body["birthDate"], &body["identifier"], &body["telecomPhone"]),
+        (&json!("Smyth"), &json!("Pete"), &json!("1984-01-14"), &json!(""), &Value::Null)
+    );
+    // Without organizationId a practitioner is refused; a superuser may omit it.
+    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/40001", mary, Some(json!({"nameGiven": "P"}))).await;
+    assert_eq!(status, 403);
+    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/40001", t.of(Caller::Superuser), Some(json!({"nameGiven": "P"}))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/49999?organizationId=20003", mary, Some(json!({}))).await;
+    assert_eq!(status, 404);
+
+    // Remove from an organisation: pat (40005) is in 20006 and 20008. Mark manages 20006.
+    let mark = t.of(Caller::OtherOrg);
+    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40005?organizationId=20006", mark, None).await;
+    assert_eq!((status, body), (200, json!({"success": true})));
+    assert_eq!(app.db.store.list_patient_organization_ids(40005).await.unwrap(), vec![20008]);
+    let studies: Vec<i64> = app.db.store.list_patient_studies(40005).await.unwrap().iter().map(|e| e.study_id).collect();
+    assert_eq!(studies, vec![30005], "the enrolment in 20006's study 30003 is gone");
+    assert!(app.db.store.get_user(10011).await.unwrap().is_some());
+
+    // Removing peter from his only organisation deletes the patient, observations and account.
+    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40001?organizationId=20003", mary, None).await;
+    assert_eq!((status, body), (200, json!({"success": true})));
+    assert!(app.db.store.get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40001).await.unwrap().is_none());
+    assert!(app.db.store.get_user(10006).await.unwrap().is_none());
+    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/40001", mary, None).await;
+    assert_eq!(status, 404);
+
+    // A practitioner's own patient record: the account stays.
+    let (_, created) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        mary,
+        Some(json!({"organizationId": 20003, "nameFamily": "Ruiz", "nameGiven": "Megan", "birthDate": "1980-01-01", "telecomEmail": "megan@example.com"})),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = api_request(&app, Method::DELETE, &format!("/api/v1/patients/{id}?organizationId=20003"), mary, None).await;
+    assert_eq!(status, 200);
+    assert!(app.db.store.get_user(10003).await.unwrap().is_some());
+
+    // Superuser without organizationId: 400; practitioner: 403.
+    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40002", t.of(Caller::Superuser), None).await;
+    assert_eq!((status, body), (400, json!({"detail": "organizationId required"})));
+    let (status, _) = api_request(&app, Method::DELETE, "/api/v1/patients/40002", mary, None).await;
+    assert_eq!(status, 403);
+}
+
+async fn lookup_and_add_organization(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let mary = t.of(Caller::Manager);
+
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=percy@example.com", mary, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([{"id": 40003, "jheUserId": 10009, "identifier": "",
+            "identifiers": [],
+            "nameFamily": "Hayes", "nameGiven": "Percy", "telecomEmail": "percy@example.com",
+            "organizations": [{"id": 20007, "name": "Example Lab Alpha", "type": "laboratory", "partOf": 20006, "currentUserRole": null, "children": []}]}])
+    );
+    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=nobody@example.com", mary, None).await;
+    assert_eq!(body, json!([]));
+    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=mary@example.com", mary, None).await;
+    assert_eq!(body, json!([]), "practitioners are not patients");
+    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup", mary, None).await;
+    assert_eq!((status, body), (400, json!({"detail": "email parameter required"})));
+
+    // Add percy to Example Lab (idempotent).
+    for _ in 0..2 {
+        let (status, body) = api_request(
+            &app,
+            Method::PATCH,
+            "/api/v1/patients/40003/global_add_organization?organization_id=20003",
+            mary,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], 40003);
+        let ids: Vec<i64> = body["organizations"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, vec![20003, 20007], "ordered by name");
+    }
+    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/40003", mary, None).await;
+    assert_eq!(status, 200, "now shared");
+    let (status, body) = api_request(&app, Method::PATCH, "/api/v1/patients/40003/global_add_organization?organizationId=99999", mary, None).await;
+    assert_eq!((status, body), (404, json!({"detail": "No Organization matches the given query."})));
+    let (status, body) = api_request(&app, Method::PATCH, "/api/v1/patients/40003/global_add_organization", mary, None).await;
+    assert_eq!((status, body), (400, json!({"detail": "organizationId parameter required"})));
+    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/49999/global_add_organization?organizationId=20003", mary, None).await;
+    assert_eq!(status, 404);
+}
+
+async fn consolidated_clients(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let store = &app.db.store;
+    use jhe_core::store::ClientStore;
+    let client = store
+        .create_client(NewOAuthClient {
+            client_id: "chclient123".into(),
+            redirect_uris: format!("{}/auth/callback", app.address),
+            client_type: "public".into(),
+            authorization_grant_type: "authorization-code".into(),
+            name: "CommonHealth".into(),
+            skip_authorization: true,
+            algorithm: "RS256".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let verifier = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER";
+    store
+        .upsert_setting(keys::CLIENT_CODE_VERIFIER, Some(client.id), SettingValue::String(verifier.into()))
+        .await
+        .unwrap();
+    store
+        .upsert_setting(keys::CLIENT_INVITATION_URL, Some(client.id), SettingValue::String("https://app.example.org/invite?code=CODE".into()))
+        .await
+        .unwrap();
+    store.add_study_client(30001, client.id).await.unwrap();
+    store.add_study_client(30002, client.id).await.unwrap();
+
+    let path = "/api/v1/patients/40001/consolidated_clients";
+    let (status, body) = api_request(&app, Method::GET, path, t.of(Caller::Patient), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([{"id": client.id, "name": "CommonHealth", "clientId": "chclient123", "codeVerifier": verifier,
+            "invitationUrl": "https://app.example.org/invite?code=CODE", "invitationLink": null}])
+    );
+
+    store
+        .create_grant(NewAuthorizationGrant {
+            code_hash: jhe_kdf::sha256_hex("INVITE42"),
+            invitation_code: Some("INVITE42".into()),
+            application_id: client.id,
+            user_id: 10006,
+            expires: Utc::now() + Duration::days(14),
+            redirect_uri: format!("{}/auth/callback", app.address),
+            scope: "openid email".into(),
+            code_challenge: String::new(),
+            code_challenge_method: "S256".into(),
+            nonce: String::new(),
+            claims: "{}".into(),
+            auth_time: None,
+        })
+        .await
+        .unwrap();
+    let host = app.address.trim_start_matches("http://");
+    let (status, body) = api_request(&app, Method::GET, path, t.of(Caller::Manager), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body[0]["invitationLink"],
+        format!("https://app.example.org/invite?code={host}~chclient123~INVITE42~{verifier}")
+    );
+    // Pamela is enrolled too but has no invitation.
+    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/40002/consolidated_clients", t.of(Caller::Manager), None).await;
+    assert_eq!(body[0]["invitationLink"], Value::Null);
+    // Percy's studies have no clients.
+    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/40003/consolidated_clients", t.of(Caller::OtherOrg), None).await;
+    assert_eq!(body, json!([]));
+    // Not readable: 403; unknown: 404.
+    let (status, _) = api_request(&app, Method::GET, path, t.of(Caller::OtherOrg), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/49999/consolidated_clients", t.of(Caller::Manager), None).await;
+    assert_eq!(status, 404);
+}
+
+both_backends! {
+    patients_list_and_read => list_and_read;
+    patients_create => create_patient;
+    patients_update_and_remove => update_and_remove;
+    patients_lookup_and_add_organization => lookup_and_add_organization;
+    patients_consolidated_clients => consolidated_clients;
+}
