@@ -19,6 +19,8 @@ pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer>
         .config(config)
         .store(store)
         .policy(jhe_plugins::RbacConsentPolicy)
+        .data_format(jhe_plugins::OmhFormat::bundled())
+        .data_format(jhe_plugins::AttachmentFormat::default())
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
         .build()?)

@@ -42,4 +42,10 @@ pub trait DataFormat: Send + Sync {
     fn supported_codes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether an upload in this format must come from a data source that lists the
+    /// observation's concept among its supported scopes (opaque formats use this so that only
+    /// configured devices can store arbitrary payloads).
+    fn requires_declared_scope(&self) -> bool {
+        false
+    }
 }

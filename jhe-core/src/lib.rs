@@ -11,6 +11,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod format;
 pub mod http;
 pub mod identity;

@@ -1,15 +1,17 @@
 //! # jhe-plugins
 //!
 //! Standard implementations of the jhe-core plug-in traits: [`SeaOrmStore`] (PostgreSQL and
-//! SQLite) and, as they arrive, the RBAC/consent policy, data formats, identity providers and
-//! mailers.
+//! SQLite), the RBAC/consent policy, the data formats [`OmhFormat`] and [`AttachmentFormat`],
+//! identity providers and mailers.
 #![deny(missing_docs)]
 
+pub mod format;
 pub mod identity;
 pub mod mail;
 pub mod policy;
 pub mod store;
 
+pub use format::{AttachmentFormat, OmhFormat};
 pub use identity::PasswordIdp;
 pub use mail::{FileMailer, SmtpMailer, mailer_from_config};
 pub use policy::RbacConsentPolicy;

@@ -14,7 +14,13 @@ const VERIFIER: &str = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER01";
 const VERIFIER_2: &str = "zyxwvutsrqponmlkjihgfedcba-0123456789._~ABCDE";
 const INVITE: &str = "https://app.example.org/invite?code=CODE";
 
-async fn call(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     api_request(app, method, path, token, body).await
 }
 
@@ -23,7 +29,14 @@ fn new_client(client_id: &str) -> Value {
 }
 
 async fn create(app: &TestApp, token: &str, client_id: &str) -> Value {
-    let (status, body) = call(app, Method::POST, "/api/v1/clients", Some(token), Some(new_client(client_id))).await;
+    let (status, body) = call(
+        app,
+        Method::POST,
+        "/api/v1/clients",
+        Some(token),
+        Some(new_client(client_id)),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -50,7 +63,10 @@ async fn crud_happy_path(backend: Backend) {
     // The portal's own client is never listed.
     assert_eq!(
         call(&app, Method::GET, "/api/v1/clients", t, None).await,
-        (200, json!({"count": 0, "next": null, "previous": null, "results": []}))
+        (
+            200,
+            json!({"count": 0, "next": null, "previous": null, "results": []})
+        )
     );
 
     let created = create(&app, &sam, "chclient123").await;
@@ -64,7 +80,10 @@ async fn crud_happy_path(backend: Backend) {
     assert_eq!(stored.client_type, "public");
     assert_eq!(stored.authorization_grant_type, "authorization-code");
     assert!(stored.skip_authorization);
-    assert_eq!(stored.redirect_uris, format!("{}/auth/callback", app.address));
+    assert_eq!(
+        stored.redirect_uris,
+        format!("{}/auth/callback", app.address)
+    );
     assert_eq!(stored.algorithm, "RS256");
     assert_eq!(stored.client_secret, "", "no usable secret");
     assert_eq!(stored.user_id, None);
@@ -78,18 +97,37 @@ async fn crud_happy_path(backend: Backend) {
                 .and_then(|s| s.value.as_str().map(str::to_string))
         }
     };
-    assert_eq!(setting(keys::CLIENT_CODE_VERIFIER).await.as_deref(), Some(VERIFIER));
-    assert_eq!(setting(keys::CLIENT_INVITATION_URL).await.as_deref(), Some(INVITE));
+    assert_eq!(
+        setting(keys::CLIENT_CODE_VERIFIER).await.as_deref(),
+        Some(VERIFIER)
+    );
+    assert_eq!(
+        setting(keys::CLIENT_INVITATION_URL).await.as_deref(),
+        Some(INVITE)
+    );
 
     let path = format!("/api/v1/clients/{id}");
-    assert_eq!(call(&app, Method::GET, &path, t, None).await, (200, created.clone()));
+    assert_eq!(
+        call(&app, Method::GET, &path, t, None).await,
+        (200, created.clone())
+    );
     assert_eq!(
         call(&app, Method::GET, "/api/v1/clients", t, None).await,
-        (200, json!({"count": 1, "next": null, "previous": null, "results": [created.clone()]}))
+        (
+            200,
+            json!({"count": 1, "next": null, "previous": null, "results": [created.clone()]})
+        )
     );
 
     // PATCH: "" deletes a setting, an absent key leaves it.
-    let (status, patched) = call(&app, Method::PATCH, &path, t, Some(json!({"name": "CH2", "invitationUrl": ""}))).await;
+    let (status, patched) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        t,
+        Some(json!({"name": "CH2", "invitationUrl": ""})),
+    )
+    .await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!(
         patched,
@@ -98,7 +136,14 @@ async fn crud_happy_path(backend: Backend) {
     );
     assert_eq!(setting(keys::CLIENT_INVITATION_URL).await, None);
     // null deletes too.
-    let (status, patched) = call(&app, Method::PATCH, &path, t, Some(json!({"codeVerifier": null}))).await;
+    let (status, patched) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        t,
+        Some(json!({"codeVerifier": null})),
+    )
+    .await;
     assert_eq!((status, &patched["codeVerifier"]), (200, &Value::Null));
     assert_eq!(setting(keys::CLIENT_CODE_VERIFIER).await, None);
     // The portal sends all four.
@@ -120,21 +165,53 @@ async fn crud_happy_path(backend: Backend) {
     assert_eq!(status, 200, "{put}");
     assert_eq!(put["name"], "CH4");
     assert_eq!(put["codeVerifier"], VERIFIER_2);
-    assert_eq!(call(&app, Method::GET, &path, t, None).await, (200, put.clone()));
+    assert_eq!(
+        call(&app, Method::GET, &path, t, None).await,
+        (200, put.clone())
+    );
 
     // Data sources of the client.
     let ds = format!("{path}/data_sources");
-    assert_eq!(call(&app, Method::GET, &ds, t, None).await, (200, json!([])));
-    let (status, link) = call(&app, Method::POST, &ds, t, Some(json!({"dataSourceId": 70001}))).await;
-    assert_eq!(status, 200, "{link}");
-    let link_id = link["id"].as_i64().unwrap();
-    assert_eq!(link, json!({"id": link_id, "client_id": id.to_string(), "dataSourceId": 70001}));
     assert_eq!(
         call(&app, Method::GET, &ds, t, None).await,
-        (200, json!([{"id": 70001, "name": "CareX", "type": "personal_device", "supportedScopes": []}]))
+        (200, json!([]))
     );
-    assert_eq!(call(&app, Method::DELETE, &ds, t, Some(json!({"dataSourceId": 70001}))).await, (200, json!({})));
-    assert_eq!(call(&app, Method::GET, &ds, t, None).await, (200, json!([])));
+    let (status, link) = call(
+        &app,
+        Method::POST,
+        &ds,
+        t,
+        Some(json!({"dataSourceId": 70001})),
+    )
+    .await;
+    assert_eq!(status, 200, "{link}");
+    let link_id = link["id"].as_i64().unwrap();
+    assert_eq!(
+        link,
+        json!({"id": link_id, "client_id": id.to_string(), "dataSourceId": 70001})
+    );
+    assert_eq!(
+        call(&app, Method::GET, &ds, t, None).await,
+        (
+            200,
+            json!([{"id": 70001, "name": "CareX", "type": "personal_device", "supportedScopes": []}])
+        )
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            &ds,
+            t,
+            Some(json!({"dataSourceId": 70001}))
+        )
+        .await,
+        (200, json!({}))
+    );
+    assert_eq!(
+        call(&app, Method::GET, &ds, t, None).await,
+        (200, json!([]))
+    );
 
     // A newer client is listed first.
     let second = create(&app, &sam, "second-client").await;
@@ -145,16 +222,38 @@ async fn crud_happy_path(backend: Backend) {
 
     // Delete cascades: study and data source links, settings.
     app.db.store.add_study_client(30001, id).await.unwrap();
-    app.db.store.add_client_data_source(id, 70002).await.unwrap();
+    app.db
+        .store
+        .add_client_data_source(id, 70002)
+        .await
+        .unwrap();
     let (status, body) = call(&app, Method::DELETE, &path, t, None).await;
     assert_eq!((status, body), (204, Value::Null));
     assert_eq!(
         call(&app, Method::GET, &path, t, None).await,
-        (404, json!({"detail": "No Application matches the given query."}))
+        (
+            404,
+            json!({"detail": "No Application matches the given query."})
+        )
     );
     assert!(app.db.store.get_client(id).await.unwrap().is_none());
-    assert!(!app.db.store.list_study_clients(30001).await.unwrap().iter().any(|l| l.client_id == id));
-    assert!(app.db.store.list_client_data_sources(id).await.unwrap().is_empty());
+    assert!(
+        !app.db
+            .store
+            .list_study_clients(30001)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.client_id == id)
+    );
+    assert!(
+        app.db
+            .store
+            .list_client_data_sources(id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(setting(keys::CLIENT_CODE_VERIFIER).await, None);
     assert_eq!(setting(keys::CLIENT_INVITATION_URL).await, None);
 }
@@ -177,10 +276,16 @@ async fn validation_and_errors(backend: Backend) {
         )
     );
     assert_eq!(
-        post(json!({"name": "", "clientId": "x", "invitationUrl": INVITE, "codeVerifier": VERIFIER})).await,
+        post(
+            json!({"name": "", "clientId": "x", "invitationUrl": INVITE, "codeVerifier": VERIFIER})
+        )
+        .await,
         (400, json!({"name": ["This field is required."]}))
     );
-    let (status, body) = post(json!({"name": "N", "clientId": "x", "invitationUrl": INVITE, "codeVerifier": "short"})).await;
+    let (status, body) = post(
+        json!({"name": "N", "clientId": "x", "invitationUrl": INVITE, "codeVerifier": "short"}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["code_verifier"].is_array(), "{body}");
     let (status, body) = post(json!({"name": "N", "clientId": "has space", "invitationUrl": INVITE, "codeVerifier": VERIFIER})).await;
@@ -202,11 +307,25 @@ async fn validation_and_errors(backend: Backend) {
     let other = create(&app, &sam, "other").await;
     let other_path = format!("/api/v1/clients/{}", other["id"]);
     assert_eq!(
-        call(&app, Method::PATCH, &other_path, t, Some(json!({"clientId": "dup"}))).await,
+        call(
+            &app,
+            Method::PATCH,
+            &other_path,
+            t,
+            Some(json!({"clientId": "dup"}))
+        )
+        .await,
         (400, duplicate)
     );
     assert_eq!(
-        call(&app, Method::PUT, &other_path, t, Some(json!({"clientId": "other"}))).await,
+        call(
+            &app,
+            Method::PUT,
+            &other_path,
+            t,
+            Some(json!({"clientId": "other"}))
+        )
+        .await,
         (400, json!({"name": ["This field is required."]}))
     );
 
@@ -220,21 +339,40 @@ async fn validation_and_errors(backend: Backend) {
         .unwrap()
         .id;
     let not_found = json!({"detail": "No Application matches the given query."});
-    for path in [format!("/api/v1/clients/{admin_ui_id}"), "/api/v1/clients/99999".to_string()] {
-        assert_eq!(call(&app, Method::GET, &path, t, None).await, (404, not_found.clone()), "{path}");
+    for path in [
+        format!("/api/v1/clients/{admin_ui_id}"),
+        "/api/v1/clients/99999".to_string(),
+    ] {
+        assert_eq!(
+            call(&app, Method::GET, &path, t, None).await,
+            (404, not_found.clone()),
+            "{path}"
+        );
         assert_eq!(
             call(&app, Method::PATCH, &path, t, Some(json!({"name": "x"}))).await,
             (404, not_found.clone())
         );
-        assert_eq!(call(&app, Method::DELETE, &path, t, None).await, (404, not_found.clone()));
+        assert_eq!(
+            call(&app, Method::DELETE, &path, t, None).await,
+            (404, not_found.clone())
+        );
         assert_eq!(
             call(&app, Method::GET, &format!("{path}/data_sources"), t, None).await,
             (404, not_found.clone())
         );
     }
-    assert!(app.db.store.get_client(admin_ui_id).await.unwrap().is_some());
-    let (status, body) = call(&app, Method::GET, "/api/v1/clients/abc", t, None).await;
-    assert_eq!(status, 400, "{body}");
+    assert!(
+        app.db
+            .store
+            .get_client(admin_ui_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/clients/abc", t, None).await,
+        (400, json!({"detail": "\"abc\" is not a valid id."}))
+    );
 
     // Data source links: the id is required and must exist.
     let ds = format!("{other_path}/data_sources");
@@ -243,11 +381,32 @@ async fn validation_and_errors(backend: Backend) {
         (400, json!({"dataSourceId": ["This field is required."]}))
     );
     assert_eq!(
-        call(&app, Method::POST, &ds, t, Some(json!({"dataSourceId": 79999}))).await,
-        (400, json!({"dataSourceId": ["Invalid pk \"79999\" - object does not exist."]}))
+        call(
+            &app,
+            Method::POST,
+            &ds,
+            t,
+            Some(json!({"dataSourceId": 79999}))
+        )
+        .await,
+        (
+            400,
+            json!({"dataSourceId": ["Invalid pk \"79999\" - object does not exist."]})
+        )
     );
-    let (status, body) = call(&app, Method::POST, &ds, t, Some(json!({"dataSourceId": "70002"}))).await;
-    assert_eq!((status, &body["dataSourceId"]), (200, &json!(70002)), "{body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &ds,
+        t,
+        Some(json!({"dataSourceId": "70002"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["dataSourceId"]),
+        (200, &json!(70002)),
+        "{body}"
+    );
 }
 
 async fn snake_and_camel_case_requests_agree(backend: Backend) {
@@ -272,13 +431,41 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     assert_eq!(strip(snake.clone()), strip(camel));
     assert_eq!(snake["clientId"], "snake");
     let path = format!("/api/v1/clients/{}", snake["id"]);
-    let (status, a) = call(&app, Method::PATCH, &path, t, Some(json!({"invitation_url": "https://a/CODE"}))).await;
+    let (status, a) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        t,
+        Some(json!({"invitation_url": "https://a/CODE"})),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, b) = call(&app, Method::PATCH, &path, t, Some(json!({"invitationUrl": "https://a/CODE"}))).await;
+    let (status, b) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        t,
+        Some(json!({"invitationUrl": "https://a/CODE"})),
+    )
+    .await;
     assert_eq!((status, &b), (200, &a));
     let ds = format!("{path}/data_sources");
-    let (_, a) = call(&app, Method::POST, &ds, t, Some(json!({"data_source_id": 70003}))).await;
-    let (_, b) = call(&app, Method::POST, &ds, t, Some(json!({"dataSourceId": 70003}))).await;
+    let (_, a) = call(
+        &app,
+        Method::POST,
+        &ds,
+        t,
+        Some(json!({"data_source_id": 70003})),
+    )
+    .await;
+    let (_, b) = call(
+        &app,
+        Method::POST,
+        &ds,
+        t,
+        Some(json!({"dataSourceId": 70003})),
+    )
+    .await;
     assert_eq!(a, b);
     assert_eq!(a["dataSourceId"], 70003);
 }
@@ -308,16 +495,47 @@ async fn permission_matrix(backend: Backend) {
         (Method::GET, "/api/v1/clients".into(), None, 200, true),
         (Method::GET, one.clone(), None, 200, true),
         (Method::GET, ds.clone(), None, 200, true),
-        (Method::POST, "/api/v1/clients".into(), Some(new_client("made-by-sam")), 201, false),
-        (Method::PATCH, one.clone(), Some(json!({"name": "Renamed"})), 200, false),
-        (Method::PUT, one.clone(), Some(json!({"name": "Renamed"})), 200, false),
-        (Method::POST, ds.clone(), Some(json!({"dataSourceId": 70001})), 200, false),
-        (Method::DELETE, ds.clone(), Some(json!({"dataSourceId": 70001})), 200, false),
+        (
+            Method::POST,
+            "/api/v1/clients".into(),
+            Some(new_client("made-by-sam")),
+            201,
+            false,
+        ),
+        (
+            Method::PATCH,
+            one.clone(),
+            Some(json!({"name": "Renamed"})),
+            200,
+            false,
+        ),
+        (
+            Method::PUT,
+            one.clone(),
+            Some(json!({"name": "Renamed"})),
+            200,
+            false,
+        ),
+        (
+            Method::POST,
+            ds.clone(),
+            Some(json!({"dataSourceId": 70001})),
+            200,
+            false,
+        ),
+        (
+            Method::DELETE,
+            ds.clone(),
+            Some(json!({"dataSourceId": 70001})),
+            200,
+            false,
+        ),
         (Method::DELETE, one.clone(), None, 204, false),
     ];
     for (who, token) in &callers {
         for (method, path, body, superuser_status, practitioners) in &cases {
-            let (status, answer) = call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
+            let (status, answer) =
+                call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
             let expected = match *who {
                 "anonymous" => 401,
                 "superuser" => *superuser_status,
@@ -330,7 +548,11 @@ async fn permission_matrix(backend: Backend) {
             if *who != "superuser" && status == 200 {
                 // Practitioners never see code verifiers.
                 let rows = answer.get("results").cloned().unwrap_or(answer.clone());
-                for row in rows.as_array().cloned().unwrap_or_else(|| vec![rows.clone()]) {
+                for row in rows
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_else(|| vec![rows.clone()])
+                {
                     if row.get("codeVerifier").is_some() {
                         assert_eq!(row["codeVerifier"], Value::Null, "{who}: {row}");
                     }
@@ -344,53 +566,117 @@ async fn permission_matrix(backend: Backend) {
     }
 }
 
-async fn closed_gaps(backend: Backend) {
+/// A seeded app with one client; tokens of sam, mary and peter; the client and its path.
+async fn gap_setup(backend: Backend) -> (TestApp, [String; 3], Value, String) {
     let app = spawn_seeded(backend).await;
     let sam = bearer_for(&app, SUPERUSER).await;
     let mary = bearer_for(&app, MANAGER).await;
     let peter = bearer_for(&app, PATIENT).await;
-    let denied = json!({"detail": "You do not have permission to perform this action."});
     let existing = create(&app, &sam, "existing").await;
     let one = format!("/api/v1/clients/{}", existing["id"]);
+    (app, [sam, mary, peter], existing, one)
+}
+
+/// Closed gap: the original lets any authenticated user create, change and delete clients.
+async fn closed_gap_writes_need_manage(backend: Backend) {
+    let (app, [sam, mary, _], existing, one) = gap_setup(backend).await;
+    let denied = json!({"detail": "You do not have permission to perform this action."});
 
     // Client writes by a practitioner: refused, and nothing happens.
     assert_eq!(
-        call(&app, Method::POST, "/api/v1/clients", Some(&mary), Some(new_client("marys"))).await,
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/clients",
+            Some(&mary),
+            Some(new_client("marys"))
+        )
+        .await,
         (403, denied.clone())
     );
-    assert!(app.db.store.get_client_by_client_id("marys").await.unwrap().is_none());
+    assert!(
+        app.db
+            .store
+            .get_client_by_client_id("marys")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        call(&app, Method::PATCH, &one, Some(&mary), Some(json!({"name": "Mine", "codeVerifier": ""}))).await,
+        call(
+            &app,
+            Method::PATCH,
+            &one,
+            Some(&mary),
+            Some(json!({"name": "Mine", "codeVerifier": ""}))
+        )
+        .await,
         (403, denied.clone())
     );
     assert_eq!(
-        call(&app, Method::POST, &format!("{one}/data_sources"), Some(&mary), Some(json!({"dataSourceId": 70001}))).await,
+        call(
+            &app,
+            Method::POST,
+            &format!("{one}/data_sources"),
+            Some(&mary),
+            Some(json!({"dataSourceId": 70001}))
+        )
+        .await,
         (403, denied.clone())
     );
-    assert_eq!(call(&app, Method::DELETE, &one, Some(&mary), None).await, (403, denied.clone()));
-    assert_eq!(call(&app, Method::GET, &one, Some(&sam), None).await, (200, existing.clone()));
+    assert_eq!(
+        call(&app, Method::DELETE, &one, Some(&mary), None).await,
+        (403, denied.clone())
+    );
+    assert_eq!(
+        call(&app, Method::GET, &one, Some(&sam), None).await,
+        (200, existing.clone())
+    );
+}
 
+/// Closed gap: the original shows every client's code verifier to anyone authenticated.
+async fn closed_gap_no_verifiers_or_secrets_for_practitioners(backend: Backend) {
+    let (app, [sam, mary, peter], existing, one) = gap_setup(backend).await;
+    let denied = json!({"detail": "You do not have permission to perform this action."});
     // Practitioners read clients (to attach them to studies) without the code verifier.
     let mut hidden = existing.clone();
     hidden["codeVerifier"] = Value::Null;
-    assert_eq!(call(&app, Method::GET, &one, Some(&mary), None).await, (200, hidden.clone()));
+    assert_eq!(
+        call(&app, Method::GET, &one, Some(&mary), None).await,
+        (200, hidden.clone())
+    );
     let (status, list) = call(&app, Method::GET, "/api/v1/clients", Some(&mary), None).await;
     assert_eq!((status, &list["results"]), (200, &json!([hidden])));
     assert!(!list.to_string().contains(VERIFIER));
 
     // Patients may not list clients.
-    assert_eq!(call(&app, Method::GET, "/api/v1/clients", Some(&peter), None).await, (403, denied.clone()));
-    assert_eq!(call(&app, Method::GET, &one, Some(&peter), None).await, (403, denied));
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/clients", Some(&peter), None).await,
+        (403, denied.clone())
+    );
+    assert_eq!(
+        call(&app, Method::GET, &one, Some(&peter), None).await,
+        (403, denied)
+    );
 
     // Nobody ever sees a secret, not even a superuser looking at a confidential client.
-    let mut confidential = app.db.store.get_client(existing["id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let mut confidential = app
+        .db
+        .store
+        .get_client(existing["id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     confidential.client_type = "confidential".into();
     confidential.client_secret = jhe_kdf::hash_password("s3cret-value").unwrap();
     app.db.store.update_client(&confidential).await.unwrap();
     for token in [&sam, &mary] {
         let (_, body) = call(&app, Method::GET, &one, Some(token), None).await;
         assert_no_secret(&body);
-        assert!(!body.to_string().contains("s3cret") && !body.to_string().contains(&confidential.client_secret));
+        assert!(
+            !body.to_string().contains("s3cret")
+                && !body.to_string().contains(&confidential.client_secret)
+        );
         let (_, body) = call(&app, Method::GET, "/api/v1/clients", Some(token), None).await;
         assert_no_secret(&body);
     }
@@ -401,5 +687,6 @@ both_backends! {
     clients_validation_and_errors => validation_and_errors;
     clients_snake_and_camel_case_agree => snake_and_camel_case_requests_agree;
     clients_permission_matrix => permission_matrix;
-    clients_closed_gaps => closed_gaps;
+    clients_closed_gap_writes_need_manage => closed_gap_writes_need_manage;
+    clients_closed_gap_no_verifiers_or_secrets => closed_gap_no_verifiers_or_secrets_for_practitioners;
 }

@@ -37,12 +37,25 @@ fn consent_body(study: i64, code: &str, consented: bool) -> Value {
 async fn overview_and_reset(backend: Backend) {
     let app = spawn_seeded(backend).await;
     let t = CallerTokens::new(&app).await;
-    app.db.store.add_study_data_source(30001, 70001).await.unwrap();
-    app.db.store.add_supported_scope(70001, 50004).await.unwrap();
-    app.db.store.add_supported_scope(70001, 50002).await.unwrap();
+    app.db
+        .store
+        .add_study_data_source(30001, 70001)
+        .await
+        .unwrap();
+    app.db
+        .store
+        .add_supported_scope(70001, 50004)
+        .await
+        .unwrap();
+    app.db
+        .store
+        .add_supported_scope(70001, 50002)
+        .await
+        .unwrap();
 
     let path = "/api/v1/patients/40001/consents";
-    let (status, mut body) = api_request(&app, Method::GET, path, t.of(Caller::Patient), None).await;
+    let (status, mut body) =
+        api_request(&app, Method::GET, path, t.of(Caller::Patient), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["patient"]["id"], 40001);
     assert_eq!(body["patient"]["telecomEmail"], "peter@example.com");
@@ -68,17 +81,41 @@ async fn overview_and_reset(backend: Backend) {
                 {"code": hr(), "consented": true, "consentedTime": "T"}]}])
     );
     // Practitioners sharing the organisation (any role) read the same.
-    for caller in [Caller::Manager, Caller::Member, Caller::Viewer, Caller::Superuser] {
+    for caller in [
+        Caller::Manager,
+        Caller::Member,
+        Caller::Viewer,
+        Caller::Superuser,
+    ] {
         let (status, other) = api_request(&app, Method::GET, path, t.of(caller), None).await;
         assert_eq!(status, 200, "{caller:?}");
         assert_eq!(other["consolidatedConsentedScopes"], json!([bp(), hr()]));
     }
     let (status, body) = api_request(&app, Method::GET, path, t.of(Caller::OtherOrg), None).await;
-    assert_eq!((status, body), (403, json!({"detail": "This Practitioner not authorized to access this Patient"})));
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"detail": "This Practitioner not authorized to access this Patient"})
+        )
+    );
     let pamela = crate::support::bearer_for(&app, 10007).await;
     let (status, body) = api_request(&app, Method::GET, path, Some(&pamela), None).await;
-    assert_eq!((status, body), (403, json!({"detail": "The Patient does not match the current patient user."})));
-    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/49999/consents", t.of(Caller::Manager), None).await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"detail": "The Patient does not match the current patient user."})
+        )
+    );
+    let (status, _) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/49999/consents",
+        t.of(Caller::Manager),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Reset: a viewer may read but not wipe decisions; the patient may.
@@ -92,7 +129,12 @@ async fn overview_and_reset(backend: Backend) {
     let (_, body) = api_request(&app, Method::GET, path, t.of(Caller::Patient), None).await;
     assert_eq!(body["consolidatedConsentedScopes"], json!([]));
     assert_eq!(body["studies"], json!([]));
-    let pending: Vec<i64> = body["studiesPendingConsent"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    let pending: Vec<i64> = body["studiesPendingConsent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(pending, vec![30001, 30002]);
     let (status, body) = api_request(&app, Method::GET, reset, t.of(Caller::Manager), None).await;
     assert_eq!((status, body), (200, json!({"resetCount": 0})));
@@ -105,7 +147,14 @@ async fn record_change_delete(backend: Backend) {
     let path = "/api/v1/patients/40001/consents";
 
     // Record peter's pending BP decision in 30002.
-    let (status, body) = api_request(&app, Method::POST, path, peter, Some(consent_body(30002, "omh:blood-pressure:4.0", true))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        path,
+        peter,
+        Some(consent_body(30002, "omh:blood-pressure:4.0", true)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let row = &body["studyScopeConsents"][0];
     let consent_id = row["id"].as_i64().unwrap();
@@ -126,25 +175,59 @@ async fn record_change_delete(backend: Backend) {
     assert_eq!(overview["studiesPendingConsent"], json!([]));
 
     // PATCH changes an existing decision.
-    let (status, body) = api_request(&app, Method::PATCH, path, t.of(Caller::Member), Some(consent_body(30002, "omh:blood-pressure:4.0", false))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        path,
+        t.of(Caller::Member),
+        Some(consent_body(30002, "omh:blood-pressure:4.0", false)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["studyScopeConsents"][0]["id"], consent_id);
     assert_eq!(body["studyScopeConsents"][0]["consented"], false);
     let (_, overview) = api_request(&app, Method::GET, path, peter, None).await;
-    let study = overview["studies"].as_array().unwrap().iter().find(|s| s["id"] == 30002).unwrap().clone();
+    let study = overview["studies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == 30002)
+        .unwrap()
+        .clone();
     assert_eq!(study["scopeConsents"][0]["consented"], false);
 
     // DELETE removes it (pending again) and answers the deleted row.
-    let (status, body) = api_request(&app, Method::DELETE, path, peter, Some(consent_body(30002, "omh:blood-pressure:4.0", false))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::DELETE,
+        path,
+        peter,
+        Some(consent_body(30002, "omh:blood-pressure:4.0", false)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["studyScopeConsents"][0]["id"], consent_id);
     let (_, overview) = api_request(&app, Method::GET, path, peter, None).await;
     assert_eq!(overview["studiesPendingConsent"][0]["id"], 30002);
     // Deleting again is a no-op.
-    let (status, body) = api_request(&app, Method::DELETE, path, peter, Some(consent_body(30002, "omh:blood-pressure:4.0", false))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::DELETE,
+        path,
+        peter,
+        Some(consent_body(30002, "omh:blood-pressure:4.0", false)),
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"studyScopeConsents": []})));
     // PATCH of a pending decision: 400.
-    let (status, body) = api_request(&app, Method::PATCH, path, peter, Some(consent_body(30002, "omh:blood-pressure:4.0", true))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        path,
+        peter,
+        Some(consent_body(30002, "omh:blood-pressure:4.0", true)),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
 
     // One decision time for the whole request.
@@ -156,33 +239,79 @@ async fn record_change_delete(backend: Backend) {
     let rows = body["studyScopeConsents"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["consentedTime"], rows[1]["consentedTime"]);
-    assert_eq!((rows[0]["consented"].clone(), rows[1]["consented"].clone()), (json!(false), json!(true)));
+    assert_eq!(
+        (rows[0]["consented"].clone(), rows[1]["consented"].clone()),
+        (json!(false), json!(true))
+    );
 
     // Refusals, each writing nothing.
     let cases = [
-        (consent_body(30004, "omh:body-temperature:4.0", true), "not enrolled"),
-        (consent_body(30002, "omh:unknown:1.0", true), "unknown scope"),
-        (consent_body(30002, "omh:heart-rate:2.0", true), "scope the study does not request"),
-        (consent_body(39999, "omh:blood-pressure:4.0", true), "unknown study"),
-        (json!({"studyScopeConsents": [{"studyId": 30002, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0"}]}]}), "missing consented"),
-        (json!({"studyScopeConsents": [{"scopeConsents": []}]}), "missing studyId"),
+        (
+            consent_body(30004, "omh:body-temperature:4.0", true),
+            "not enrolled",
+        ),
+        (
+            consent_body(30002, "omh:unknown:1.0", true),
+            "unknown scope",
+        ),
+        (
+            consent_body(30002, "omh:heart-rate:2.0", true),
+            "scope the study does not request",
+        ),
+        (
+            consent_body(39999, "omh:blood-pressure:4.0", true),
+            "unknown study",
+        ),
+        (
+            json!({"studyScopeConsents": [{"studyId": 30002, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0"}]}]}),
+            "missing consented",
+        ),
+        (
+            json!({"studyScopeConsents": [{"scopeConsents": []}]}),
+            "missing studyId",
+        ),
         (json!({}), "missing studyScopeConsents"),
-        (json!({"studyScopeConsents": [
+        (
+            json!({"studyScopeConsents": [
             {"studyId": 30002, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": true}]},
             {"studyId": 30001, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:nothing:1.0", "consented": true}]}]}),
-         "second entry invalid"),
+            "second entry invalid",
+        ),
     ];
     for (body, why) in cases {
         let (status, answer) = api_request(&app, Method::POST, path, peter, Some(body)).await;
         assert_eq!(status, 400, "{why}: {answer}");
     }
     let (_, overview) = api_request(&app, Method::GET, path, peter, None).await;
-    assert_eq!(overview["studiesPendingConsent"][0]["id"], 30002, "all or nothing");
+    assert_eq!(
+        overview["studiesPendingConsent"][0]["id"], 30002,
+        "all or nothing"
+    );
     let (status, body) = api_request(&app, Method::POST, path, peter, Some(json!({}))).await;
-    assert_eq!((status, body), (400, json!({"studyScopeConsents": ["This field is required."]})));
-    let (status, _) = api_request(&app, Method::POST, "/api/v1/patients/49999/consents", peter, Some(consent_body(30002, "omh:blood-pressure:4.0", true))).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"studyScopeConsents": ["This field is required."]})
+        )
+    );
+    let (status, _) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients/49999/consents",
+        peter,
+        Some(consent_body(30002, "omh:blood-pressure:4.0", true)),
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _) = api_request(&app, Method::POST, path, peter, Some(json!({"studyScopeConsents": "nope"}))).await;
+    let (status, _) = api_request(
+        &app,
+        Method::POST,
+        path,
+        peter,
+        Some(json!({"studyScopeConsents": "nope"})),
+    )
+    .await;
     assert_eq!(status, 400);
 }
 

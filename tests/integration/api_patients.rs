@@ -38,17 +38,41 @@ async fn list_and_read(backend: Backend) {
     assert_eq!(body["results"][1]["id"], 40002);
 
     // Paging with absolute links keeping the client's spelling.
-    let (_, page1) = api_request(&app, Method::GET, "/api/v1/patients?page_size=1", mary, None).await;
+    let (_, page1) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients?page_size=1",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(page1["count"], 2);
     assert_eq!(page1["results"].as_array().unwrap().len(), 1);
     assert_eq!(
         page1["next"],
         format!("{}/api/v1/patients?page=2&page_size=1", app.address)
     );
-    let (_, page2) = api_request(&app, Method::GET, "/api/v1/patients?pageSize=1&page=2", mary, None).await;
+    let (_, page2) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients?pageSize=1&page=2",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(page2["results"][0]["id"], 40002);
-    assert_eq!(page2["previous"], format!("{}/api/v1/patients?pageSize=1", app.address));
-    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients?page=3&pageSize=1", mary, None).await;
+    assert_eq!(
+        page2["previous"],
+        format!("{}/api/v1/patients?pageSize=1", app.address)
+    );
+    let (status, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients?page=3&pageSize=1",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!((status, body), (404, json!({"detail": "Invalid page."})));
 
     // Filters, camelCase and snake_case alike.
@@ -84,7 +108,14 @@ async fn list_and_read(backend: Backend) {
         );
     }
     // An organisation the caller is not linked to: empty, even though mark's patients exist.
-    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients?organizationId=20007", mary, None).await;
+    let (_, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients?organizationId=20007",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(body["count"], 0);
     // Malformed filters are 400, never 500.
     for path in [
@@ -100,10 +131,23 @@ async fn list_and_read(backend: Backend) {
     // Detail.
     let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/40001", mary, None).await;
     assert_eq!((status, body), (200, peter()));
-    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/40001", t.of(Caller::Patient), None).await;
+    let (status, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/40001",
+        t.of(Caller::Patient),
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, peter()));
     let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/49999", mary, None).await;
-    assert_eq!((status, body), (404, json!({"detail": "No Patient matches the given query."})));
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"detail": "No Patient matches the given query."})
+        )
+    );
     let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/abc", mary, None).await;
     assert_eq!(status, 400);
 }
@@ -119,9 +163,11 @@ async fn create_patient(backend: Backend) {
         Method::POST,
         "/api/v1/patients",
         megan,
-        Some(json!({"organization_id": 20003, "identifier": "ext-1", "name_family": "Doe",
+        Some(
+            json!({"organization_id": 20003, "identifier": "ext-1", "name_family": "Doe",
             "name_given": "Jane", "birth_date": "1990-02-03", "telecom_email": "jane@example.org",
-            "telecom_phone": "555"})),
+            "telecom_phone": "555"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -145,8 +191,10 @@ async fn create_patient(backend: Backend) {
         Method::POST,
         "/api/v1/patients",
         megan,
-        Some(json!({"organizationId": 20003, "nameFamily": "Swanson", "nameGiven": "Mary",
-            "birthDate": "1970-01-01", "telecomEmail": "mary@example.com"})),
+        Some(
+            json!({"organizationId": 20003, "nameFamily": "Swanson", "nameGiven": "Mary",
+            "birthDate": "1970-01-01", "telecomEmail": "mary@example.com"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -155,8 +203,21 @@ async fn create_patient(backend: Backend) {
     assert_eq!(body["identifiers"], json!([]));
 
     // Validation: every field error at once, nothing written.
-    let users_before = app.db.store.list_users(None, jhe_core::domain::PageRequest::all()).await.unwrap().total;
-    let (status, body) = api_request(&app, Method::POST, "/api/v1/patients", megan, Some(json!({"organizationId": 20003}))).await;
+    let users_before = app
+        .db
+        .store
+        .list_users(None, jhe_core::domain::PageRequest::all())
+        .await
+        .unwrap()
+        .total;
+    let (status, body) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 20003})),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
@@ -168,12 +229,17 @@ async fn create_patient(backend: Backend) {
         Method::POST,
         "/api/v1/patients",
         megan,
-        Some(json!({"organizationId": 20003, "nameFamily": "X", "nameGiven": "Y",
-            "birthDate": "03/02/1990", "telecomEmail": "not-an-email"})),
+        Some(
+            json!({"organizationId": 20003, "nameFamily": "X", "nameGiven": "Y",
+            "birthDate": "03/02/1990", "telecomEmail": "not-an-email"}),
+        ),
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(body["telecomEmail"], json!(["Enter a valid email address."]));
+    assert_eq!(
+        body["telecomEmail"],
+        json!(["Enter a valid email address."])
+    );
     assert!(body["birthDate"].is_array());
     let (status, body) = api_request(
         &app,
@@ -183,20 +249,31 @@ async fn create_patient(backend: Backend) {
         Some(json!({"nameFamily": "X", "nameGiven": "Y", "birthDate": "1990-01-01", "telecomEmail": "x@example.org"})),
     )
     .await;
-    assert_eq!((status, body), (400, json!({"organizationId": ["This field is required."]})));
+    assert_eq!(
+        (status, body),
+        (400, json!({"organizationId": ["This field is required."]}))
+    );
     // A user who already has a patient record: 409 JSON, nothing written.
     let (status, body) = api_request(
         &app,
         Method::POST,
         "/api/v1/patients",
         megan,
-        Some(json!({"organizationId": 20003, "nameFamily": "Smith", "nameGiven": "Peter",
-            "birthDate": "1984-01-13", "telecomEmail": "peter@example.com"})),
+        Some(
+            json!({"organizationId": 20003, "nameFamily": "Smith", "nameGiven": "Peter",
+            "birthDate": "1984-01-13", "telecomEmail": "peter@example.com"}),
+        ),
     )
     .await;
     assert_eq!(status, 409, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("already exists"));
-    let users_after = app.db.store.list_users(None, jhe_core::domain::PageRequest::all()).await.unwrap().total;
+    let users_after = app
+        .db
+        .store
+        .list_users(None, jhe_core::domain::PageRequest::all())
+        .await
+        .unwrap()
+        .total;
     assert_eq!(users_before, users_after);
     // Malformed JSON and wrong types are 400.
     let response = crate::support::plain_client()
@@ -208,7 +285,14 @@ async fn create_patient(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    let (status, _) = api_request(&app, Method::POST, "/api/v1/patients", megan, Some(json!({"organizationId": 20003, "nameFamily": 5}))).await;
+    let (status, _) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/patients",
+        megan,
+        Some(json!({"organizationId": 20003, "nameFamily": 5})),
+    )
+    .await;
     assert_eq!(status, 400);
     // An organisation that does not exist: no role there.
     let (status, _) = api_request(
@@ -253,9 +337,19 @@ async fn update_and_remove(backend: Backend) {
     assert_eq!(body, expected);
 
     // PUT needs names and birth date.
-    let (status, body) = api_request(&app, Method::PUT, "/api/v1/patients/40001?organizationId=20003", mary, Some(json!({"nameFamily": "Smith"}))).await;
+    let (status, body) = api_request(
+        &app,
+        Method::PUT,
+        "/api/v1/patients/40001?organizationId=20003",
+        mary,
+        Some(json!({"nameFamily": "Smith"})),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(body, json!({"birthDate": ["This field is required."], "nameGiven": ["This field is required."]}));
+    assert_eq!(
+        body,
+        json!({"birthDate": ["This field is required."], "nameGiven": ["This field is required."]})
+    );
     let (status, body) = api_request(
         &app,
         Method::PUT,
@@ -266,30 +360,103 @@ async fn update_and_remove(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        (&body["nameFamily"], &body["nameGiven"], &body["birthDate"], &body["identifier"], &body["telecomPhone"]),
-        (&json!("Smyth"), &json!("Pete"), &json!("1984-01-14"), &json!(""), &Value::Null)
+        (
+            &body["nameFamily"],
+            &body["nameGiven"],
+            &body["birthDate"],
+            &body["identifier"],
+            &body["telecomPhone"]
+        ),
+        (
+            &json!("Smyth"),
+            &json!("Pete"),
+            &json!("1984-01-14"),
+            &json!(""),
+            &Value::Null
+        )
     );
     // Without organizationId a practitioner is refused; a superuser may omit it.
-    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/40001", mary, Some(json!({"nameGiven": "P"}))).await;
+    let (status, _) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/40001",
+        mary,
+        Some(json!({"nameGiven": "P"})),
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/40001", t.of(Caller::Superuser), Some(json!({"nameGiven": "P"}))).await;
+    let (status, _) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/40001",
+        t.of(Caller::Superuser),
+        Some(json!({"nameGiven": "P"})),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/49999?organizationId=20003", mary, Some(json!({}))).await;
+    let (status, _) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/49999?organizationId=20003",
+        mary,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Remove from an organisation: pat (40005) is in 20006 and 20008. Mark manages 20006.
     let mark = t.of(Caller::OtherOrg);
-    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40005?organizationId=20006", mark, None).await;
+    let (status, body) = api_request(
+        &app,
+        Method::DELETE,
+        "/api/v1/patients/40005?organizationId=20006",
+        mark,
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"success": true})));
-    assert_eq!(app.db.store.list_patient_organization_ids(40005).await.unwrap(), vec![20008]);
-    let studies: Vec<i64> = app.db.store.list_patient_studies(40005).await.unwrap().iter().map(|e| e.study_id).collect();
-    assert_eq!(studies, vec![30005], "the enrolment in 20006's study 30003 is gone");
+    assert_eq!(
+        app.db
+            .store
+            .list_patient_organization_ids(40005)
+            .await
+            .unwrap(),
+        vec![20008]
+    );
+    let studies: Vec<i64> = app
+        .db
+        .store
+        .list_patient_studies(40005)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.study_id)
+        .collect();
+    assert_eq!(
+        studies,
+        vec![30005],
+        "the enrolment in 20006's study 30003 is gone"
+    );
     assert!(app.db.store.get_user(10011).await.unwrap().is_some());
 
     // Removing peter from his only organisation deletes the patient, observations and account.
-    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40001?organizationId=20003", mary, None).await;
+    let (status, body) = api_request(
+        &app,
+        Method::DELETE,
+        "/api/v1/patients/40001?organizationId=20003",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"success": true})));
-    assert!(app.db.store.get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40001).await.unwrap().is_none());
+    assert!(
+        app.db
+            .store
+            .get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40001)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(app.db.store.get_user(10006).await.unwrap().is_none());
     let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/40001", mary, None).await;
     assert_eq!(status, 404);
@@ -304,13 +471,30 @@ async fn update_and_remove(backend: Backend) {
     )
     .await;
     let id = created["id"].as_i64().unwrap();
-    let (status, _) = api_request(&app, Method::DELETE, &format!("/api/v1/patients/{id}?organizationId=20003"), mary, None).await;
+    let (status, _) = api_request(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/patients/{id}?organizationId=20003"),
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(app.db.store.get_user(10003).await.unwrap().is_some());
 
     // Superuser without organizationId: 400; practitioner: 403.
-    let (status, body) = api_request(&app, Method::DELETE, "/api/v1/patients/40002", t.of(Caller::Superuser), None).await;
-    assert_eq!((status, body), (400, json!({"detail": "organizationId required"})));
+    let (status, body) = api_request(
+        &app,
+        Method::DELETE,
+        "/api/v1/patients/40002",
+        t.of(Caller::Superuser),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"detail": "organizationId required"}))
+    );
     let (status, _) = api_request(&app, Method::DELETE, "/api/v1/patients/40002", mary, None).await;
     assert_eq!(status, 403);
 }
@@ -320,7 +504,14 @@ async fn lookup_and_add_organization(backend: Backend) {
     let t = CallerTokens::new(&app).await;
     let mary = t.of(Caller::Manager);
 
-    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=percy@example.com", mary, None).await;
+    let (status, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/global_lookup?email=percy@example.com",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -329,12 +520,36 @@ async fn lookup_and_add_organization(backend: Backend) {
             "nameFamily": "Hayes", "nameGiven": "Percy", "telecomEmail": "percy@example.com",
             "organizations": [{"id": 20007, "name": "Example Lab Alpha", "type": "laboratory", "partOf": 20006, "currentUserRole": null, "children": []}]}])
     );
-    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=nobody@example.com", mary, None).await;
+    let (_, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/global_lookup?email=nobody@example.com",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(body, json!([]));
-    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup?email=mary@example.com", mary, None).await;
+    let (_, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/global_lookup?email=mary@example.com",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(body, json!([]), "practitioners are not patients");
-    let (status, body) = api_request(&app, Method::GET, "/api/v1/patients/global_lookup", mary, None).await;
-    assert_eq!((status, body), (400, json!({"detail": "email parameter required"})));
+    let (status, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/global_lookup",
+        mary,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"detail": "email parameter required"}))
+    );
 
     // Add percy to Example Lab (idempotent).
     for _ in 0..2 {
@@ -348,16 +563,51 @@ async fn lookup_and_add_organization(backend: Backend) {
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["id"], 40003);
-        let ids: Vec<i64> = body["organizations"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        let ids: Vec<i64> = body["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect();
         assert_eq!(ids, vec![20003, 20007], "ordered by name");
     }
     let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/40003", mary, None).await;
     assert_eq!(status, 200, "now shared");
-    let (status, body) = api_request(&app, Method::PATCH, "/api/v1/patients/40003/global_add_organization?organizationId=99999", mary, None).await;
-    assert_eq!((status, body), (404, json!({"detail": "No Organization matches the given query."})));
-    let (status, body) = api_request(&app, Method::PATCH, "/api/v1/patients/40003/global_add_organization", mary, None).await;
-    assert_eq!((status, body), (400, json!({"detail": "organizationId parameter required"})));
-    let (status, _) = api_request(&app, Method::PATCH, "/api/v1/patients/49999/global_add_organization?organizationId=20003", mary, None).await;
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/40003/global_add_organization?organizationId=99999",
+        mary,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"detail": "No Organization matches the given query."})
+        )
+    );
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/40003/global_add_organization",
+        mary,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"detail": "organizationId parameter required"}))
+    );
+    let (status, _) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/patients/49999/global_add_organization?organizationId=20003",
+        mary,
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -381,11 +631,19 @@ async fn consolidated_clients(backend: Backend) {
         .unwrap();
     let verifier = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER";
     store
-        .upsert_setting(keys::CLIENT_CODE_VERIFIER, Some(client.id), SettingValue::String(verifier.into()))
+        .upsert_setting(
+            keys::CLIENT_CODE_VERIFIER,
+            Some(client.id),
+            SettingValue::String(verifier.into()),
+        )
         .await
         .unwrap();
     store
-        .upsert_setting(keys::CLIENT_INVITATION_URL, Some(client.id), SettingValue::String("https://app.example.org/invite?code=CODE".into()))
+        .upsert_setting(
+            keys::CLIENT_INVITATION_URL,
+            Some(client.id),
+            SettingValue::String("https://app.example.org/invite?code=CODE".into()),
+        )
         .await
         .unwrap();
     store.add_study_client(30001, client.id).await.unwrap();
@@ -396,9 +654,12 @@ async fn consolidated_clients(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!([{"id": client.id, "name": "CommonHealth", "clientId": "chclient123", "codeVerifier": verifier,
+        json!([{"id": client.id, "name": "CommonHealth", "clientId": "chclient123", "codeVerifier": null,
             "invitationUrl": "https://app.example.org/invite?code=CODE", "invitationLink": null}])
     );
+    // The code verifier shows only to those who may manage clients (as in the client list).
+    let (_, body) = api_request(&app, Method::GET, path, t.of(Caller::Superuser), None).await;
+    assert_eq!(body[0]["codeVerifier"], verifier);
 
     store
         .create_grant(NewAuthorizationGrant {
@@ -425,19 +686,212 @@ async fn consolidated_clients(backend: Backend) {
         format!("https://app.example.org/invite?code={host}~chclient123~INVITE42~{verifier}")
     );
     // Pamela is enrolled too but has no invitation.
-    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/40002/consolidated_clients", t.of(Caller::Manager), None).await;
+    let (_, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/40002/consolidated_clients",
+        t.of(Caller::Manager),
+        None,
+    )
+    .await;
     assert_eq!(body[0]["invitationLink"], Value::Null);
     // Percy's studies have no clients.
-    let (_, body) = api_request(&app, Method::GET, "/api/v1/patients/40003/consolidated_clients", t.of(Caller::OtherOrg), None).await;
+    let (_, body) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/40003/consolidated_clients",
+        t.of(Caller::OtherOrg),
+        None,
+    )
+    .await;
     assert_eq!(body, json!([]));
     // Not readable: 403; unknown: 404.
     let (status, _) = api_request(&app, Method::GET, path, t.of(Caller::OtherOrg), None).await;
     assert_eq!(status, 403);
-    let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/49999/consolidated_clients", t.of(Caller::Manager), None).await;
+    let (status, _) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/49999/consolidated_clients",
+        t.of(Caller::Manager),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
+/// Odd input across the patient, consent, study and observation endpoints: 4xx JSON, never 5xx.
+async fn odd_input(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let mary = t.of(Caller::Manager);
+    let long_email = format!("{}@example.org", "a".repeat(300));
+    let consent = |study: Value, code: &str| {
+        json!({"studyScopeConsents": [{"studyId": study, "scopeConsents": [
+            {"codingSystem": "https://w3id.org/openmhealth", "codingCode": code, "consented": true}]}]})
+    };
+    let cases: Vec<(Method, String, Option<Value>, u16)> = vec![
+        (
+            Method::GET,
+            "/api/v1/patients?patientIdentifierValue=%00".into(),
+            None,
+            200,
+        ),
+        (
+            Method::GET,
+            "/api/v1/patients/global_lookup?email=%00".into(),
+            None,
+            200,
+        ),
+        (
+            Method::GET,
+            "/api/v1/patients/99999999999999999999".into(),
+            None,
+            400,
+        ),
+        (Method::GET, "/api/v1/patients/-1".into(), None, 404),
+        (Method::GET, "/api/v1/patients?page=0".into(), None, 404),
+        (
+            Method::GET,
+            "/api/v1/patients?pageSize=-5".into(),
+            None,
+            200,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients".into(),
+            Some(
+                json!({"organizationId": 20003, "nameFamily": "a\u{0}b", "nameGiven": "x", "birthDate": "1990-01-01", "telecomEmail": "nul@example.org"}),
+            ),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients".into(),
+            Some(
+                json!({"organizationId": 20003, "nameFamily": "a", "nameGiven": "x", "birthDate": "1990-01-01", "telecomEmail": long_email}),
+            ),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients".into(),
+            Some(
+                json!({"organizationId": 20003, "nameFamily": "a", "nameGiven": "x", "birthDate": "0000-01-01", "telecomEmail": "y@example.org"}),
+            ),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients".into(),
+            Some(json!({"organizationId": "abc"})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients".into(),
+            Some(json!([1, 2])),
+            400,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/patients/40001?organizationId=20003".into(),
+            Some(json!({"telecomPhone": "\u{0}"})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients/40001/consents".into(),
+            Some(consent(json!(30002), "omh:\u{0}")),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients/40001/consents".into(),
+            Some(consent(json!("abc"), "omh:blood-pressure:4.0")),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients/40001/consents".into(),
+            Some(consent(json!(-1), "omh:blood-pressure:4.0")),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies".into(),
+            Some(json!({"name": "\u{0}", "organization": 20003})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies".into(),
+            Some(json!({"name": ["x"], "organization": 20003})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies/30001/patients".into(),
+            Some(json!({"patientIds": "x"})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies/30001/patients".into(),
+            Some(json!({"patientIds": [1e30]})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies/30001/scope_requests".into(),
+            Some(json!({"scopeCodeId": null})),
+            400,
+        ),
+        (
+            Method::GET,
+            "/api/v1/observations?page=abc".into(),
+            None,
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/v1/observations?observationId=99999999999999999999".into(),
+            None,
+            400,
+        ),
+        (Method::GET, "/api/v1/observations/abc".into(), None, 400),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, answer) = api_request(&app, method.clone(), &path, mary, body.clone()).await;
+        assert_eq!(status, expected, "{method} {path} {body:?}: {answer}");
+    }
+    // Not JSON at all, or no body.
+    for (method, path) in [
+        (Method::POST, "/api/v1/patients"),
+        (Method::POST, "/api/v1/patients/40001/consents"),
+        (Method::DELETE, "/api/v1/studies/30001/patients"),
+        (Method::POST, "/api/v1/studies"),
+    ] {
+        for content_type in [Some("text/plain"), Some("application/json"), None] {
+            let mut request = crate::support::plain_client()
+                .request(method.clone(), app.url(path))
+                .bearer_auth(mary.unwrap());
+            if let Some(ct) = content_type {
+                request = request.header("content-type", ct).body("{oops");
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "{method} {path} {content_type:?}: {status}"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert!(body["detail"].is_string(), "{body}");
+        }
+    }
+}
+
 both_backends! {
+    patients_odd_input => odd_input;
     patients_list_and_read => list_and_read;
     patients_create => create_patient;
     patients_update_and_remove => update_and_remove;

@@ -5,6 +5,9 @@ use super::Id;
 /// The coding system of Open mHealth data types.
 pub const OMH_SYSTEM: &str = "https://w3id.org/openmhealth";
 
+/// The coding system later upstream uses for IEEE 1752 data types (`ieee:sleep-stage-summary:1.0`).
+pub const IEEE_SYSTEM: &str = "https://w3id.org/ieee1752";
+
 /// A data type ("scope"), e.g. `omh:blood-glucose:4.0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CodeableConcept {

@@ -60,6 +60,11 @@ impl From<CoreError> for poem::Error {
     }
 }
 
+/// The HTTP response of an error (JSON body, status from [`status_of`]).
+pub fn response_of(error: CoreError) -> Response {
+    poem::Error::from(error).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,9 +92,4 @@ mod tests {
         )));
         assert!(!leaked.to_string().contains("secret"));
     }
-}
-
-/// The HTTP response of an error (JSON body, status from [`status_of`]).
-pub fn response_of(error: CoreError) -> Response {
-    poem::Error::from(error).into_response()
 }

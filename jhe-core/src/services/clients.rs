@@ -102,7 +102,11 @@ async fn setting_text(state: &AppState, key: &str, client_id: Id) -> CoreResult<
         }))
 }
 
-async fn view(state: &AppState, client: OAuthClient, show_verifier: bool) -> CoreResult<ClientView> {
+async fn view(
+    state: &AppState,
+    client: OAuthClient,
+    show_verifier: bool,
+) -> CoreResult<ClientView> {
     let code_verifier = if show_verifier {
         setting_text(state, keys::CLIENT_CODE_VERIFIER, client.id).await?
     } else {
@@ -198,13 +202,13 @@ async fn check_unique_client_id(
     if errors.contains_key("clientId") {
         return Ok(());
     }
-    if let Some(existing) = state.store.get_client_by_client_id(client_id).await? {
-        if Some(existing.id) != except {
-            errors.insert(
-                "clientId".to_string(),
-                vec!["Application with this client id already exists.".to_string()],
-            );
-        }
+    if let Some(existing) = state.store.get_client_by_client_id(client_id).await?
+        && Some(existing.id) != except
+    {
+        errors.insert(
+            "clientId".to_string(),
+            vec!["Application with this client id already exists.".to_string()],
+        );
     }
     Ok(())
 }
@@ -232,7 +236,11 @@ async fn put_setting(state: &AppState, key: &str, client_id: Id, value: &str) ->
 /// `<site url>/auth/callback`, RS256 ID tokens and no usable secret, and stores its code verifier
 /// and invitation URL (`client.manage`). All four fields are required; missing ones are reported
 /// together under the original's keys (`name`, `clientId`, `invitation_url`, `code_verifier`).
-pub async fn create(state: &AppState, principal: &Principal, new: NewClient) -> CoreResult<ClientView> {
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    new: NewClient,
+) -> CoreResult<ClientView> {
     require(state, principal, Action::ManageClients).await?;
     let mut errors = BTreeMap::new();
     required(&mut errors, "name", new.name.as_deref());
@@ -261,8 +269,7 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewClient) -> 
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
     }
-    let site_url =
-        crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
+    let site_url = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
     let client = state
         .store
         .create_client(NewOAuthClient {
@@ -284,7 +291,13 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewClient) -> 
         })?;
     let stored = async {
         put_setting(state, keys::CLIENT_CODE_VERIFIER, client.id, &code_verifier).await?;
-        put_setting(state, keys::CLIENT_INVITATION_URL, client.id, &invitation_url).await
+        put_setting(
+            state,
+            keys::CLIENT_INVITATION_URL,
+            client.id,
+            &invitation_url,
+        )
+        .await
     }
     .await;
     if let Err(e) = stored {
@@ -323,15 +336,15 @@ pub async fn update(
             check_unique_client_id(state, &mut errors, client_id, Some(client.id)).await?;
         }
     }
-    if let Some(Some(url)) = changes.invitation_url.as_ref() {
-        if url.contains('\0') {
-            required(&mut errors, "invitation_url", Some(url));
-        }
+    if let Some(Some(url)) = changes.invitation_url.as_ref()
+        && url.contains('\0')
+    {
+        required(&mut errors, "invitation_url", Some(url));
     }
-    if let Some(Some(verifier)) = changes.code_verifier.as_ref() {
-        if !verifier.trim().is_empty() {
-            check_verifier(&mut errors, "code_verifier", verifier.trim());
-        }
+    if let Some(Some(verifier)) = changes.code_verifier.as_ref()
+        && !verifier.trim().is_empty()
+    {
+        check_verifier(&mut errors, "code_verifier", verifier.trim());
     }
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
@@ -360,7 +373,10 @@ pub async fn update(
                 put_setting(state, key, client.id, &value).await?;
             }
             Some(_) => {
-                state.store.delete_setting_by_key(key, Some(client.id)).await?;
+                state
+                    .store
+                    .delete_setting_by_key(key, Some(client.id))
+                    .await?;
             }
         }
     }
@@ -376,7 +392,10 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResu
         return Err(CoreError::NotFound(NOT_FOUND.into()));
     }
     for key in [keys::CLIENT_CODE_VERIFIER, keys::CLIENT_INVITATION_URL] {
-        state.store.delete_setting_by_key(key, Some(client.id)).await?;
+        state
+            .store
+            .delete_setting_by_key(key, Some(client.id))
+            .await?;
     }
     Ok(())
 }
@@ -434,8 +453,8 @@ pub async fn remove_data_source(
 ) -> CoreResult<()> {
     require(state, principal, Action::ManageClients).await?;
     get_or_404(state, id).await?;
-    let ds = data_source
-        .ok_or_else(|| CoreError::field("dataSourceId", "This field is required."))?;
+    let ds =
+        data_source.ok_or_else(|| CoreError::field("dataSourceId", "This field is required."))?;
     state.store.remove_client_data_source(id, ds).await?;
     Ok(())
 }

@@ -196,8 +196,7 @@ pub async fn overview(
         let Some(study) = state.store.get_study(enrolment.study_id).await? else {
             continue;
         };
-        let Some(organization) = state.store.get_organization(study.organization_id).await?
-        else {
+        let Some(organization) = state.store.get_organization(study.organization_id).await? else {
             continue;
         };
         let mut pending = Vec::new();
@@ -355,7 +354,12 @@ pub async fn change(
                     "Each scope consent needs codingSystem and codingCode.".into(),
                 ));
             };
-            let Some(concept) = state.store.find_concept(system, code).await? else {
+            let known = if system.contains('\0') || code.contains('\0') {
+                None
+            } else {
+                state.store.find_concept(system, code).await?
+            };
+            let Some(concept) = known else {
                 return Err(CoreError::BadRequest(format!(
                     "Unknown scope: coding_system={system} coding_code={code}."
                 )));
@@ -415,14 +419,13 @@ pub async fn change(
                     .store
                     .delete_consent(p.enrolment.id, p.code.id)
                     .await?
+                    && let Some(consent) = before
                 {
-                    if let Some(consent) = before {
-                        out.push(RecordedConsent {
-                            consent,
-                            enrolment: p.enrolment,
-                            code: p.code,
-                        });
-                    }
+                    out.push(RecordedConsent {
+                        consent,
+                        enrolment: p.enrolment,
+                        code: p.code,
+                    });
                 }
             }
         }

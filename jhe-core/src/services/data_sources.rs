@@ -128,13 +128,13 @@ fn check_fields(changes: &DataSourceChanges, required: bool) -> CoreResult<()> {
         }
         _ => {}
     }
-    if let Some(t) = changes.source_type.as_deref() {
-        if !is_data_source_type(t) {
-            errors.insert(
-                "type".to_string(),
-                vec![format!("\"{t}\" is not a valid choice.")],
-            );
-        }
+    if let Some(t) = changes.source_type.as_deref()
+        && !is_data_source_type(t)
+    {
+        errors.insert(
+            "type".to_string(),
+            vec![format!("\"{t}\" is not a valid choice.")],
+        );
     }
     if errors.is_empty() {
         Ok(())

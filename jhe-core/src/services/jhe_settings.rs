@@ -34,7 +34,7 @@ pub const NOT_UNIQUE: &str = "The fields key, setting_id must make a unique set.
 /// A setting to create or the fields of a setting to change (`None` = not given).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingInput {
-    /// Key, e.g. `site.url`.
+    /// Key, e.g. `site.url` (surrounding whitespace is dropped).
     pub key: Option<String>,
     /// Scope id: `Some(None)` = global, `None` = not given.
     pub setting_id: Option<Option<Id>>,
@@ -91,9 +91,11 @@ fn check_key_and_type(
         _ => {}
     }
     match input.value_type.as_deref() {
-        Some(t) if !VALUE_TYPES.contains(&t) => {
-            field(errors, "valueType", format!("\"{t}\" is not a valid choice."))
-        }
+        Some(t) if !VALUE_TYPES.contains(&t) => field(
+            errors,
+            "valueType",
+            format!("\"{t}\" is not a valid choice."),
+        ),
         None if required => field(errors, "valueType", "This field is required."),
         _ => {}
     }
@@ -101,9 +103,13 @@ fn check_key_and_type(
 
 /// Converts `value` to `value_type`: `{"value": "Invalid int"}` etc. when it does not fit.
 fn coerce(value_type: &str, value: &serde_json::Value) -> CoreResult<SettingValue> {
-    let coerced = SettingValue::coerce(value_type, value).map_err(|e| CoreError::field("value", e))?;
+    let coerced =
+        SettingValue::coerce(value_type, value).map_err(|e| CoreError::field("value", e))?;
     if coerced.as_str().is_some_and(|s| s.contains('\0')) {
-        return Err(CoreError::field("value", "Null characters are not allowed."));
+        return Err(CoreError::field(
+            "value",
+            "Null characters are not allowed.",
+        ));
     }
     Ok(coerced)
 }
@@ -152,6 +158,7 @@ pub async fn create(
         Some(v) => coerce(&value_type, v)?,
         None => return Err(CoreError::field("value", VALUE_REQUIRED)),
     };
+    let key = key.trim().to_string();
     let setting_id = input.setting_id.flatten();
     check_unique(state, &key, setting_id, None).await?;
     state
@@ -190,7 +197,7 @@ pub async fn update(
         None => {}
     }
     if let Some(key) = input.key {
-        setting.key = key;
+        setting.key = key.trim().to_string();
     }
     match input.setting_id {
         Some(scope) => setting.setting_id = scope,

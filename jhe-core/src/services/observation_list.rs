@@ -1,11 +1,14 @@
 //! The portal's observation list (`/api/v1/observations`, rest-api.md §6): observations of
 //! patients sharing an organisation with the calling practitioner, filtered in SQL through the
-//! caller's [`AccessFilter`](crate::store::AccessFilter), newest first.
+//! caller's [`AccessFilter`], newest first.
 //!
 //! Closes the original's gap: with a study filter the caller must be allowed to read the study,
 //! and only scopes the patient consented to in that study are returned.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use chrono::{DateTime, Utc};
 
 use crate::domain::{CodeableConcept, Id, Observation, Page, PageRequest, Patient};
 use crate::error::{CoreError, CoreResult};
@@ -19,6 +22,9 @@ use crate::store::{AccessFilter, ConsentRule, ObservationQuery};
 /// Filters of the list; all given ones must hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ObservationFilter {
+    /// Keyset position: only rows after this `(last_updated, id)` in the list order (the page's
+    /// offset is then ignored, so the cost of a page does not grow with its number).
+    pub after: Option<(DateTime<Utc>, Id)>,
     /// Patients of this organisation (which the caller must be linked to).
     pub organization_id: Option<Id>,
     /// Patients enrolled in this study, codes it requests and the patient consented to.
@@ -57,24 +63,24 @@ async fn rows(
     let mut out = Vec::with_capacity(observations.len());
     for observation in observations {
         let pid = observation.subject_patient_id;
-        if !patients.contains_key(&pid) {
-            let Some(p) = state.store.get_patient(filter, pid).await? else {
-                continue;
-            };
-            patients.insert(pid, p);
-        }
+        let patient = match patients.entry(pid) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match state.store.get_patient(filter, pid).await? {
+                Some(p) => e.insert(p),
+                None => continue,
+            },
+        };
+        let patient = patient.clone();
         let cid = observation.codeable_concept_id;
-        if !concepts.contains_key(&cid) {
-            let Some(c) = state.store.get_concept(cid).await? else {
-                continue;
-            };
-            concepts.insert(cid, c);
-        }
-        let (Some(patient), Some(concept)) = (patients.get(&pid), concepts.get(&cid)) else {
-            continue;
+        let concept = match concepts.entry(cid) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match state.store.get_concept(cid).await? {
+                Some(c) => e.insert(c),
+                None => continue,
+            },
         };
         out.push(ObservationRow {
-            patient: patient.clone(),
+            patient,
             concept: concept.clone(),
             observation,
         });
@@ -96,6 +102,7 @@ pub async fn list(
         id: filter.observation_id,
         patient_id: filter.patient_id,
         organization_id: filter.organization_id,
+        after: filter.after,
         ..Default::default()
     };
     if let Some(study_id) = filter.study_id {
@@ -111,17 +118,16 @@ pub async fn list(
         query.study_id = Some(study_id);
         query.consent = ConsentRule::ConsentedScopesOnly;
     }
-    if let Some(org) = filter.organization_id {
-        if !linked_organization_ids(state, principal)
+    if let Some(org) = filter.organization_id
+        && !linked_organization_ids(state, principal)
             .await?
             .contains(&org)
-        {
-            return Ok(Page {
-                items: Vec::new(),
-                total: 0,
-                request: page,
-            });
-        }
+    {
+        return Ok(Page {
+            items: Vec::new(),
+            total: 0,
+            request: page,
+        });
     }
     let access = state.policy.access_filter(principal).await;
     let found = state

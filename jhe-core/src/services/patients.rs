@@ -1,5 +1,5 @@
 //! Patients as the Admin API manages them (rest-api.md §4): listing through the caller's
-//! [`AccessFilter`](crate::store::AccessFilter), reading, creating, changing, removing from an
+//! [`AccessFilter`], reading, creating, changing, removing from an
 //! organisation, the global e-mail lookup, adding to another organisation and the clients of a
 //! patient's studies.
 //!
@@ -59,7 +59,8 @@ pub struct PatientInput {
 pub struct PatientClient {
     /// The OAuth client.
     pub client: OAuthClient,
-    /// Setting `client.code_verifier` of the client.
+    /// Setting `client.code_verifier` of the client; only shown to callers who may manage
+    /// clients (as in the client list).
     pub code_verifier: Option<String>,
     /// Setting `client.invitation_url` of the client.
     pub invitation_url: Option<String>,
@@ -121,21 +122,43 @@ fn empty<T>(page: PageRequest) -> Page<T> {
 
 /// Patients sharing an organisation with the caller (filtered in SQL), ordered by id.
 /// Patients, and practitioners without organisations, get an empty page; so does a filter on an
-/// organisation the caller is not linked to.
+/// organisation the caller is not linked to, or on a study the caller may not read.
 pub async fn list(
     state: &AppState,
     principal: &Principal,
     query: PatientQuery,
     page: PageRequest,
 ) -> CoreResult<Page<PatientView>> {
-    if principal.practitioner.is_none() {
+    if principal.practitioner.is_none()
+        || query
+            .identifier
+            .as_deref()
+            .is_some_and(|i| i.contains('\0'))
+    {
         return Ok(empty(page));
     }
-    if let Some(org) = query.organization_id {
-        if !linked_organization_ids(state, principal)
+    if let Some(org) = query.organization_id
+        && !linked_organization_ids(state, principal)
             .await?
             .contains(&org)
-        {
+    {
+        return Ok(empty(page));
+    }
+    if let Some(study_id) = query.study_id {
+        let readable = match state.store.get_study(study_id).await? {
+            Some(study) => {
+                allowed(
+                    state,
+                    principal,
+                    Action::ReadStudy {
+                        organization_id: study.organization_id,
+                    },
+                )
+                .await?
+            }
+            None => false,
+        };
+        if !readable {
             return Ok(empty(page));
         }
     }
@@ -180,7 +203,10 @@ fn is_valid_email(email: &str) -> bool {
 }
 
 fn parse_date(raw: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()
+    use chrono::Datelike;
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 /// Validated patient fields; `required` makes names and birth date mandatory.
@@ -190,13 +216,29 @@ struct CheckedFields {
     birth_date: Option<NaiveDate>,
 }
 
+/// Message of a text field holding NUL characters (PostgreSQL cannot store them).
+pub const NUL_MESSAGE: &str = "Null characters are not allowed.";
+
 fn check_fields(
     input: &PatientInput,
     required: bool,
     errors: &mut BTreeMap<String, Vec<String>>,
 ) -> CheckedFields {
+    for (field, value) in [
+        ("identifier", &input.identifier),
+        ("telecomPhone", &input.telecom_phone),
+        ("telecomEmail", &input.telecom_email),
+    ] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            errors.insert(field.into(), vec![NUL_MESSAGE.into()]);
+        }
+    }
     let mut text = |field: &str, value: &Option<String>| -> Option<String> {
         match value {
+            Some(v) if v.contains('\0') => {
+                errors.insert(field.into(), vec![NUL_MESSAGE.into()]);
+                None
+            }
             Some(v) if v.trim().is_empty() => {
                 errors.insert(field.into(), vec!["This field may not be blank.".into()]);
                 None
@@ -258,7 +300,10 @@ pub async fn create(
     input: PatientInput,
 ) -> CoreResult<PatientView> {
     let Some(organization_id) = organization_id else {
-        return Err(CoreError::field("organizationId", "This field is required."));
+        return Err(CoreError::field(
+            "organizationId",
+            "This field is required.",
+        ));
     };
     require(state, principal, Action::ManagePatients { organization_id }).await?;
     if state
@@ -281,7 +326,11 @@ pub async fn create(
             );
             None
         }
-        Some(e) if !is_valid_email(&e) => {
+        Some(e) if e.contains('\0') => {
+            errors.insert("telecomEmail".to_string(), vec![NUL_MESSAGE.to_string()]);
+            None
+        }
+        Some(e) if !is_valid_email(&e) || e.chars().count() > 254 => {
             errors.insert(
                 "telecomEmail".to_string(),
                 vec!["Enter a valid email address.".to_string()],
@@ -303,12 +352,12 @@ pub async fn create(
 
     // Every check before the first write.
     let existing = state.store.get_user_by_email(&email).await?;
-    if let Some(user) = &existing {
-        if state.store.get_patient_by_user(user.id).await?.is_some() {
-            return Err(CoreError::Conflict(
-                "A patient with this e-mail address already exists; add it to the organization with global_add_organization.".into(),
-            ));
-        }
+    if let Some(user) = &existing
+        && state.store.get_patient_by_user(user.id).await?.is_some()
+    {
+        return Err(CoreError::Conflict(
+            "A patient with this e-mail address already exists; add it to the organization with global_add_organization.".into(),
+        ));
     }
     let (user, created_user) = match existing {
         Some(user) => (user, false),
@@ -326,10 +375,8 @@ pub async fn create(
         }
     };
     let undo_user = |uid: Id| async move {
-        if created_user {
-            if let Err(e) = state.store.delete_user(uid).await {
-                tracing::error!(error = %e, user = uid, "cannot undo the creation of a user");
-            }
+        if created_user && let Err(e) = state.store.delete_user(uid).await {
+            tracing::error!(error = %e, user = uid, "cannot undo the creation of a user");
         }
     };
     let patient = match state
@@ -454,10 +501,7 @@ pub async fn remove_from_organization(
             .await?
             .is_some_and(|s| s.organization_id == organization_id);
         if in_org {
-            state
-                .store
-                .unenroll_patient(enrolment.study_id, id)
-                .await?;
+            state.store.unenroll_patient(enrolment.study_id, id).await?;
         }
     }
     if state
@@ -467,14 +511,14 @@ pub async fn remove_from_organization(
         .is_empty()
     {
         state.store.delete_patient(id).await?;
-        if let Some(uid) = patient.jhe_user_id {
-            if let Some(user) = state.store.get_user(uid).await? {
-                let is_practitioner = user.user_type == Some(UserType::Practitioner)
-                    || user.is_superuser
-                    || state.store.get_practitioner_by_user(uid).await?.is_some();
-                if !is_practitioner {
-                    state.store.delete_user(uid).await?;
-                }
+        if let Some(uid) = patient.jhe_user_id
+            && let Some(user) = state.store.get_user(uid).await?
+        {
+            let is_practitioner = user.user_type == Some(UserType::Practitioner)
+                || user.is_superuser
+                || state.store.get_practitioner_by_user(uid).await?.is_some();
+            if !is_practitioner {
+                state.store.delete_user(uid).await?;
             }
         }
     }
@@ -494,6 +538,9 @@ pub async fn global_lookup(
     let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) else {
         return Err(CoreError::BadRequest("email parameter required".into()));
     };
+    if email.contains('\0') {
+        return Ok(Vec::new());
+    }
     let Some(user) = state.store.get_user_by_email(email).await? else {
         return Ok(Vec::new());
     };
@@ -535,7 +582,8 @@ async fn client_setting(state: &AppState, key: &str, client_id: Id) -> CoreResul
 }
 
 /// The clients of every study the patient is enrolled in (distinct, by id), each with the link
-/// of the patient's current invitation code (`null` without an unexpired one).
+/// of the patient's current invitation code (`null` without an unexpired one). The code verifier
+/// is only shown to callers who may manage clients.
 pub async fn consolidated_clients(
     state: &AppState,
     principal: &Principal,
@@ -550,6 +598,7 @@ pub async fn consolidated_clients(
         }
     }
     let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
+    let show_verifier = allowed(state, principal, Action::ManageClients).await?;
     let now = Utc::now();
     let mut out = Vec::with_capacity(client_ids.len());
     for client_id in client_ids {
@@ -578,7 +627,7 @@ pub async fn consolidated_clients(
         };
         out.push(PatientClient {
             client,
-            code_verifier,
+            code_verifier: code_verifier.filter(|_| show_verifier),
             invitation_url,
             invitation_link,
         });
@@ -602,8 +651,12 @@ mod tests {
         assert!(!is_valid_email("jane@example"));
         assert!(!is_valid_email("ja ne@example.com"));
         assert!(!is_valid_email("@example.com"));
-        assert_eq!(parse_date("1990-02-03"), NaiveDate::from_ymd_opt(1990, 2, 3));
+        assert_eq!(
+            parse_date("1990-02-03"),
+            NaiveDate::from_ymd_opt(1990, 2, 3)
+        );
         assert_eq!(parse_date("03/02/1990"), None);
+        assert_eq!(parse_date("0000-01-01"), None);
     }
 
     #[test]

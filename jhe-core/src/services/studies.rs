@@ -182,6 +182,28 @@ pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<
     with_organization(state, study).await
 }
 
+fn check_text(input: &StudyInput) -> CoreResult<()> {
+    let nul = crate::services::patients::NUL_MESSAGE;
+    let mut errors = BTreeMap::new();
+    for (field, value) in [
+        ("name", input.name.as_deref()),
+        ("description", input.description.as_deref()),
+        (
+            "iconUrl",
+            input.icon_url.as_ref().and_then(|u| u.as_deref()),
+        ),
+    ] {
+        if value.is_some_and(|v| v.contains('\0')) {
+            errors.insert(field.to_string(), vec![nul.to_string()]);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::Validation(errors))
+    }
+}
+
 fn check_name(name: &Option<String>, required: bool) -> CoreResult<Option<String>> {
     match name {
         Some(n) if n.trim().is_empty() => {
@@ -209,12 +231,17 @@ async fn check_organization(state: &AppState, organization_id: Id) -> CoreResult
 }
 
 /// Creates a study in `input.organization` (needs `study.manage_for_organization` there).
-pub async fn create(state: &AppState, principal: &Principal, input: StudyInput) -> CoreResult<Study> {
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: StudyInput,
+) -> CoreResult<Study> {
     let Some(organization_id) = input.organization else {
         return Err(CoreError::field("organization", "This field is required."));
     };
     require(state, principal, Action::ManageStudies { organization_id }).await?;
     check_organization(state, organization_id).await?;
+    check_text(&input)?;
     let name = check_name(&input.name, true)?.unwrap_or_default();
     Ok(state
         .store
@@ -238,12 +265,20 @@ pub async fn update(
     full: bool,
 ) -> CoreResult<Study> {
     let mut study = manageable(state, principal, id).await?;
-    if let Some(org) = input.organization {
-        if org != study.organization_id {
-            require(state, principal, Action::ManageStudies { organization_id: org }).await?;
-            check_organization(state, org).await?;
-            study.organization_id = org;
-        }
+    check_text(&input)?;
+    if let Some(org) = input.organization
+        && org != study.organization_id
+    {
+        require(
+            state,
+            principal,
+            Action::ManageStudies {
+                organization_id: org,
+            },
+        )
+        .await?;
+        check_organization(state, org).await?;
+        study.organization_id = org;
     }
     if let Some(name) = check_name(&input.name, full)? {
         study.name = name;
@@ -522,7 +557,10 @@ pub async fn add_data_source(
             format!("Invalid pk \"{data_source_id}\" - object does not exist."),
         ));
     }
-    state.store.add_study_data_source(id, data_source_id).await?;
+    state
+        .store
+        .add_study_data_source(id, data_source_id)
+        .await?;
     Ok(())
 }
 

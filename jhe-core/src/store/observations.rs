@@ -29,6 +29,10 @@ pub struct ObservationQuery {
     pub updated_before: Option<DateTime<Utc>>,
     /// Consent restriction on top of `filter`.
     pub consent: ConsentRule,
+    /// Keyset position: only rows after this `(last_updated, id)` in the search order (newest
+    /// first). When set, the page's offset is ignored (the cost of a page does not grow with its
+    /// number) and `total` still counts every match of the other conditions.
+    pub after: Option<(DateTime<Utc>, Id)>,
 }
 
 /// Observations.
@@ -60,4 +64,10 @@ pub trait ObservationStore {
         &self,
         identifier: &ObservationIdentifier,
     ) -> StoreResult<Option<Id>>;
+    /// Which of `identifiers` are stored (system `None` matches a missing system), each with the
+    /// id of its observation: a few round trips for a whole batch instead of one per identifier.
+    async fn find_observation_identifiers(
+        &self,
+        identifiers: &[ObservationIdentifier],
+    ) -> StoreResult<Vec<(ObservationIdentifier, Id)>>;
 }

@@ -46,12 +46,10 @@ impl IdentityProvider for PasswordIdp {
             Verification::Invalid => Err(IdpError::InvalidCredentials),
             Verification::Valid { .. } if !user.is_active => Err(IdpError::Inactive),
             Verification::Valid { needs_rehash } => {
-                if needs_rehash {
-                    if let Ok(hash) = jhe_kdf::hash_password(password) {
-                        user.password = hash;
-                        user = store.update_user(&user).await?;
-                        tracing::info!(user_id = user.id, "password hash upgraded to argon2id");
-                    }
+                if needs_rehash && let Ok(hash) = jhe_kdf::hash_password(password) {
+                    user.password = hash;
+                    user = store.update_user(&user).await?;
+                    tracing::info!(user_id = user.id, "password hash upgraded to argon2id");
                 }
                 Ok(Authenticated::User(Box::new(user)))
             }

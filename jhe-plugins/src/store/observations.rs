@@ -24,6 +24,8 @@ use super::{DbResultExt, SeaOrmStore, limit_of, map_err};
 
 /// Rows per multi-row INSERT (well under the bind-parameter limits of both databases).
 const CHUNK: usize = 500;
+/// Identifiers per lookup query in `find_observation_identifiers`.
+const LOOKUP_CHUNK: usize = 200;
 
 fn observation_from(m: obs::Model, identifiers: Vec<ObservationIdentifier>) -> Observation {
     Observation {
@@ -296,12 +298,28 @@ impl ObservationStore for SeaOrmStore {
         q: &ObservationQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Observation>> {
-        let query = obs::Entity::find().filter(Self::observation_condition(filter, q));
-        let total = query.clone().count(&self.db).await.db()?;
-        let rows = query
+        let condition = Self::observation_condition(filter, q);
+        let total = obs::Entity::find()
+            .filter(condition.clone())
+            .count(&self.db)
+            .await
+            .db()?;
+        let mut rows_query = obs::Entity::find().filter(condition);
+        rows_query = match q.after {
+            // Keyset: (last_updated, id) < cursor in the DESC order, served by the
+            // (subject_patient_id, last_updated, id) index; no OFFSET.
+            Some((last_updated, id)) => rows_query.filter(
+                Expr::tuple([
+                    Expr::col((obs::Entity, obs::Column::LastUpdated)),
+                    Expr::col((obs::Entity, obs::Column::Id)),
+                ])
+                .lt(Expr::tuple([Expr::val(last_updated), Expr::val(id)])),
+            ),
+            None => rows_query.offset(page.offset()),
+        };
+        let rows = rows_query
             .order_by_desc(obs::Column::LastUpdated)
             .order_by_desc(obs::Column::Id)
-            .offset(page.offset())
             .limit(limit_of(&page))
             .all(&self.db)
             .await
@@ -319,6 +337,42 @@ impl ObservationStore for SeaOrmStore {
             total,
             request: page,
         })
+    }
+
+    async fn find_observation_identifiers(
+        &self,
+        identifiers: &[ObservationIdentifier],
+    ) -> StoreResult<Vec<(ObservationIdentifier, Id)>> {
+        let mut unique: Vec<&ObservationIdentifier> = identifiers.iter().collect();
+        unique.sort_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
+        unique.dedup();
+        let mut found = Vec::new();
+        for chunk in unique.chunks(LOOKUP_CHUNK) {
+            // (COALESCE(system, ''), value) = (?, ?) OR …: each arm is a lookup in the unique
+            // expression index of the migration (the literal '' keeps the expression identical).
+            let mut any = Condition::any();
+            for identifier in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(
+                            Expr::cust(r#"COALESCE("system", '')"#)
+                                .eq(identifier.system.clone().unwrap_or_default()),
+                        )
+                        .add(oid::Column::Value.eq(identifier.value.as_str())),
+                );
+            }
+            let rows = oid::Entity::find().filter(any).all(&self.db).await.db()?;
+            found.extend(rows.into_iter().map(|row| {
+                (
+                    ObservationIdentifier {
+                        system: row.system,
+                        value: row.value,
+                    },
+                    row.observation_id,
+                )
+            }));
+        }
+        Ok(found)
     }
 
     async fn find_observation_by_identifier(

@@ -15,7 +15,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::data_sources::{DataSourceJson, EmptyJson};
-use super::input::{IdInput, id_of};
+use super::input::{IdInput, PathId, id_of};
 use crate::domain::{ClientDataSource, Id};
 use crate::http::auth::BearerAuth;
 use crate::http::rest::paging::{Paginated, envelope, page_request};
@@ -72,20 +72,22 @@ pub struct ClientIn {
     /// Same as `clientId`.
     #[oai(rename = "client_id")]
     pub client_id_snake: Option<String>,
+    // The `MaybeUndefined` fields carry no `#[oai(default)]`: it would read an explicit null as
+    // an absent key, and null means "remove the setting".
     /// Invitation URL template, `CODE` is replaced (required on create; on change `""` or null
     /// removes it). `invitation_url` is accepted too.
-    #[oai(default)]
     pub invitation_url: MaybeUndefined<String>,
     /// The fixed PKCE verifier of invitation links, 43–128 unreserved characters (required on
     /// create; on change `""` or null removes it).
-    #[oai(rename = "codeVerifier", default)]
+    #[oai(rename = "codeVerifier")]
     pub code_verifier: MaybeUndefined<String>,
     /// Same as `codeVerifier`.
-    #[oai(rename = "code_verifier", default)]
+    #[oai(rename = "code_verifier")]
     pub code_verifier_snake: MaybeUndefined<String>,
 }
 
-/// `Some(None)` for null or absent-but-deleting, as the settings' change semantics need.
+/// A setting change: absent → `None` (leave it), null → `Some(None)` (remove it), a value →
+/// `Some(Some(value))` (an empty string removes it too, see [`ClientChanges`]).
 fn setting_change(value: MaybeUndefined<String>) -> Option<Option<String>> {
     match value {
         MaybeUndefined::Undefined => None,
@@ -196,8 +198,12 @@ impl ClientsApi {
 
     /// One client (practitioners and superusers).
     #[oai(path = "/clients/:id", method = "get")]
-    async fn get(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<ClientJson>> {
-        Ok(Json(clients::get(&self.state, &auth.0, id.0).await?.into()))
+    async fn get(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<Json<ClientJson>> {
+        Ok(Json(
+            clients::get(&self.state, &auth.0, id.0.get()?)
+                .await?
+                .into(),
+        ))
     }
 
     /// Replaces the client's fields (`client.manage`; `name` required).
@@ -205,10 +211,17 @@ impl ClientsApi {
     async fn put(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<ClientIn>,
     ) -> ApiResult<Json<ClientJson>> {
-        let view = clients::update(&self.state, &auth.0, id.0, body.0.into_changes(), true).await?;
+        let view = clients::update(
+            &self.state,
+            &auth.0,
+            id.0.get()?,
+            body.0.into_changes(),
+            true,
+        )
+        .await?;
         Ok(Json(view.into()))
     }
 
@@ -218,18 +231,24 @@ impl ClientsApi {
     async fn patch(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<ClientIn>,
     ) -> ApiResult<Json<ClientJson>> {
-        let view =
-            clients::update(&self.state, &auth.0, id.0, body.0.into_changes(), false).await?;
+        let view = clients::update(
+            &self.state,
+            &auth.0,
+            id.0.get()?,
+            body.0.into_changes(),
+            false,
+        )
+        .await?;
         Ok(Json(view.into()))
     }
 
     /// Deletes a client with its grants, tokens, links and settings (`client.manage`).
     #[oai(path = "/clients/:id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<NoContent> {
-        clients::delete(&self.state, &auth.0, id.0).await?;
+    async fn delete(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<NoContent> {
+        clients::delete(&self.state, &auth.0, id.0.get()?).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -238,9 +257,9 @@ impl ClientsApi {
     async fn data_sources(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
     ) -> ApiResult<Json<Vec<DataSourceJson>>> {
-        let list = clients::data_sources(&self.state, &auth.0, id.0).await?;
+        let list = clients::data_sources(&self.state, &auth.0, id.0.get()?).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
@@ -249,12 +268,16 @@ impl ClientsApi {
     async fn add_data_source(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<ClientDataSourceIn>,
     ) -> ApiResult<Json<ClientDataSourceJson>> {
-        let link =
-            clients::add_data_source(&self.state, &auth.0, id.0, id_of(body.0.data_source_id))
-                .await?;
+        let link = clients::add_data_source(
+            &self.state,
+            &auth.0,
+            id.0.get()?,
+            id_of(body.0.data_source_id),
+        )
+        .await?;
         Ok(Json(link.into()))
     }
 
@@ -263,11 +286,16 @@ impl ClientsApi {
     async fn remove_data_source(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<ClientDataSourceIn>,
     ) -> ApiResult<Json<EmptyJson>> {
-        clients::remove_data_source(&self.state, &auth.0, id.0, id_of(body.0.data_source_id))
-            .await?;
+        clients::remove_data_source(
+            &self.state,
+            &auth.0,
+            id.0.get()?,
+            id_of(body.0.data_source_id),
+        )
+        .await?;
         Ok(Json(EmptyJson {}))
     }
 }

@@ -12,7 +12,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::input::{IdInput, id_of};
+use super::input::{IdInput, PathId, id_of};
 use crate::domain::{CodeableConcept, DataSource, Id};
 use crate::http::auth::BearerAuth;
 use crate::http::rest::paging::{Paginated, envelope, page_request};
@@ -206,9 +206,11 @@ impl DataSourcesApi {
 
     /// One data source (any authenticated caller).
     #[oai(path = "/data_sources/:id", method = "get")]
-    async fn get(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<DataSourceJson>> {
+    async fn get(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<Json<DataSourceJson>> {
         Ok(Json(
-            data_sources::get(&self.state, &auth.0, id.0).await?.into(),
+            data_sources::get(&self.state, &auth.0, id.0.get()?)
+                .await?
+                .into(),
         ))
     }
 
@@ -217,10 +219,11 @@ impl DataSourcesApi {
     async fn put(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<DataSourceIn>,
     ) -> ApiResult<Json<DataSourceJson>> {
-        let view = data_sources::update(&self.state, &auth.0, id.0, body.0.into(), true).await?;
+        let view =
+            data_sources::update(&self.state, &auth.0, id.0.get()?, body.0.into(), true).await?;
         Ok(Json(view.into()))
     }
 
@@ -229,17 +232,18 @@ impl DataSourcesApi {
     async fn patch(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<DataSourceIn>,
     ) -> ApiResult<Json<DataSourceJson>> {
-        let view = data_sources::update(&self.state, &auth.0, id.0, body.0.into(), false).await?;
+        let view =
+            data_sources::update(&self.state, &auth.0, id.0.get()?, body.0.into(), false).await?;
         Ok(Json(view.into()))
     }
 
     /// Deletes a data source (`data_source.manage`); observations keep their data.
     #[oai(path = "/data_sources/:id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<NoContent> {
-        data_sources::delete(&self.state, &auth.0, id.0).await?;
+    async fn delete(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<NoContent> {
+        data_sources::delete(&self.state, &auth.0, id.0.get()?).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -248,9 +252,9 @@ impl DataSourcesApi {
     async fn supported_scopes(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
     ) -> ApiResult<Json<Vec<SupportedScopeJson>>> {
-        let links = data_sources::supported_scopes(&self.state, &auth.0, id.0).await?;
+        let links = data_sources::supported_scopes(&self.state, &auth.0, id.0.get()?).await?;
         Ok(Json(links.into_iter().map(Into::into).collect()))
     }
 
@@ -259,12 +263,16 @@ impl DataSourcesApi {
     async fn add_supported_scope(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<SupportedScopeIn>,
     ) -> ApiResult<Json<SupportedScopeJson>> {
-        let link =
-            data_sources::add_supported_scope(&self.state, &auth.0, id.0, id_of(body.0.scope_code_id))
-                .await?;
+        let link = data_sources::add_supported_scope(
+            &self.state,
+            &auth.0,
+            id.0.get()?,
+            id_of(body.0.scope_code_id),
+        )
+        .await?;
         Ok(Json(link.into()))
     }
 
@@ -273,13 +281,13 @@ impl DataSourcesApi {
     async fn remove_supported_scope(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<SupportedScopeIn>,
     ) -> ApiResult<Json<EmptyJson>> {
         data_sources::remove_supported_scope(
             &self.state,
             &auth.0,
-            id.0,
+            id.0.get()?,
             id_of(body.0.scope_code_id),
         )
         .await?;

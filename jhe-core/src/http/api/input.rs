@@ -7,7 +7,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use serde_json::Value;
 
 use crate::domain::Id;
@@ -66,6 +68,53 @@ impl ToJSON for IdInput {
     }
 }
 
+/// A numeric id in a URL path (`/clients/{id}`), documented as an integer. Anything else is
+/// answered with 400 `{"detail": "\"abc\" is not a valid id."}` by [`PathId::get`] (poem-openapi's
+/// own parse error would name an internal parameter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathId(Result<Id, String>);
+
+impl PathId {
+    /// The id, or 400 when the path segment is not an integer.
+    pub fn get(&self) -> Result<Id, CoreError> {
+        self.0
+            .clone()
+            .map_err(|raw| CoreError::BadRequest(format!("\"{raw}\" is not a valid id.")))
+    }
+}
+
+impl Type for PathId {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "integer_int64".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("integer", "int64")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for PathId {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(PathId(value.parse::<Id>().map_err(|_| value.to_string())))
+    }
+}
+
 /// The id inside an optional [`IdInput`].
 pub fn id_of(input: Option<IdInput>) -> Option<Id> {
     input.map(|i| i.0)
@@ -115,6 +164,21 @@ mod tests {
         assert!(IdInput::parse_from_json(Some(serde_json::json!("x"))).is_err());
         assert!(IdInput::parse_from_json(Some(serde_json::json!(1.5))).is_err());
         assert!(IdInput::parse_from_json(Some(serde_json::json!([1]))).is_err());
+    }
+
+    #[test]
+    fn path_ids_report_malformed_values() {
+        assert_eq!(
+            PathId::parse_from_parameter("42")
+                .ok()
+                .map(|p| p.get().ok()),
+            Some(Some(42))
+        );
+        let bad = PathId::parse_from_parameter("4x").ok();
+        assert!(matches!(
+            bad.map(|p| p.get()),
+            Some(Err(CoreError::BadRequest(m))) if m == "\"4x\" is not a valid id."
+        ));
     }
 
     #[test]

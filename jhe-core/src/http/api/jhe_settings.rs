@@ -14,7 +14,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::input::{IdInput, timestamp};
+use super::input::{IdInput, PathId, timestamp};
 use crate::domain::{Id, JheSetting};
 use crate::error::CoreError;
 use crate::http::auth::BearerAuth;
@@ -63,14 +63,13 @@ impl From<JheSetting> for JheSettingJson {
 pub struct JheSettingIn {
     /// Key (required on create and PUT).
     pub key: Option<String>,
+    // No `#[oai(default)]` on the `MaybeUndefined` fields: it would read null as absent.
     /// Scope id; null or absent = global (on PATCH, absent leaves it).
-    #[oai(default)]
     pub setting_id: MaybeUndefined<IdInput>,
     /// `string`, `int`, `bool`, `float` or `json` (required on create and PUT; changing it
     /// requires `value`).
     pub value_type: Option<String>,
     /// The value, any JSON, converted to `valueType` (`"12"` is a fine int, `"yes"` a true bool).
-    #[oai(default)]
     pub value: MaybeUndefined<serde_json::Value>,
 }
 
@@ -146,7 +145,11 @@ impl JheSettingsApi {
 
     /// Creates a setting (superusers only): `key`, `valueType` and `value` required.
     #[oai(path = "/jhe_settings", method = "post")]
-    async fn create(&self, auth: BearerAuth, body: Json<JheSettingIn>) -> ApiResult<CreatedSetting> {
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<JheSettingIn>,
+    ) -> ApiResult<CreatedSetting> {
         let setting = jhe_settings::create(&self.state, &auth.0, body.0.into())
             .await
             .map_err(settings_error)?;
@@ -155,8 +158,12 @@ impl JheSettingsApi {
 
     /// One setting (superusers only).
     #[oai(path = "/jhe_settings/:id", method = "get")]
-    async fn get(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<JheSettingJson>> {
-        Ok(Json(jhe_settings::get(&self.state, &auth.0, id.0).await?.into()))
+    async fn get(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<Json<JheSettingJson>> {
+        Ok(Json(
+            jhe_settings::get(&self.state, &auth.0, id.0.get()?)
+                .await?
+                .into(),
+        ))
     }
 
     /// Replaces a setting (superusers only): `key`, `valueType` and `value` required; an omitted
@@ -165,10 +172,10 @@ impl JheSettingsApi {
     async fn put(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<JheSettingIn>,
     ) -> ApiResult<Json<JheSettingJson>> {
-        let setting = jhe_settings::update(&self.state, &auth.0, id.0, body.0.into(), true)
+        let setting = jhe_settings::update(&self.state, &auth.0, id.0.get()?, body.0.into(), true)
             .await
             .map_err(settings_error)?;
         Ok(Json(setting.into()))
@@ -179,10 +186,10 @@ impl JheSettingsApi {
     async fn patch(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<JheSettingIn>,
     ) -> ApiResult<Json<JheSettingJson>> {
-        let setting = jhe_settings::update(&self.state, &auth.0, id.0, body.0.into(), false)
+        let setting = jhe_settings::update(&self.state, &auth.0, id.0.get()?, body.0.into(), false)
             .await
             .map_err(settings_error)?;
         Ok(Json(setting.into()))
@@ -190,8 +197,8 @@ impl JheSettingsApi {
 
     /// Deletes a setting (superusers only).
     #[oai(path = "/jhe_settings/:id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<NoContent> {
-        jhe_settings::delete(&self.state, &auth.0, id.0).await?;
+    async fn delete(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<NoContent> {
+        jhe_settings::delete(&self.state, &auth.0, id.0.get()?).await?;
         Ok(NoContent::NoContent)
     }
 }
@@ -208,9 +215,10 @@ mod tests {
             unreachable!("a 400")
         };
         assert_eq!(body, serde_json::json!({"value": "Invalid int"}));
-        let ApiError::BadRequest(Json(body)) =
-            settings_error(CoreError::field("valueType", "\"x\" is not a valid choice."))
-        else {
+        let ApiError::BadRequest(Json(body)) = settings_error(CoreError::field(
+            "valueType",
+            "\"x\" is not a valid choice.",
+        )) else {
             unreachable!("a 400")
         };
         assert_eq!(

@@ -11,7 +11,6 @@ pub mod jhe_settings;
 pub mod organizations;
 pub mod observations;
 pub mod patients;
-pub mod patients_admin;
 pub mod practitioners;
 pub mod shapes;
 pub mod studies;
@@ -68,9 +67,6 @@ pub fn apis(state: Arc<AppState>) -> impl OpenApi {
             state: state.clone(),
         },
         (
-            patients_admin::PatientsAdminApi {
-                state: state.clone(),
-            },
             studies::StudiesApi {
                 state: state.clone(),
             },

@@ -1,5 +1,9 @@
 //! `/api/v1/observations` (rest-api.md §6): the portal's observation list. Practitioners only;
 //! observations of patients sharing an organisation with the caller, newest first.
+//!
+//! Paging scales: the `next` link carries a `cursor` (the `lastUpdated~id` of the page's last
+//! row), so following it is a keyset query whose cost does not grow with the page number. A
+//! plain `?page=N` (without cursor) still works, by offset.
 
 use std::sync::Arc;
 
@@ -10,9 +14,12 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::input::timestamp;
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use crate::domain::Id;
+use crate::error::CoreError;
 use crate::http::auth::BearerAuth;
-use crate::http::rest::paging::{Paginated, envelope, page_request};
+use crate::http::rest::paging::{Paginated, envelope, page_link, page_request};
 use crate::http::rest::response::ApiResult;
 use crate::server::AppState;
 use crate::services::observation_list::{self, ObservationFilter, ObservationRow};
@@ -64,6 +71,51 @@ impl From<ObservationRow> for ObservationOut {
     }
 }
 
+/// Name of the keyset query parameter.
+const CURSOR: &str = "cursor";
+
+/// `<lastUpdated RFC 3339, full precision>~<id>`.
+fn encode_cursor(last_updated: &DateTime<Utc>, id: Id) -> String {
+    format!(
+        "{}~{id}",
+        last_updated.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    )
+}
+
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Id), CoreError> {
+    let invalid = || CoreError::BadRequest("Invalid cursor.".into());
+    let (at, id) = raw.trim().rsplit_once('~').ok_or_else(invalid)?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|_| invalid())?
+        .with_timezone(&Utc);
+    Ok((at, id.parse::<Id>().map_err(|_| invalid())?))
+}
+
+/// `link` with its `cursor` parameter replaced (or removed), parameters sorted by name.
+fn with_cursor(link: &str, cursor: Option<&str>) -> String {
+    let Ok(mut url) = url::Url::parse(link) else {
+        return link.to_string();
+    };
+    let mut params: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != CURSOR)
+        .collect();
+    if let Some(c) = cursor {
+        params.push((CURSOR.to_string(), c.to_string()));
+    }
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    if params.is_empty() {
+        url.set_query(None);
+    } else {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        url.set_query(Some(&query));
+    }
+    url.to_string()
+}
+
 /// Observations (portal view; uploads go through FHIR).
 pub struct ObservationsApi {
     pub(crate) state: Arc<AppState>,
@@ -97,21 +149,35 @@ impl ObservationsApi {
         /// Rows per page (default 20, at most 1000).
         #[oai(name = "pageSize")]
         page_size: Query<Option<String>>,
+        /// Keyset position from a `next` link (`<lastUpdated>~<id>`); opaque to clients.
+        cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Paginated<ObservationOut>>> {
         let page = page_request(page.as_deref(), page_size.as_deref(), None)?;
+        let after = match cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(decode_cursor(raw)?),
+        };
         let filter = ObservationFilter {
             organization_id: organization_id.0,
             study_id: study_id.0,
             patient_id: patient_id.0,
             observation_id: observation_id.0,
+            after,
         };
         let found = observation_list::list(&self.state, &auth.0, filter, page).await?;
-        Ok(Json(envelope(
-            req,
-            &self.state.config.site_url,
-            found,
-            ObservationOut::from,
-        )?))
+        let last = found
+            .items
+            .last()
+            .map(|r| encode_cursor(&r.observation.last_updated, r.observation.id));
+        let has_next = found.has_next();
+        let site_url = &self.state.config.site_url;
+        let mut out = envelope(req, site_url, found, ObservationOut::from)?;
+        if has_next {
+            let next = page_link(req, site_url, "page", page.page + 1);
+            out.next = Some(with_cursor(&next, last.as_deref()));
+        }
+        out.previous = out.previous.map(|p| with_cursor(&p, None));
+        Ok(Json(out))
     }
 
     /// One observation the calling practitioner may see (else 404).
@@ -122,5 +188,44 @@ impl ObservationsApi {
                 .await?
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_at_full_precision() {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T15:04:02.361773123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let raw = encode_cursor(&at, 60005);
+        assert_eq!(raw, "2026-11-28T15:04:02.361773123Z~60005");
+        assert_eq!(decode_cursor(&raw).ok(), Some((at, 60005)));
+        for bad in [
+            "",
+            "x",
+            "2026-11-28T15:04:02Z",
+            "2026-11-28T15:04:02Z~x",
+            "nope~1",
+        ] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn links_get_the_new_cursor() {
+        assert_eq!(
+            with_cursor(
+                "http://h/api/v1/observations?page=2&cursor=old&pageSize=2",
+                Some("a~1")
+            ),
+            "http://h/api/v1/observations?cursor=a%7E1&page=2&pageSize=2"
+        );
+        assert_eq!(
+            with_cursor("http://h/api/v1/observations?cursor=old", None),
+            "http://h/api/v1/observations"
+        );
     }
 }

@@ -39,7 +39,6 @@ pub struct OrganizationIn {
     #[oai(rename = "type")]
     pub org_type: Option<String>,
     /// Parent id; `0` makes a top-level organisation.
-    #[oai(default)]
     pub part_of: MaybeUndefined<Id>,
 }
 
@@ -138,10 +137,10 @@ impl OrganizationsApi {
 
     /// The organisation types (key → label), in their declared order.
     #[oai(path = "/organizations/types", method = "get")]
-    async fn types(&self, _auth: BearerAuth) -> Json<serde_json::Value> {
+    async fn types(&self, _auth: BearerAuth) -> ApiResult<Json<serde_json::Value>> {
         let map: serde_json::Map<String, serde_json::Value> =
             ORGANIZATION_TYPES.iter().map(|(k, v)| ((*k).to_string(), (*v).into())).collect();
-        Json(serde_json::Value::Object(map))
+        Ok(Json(serde_json::Value::Object(map)))
     }
 
     /// One organisation.

@@ -12,7 +12,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
-use super::input::{IdInput, id_of, reject_nul};
+use super::input::{IdInput, PathId, id_of, reject_nul};
 use super::shapes::OrganizationJson;
 use crate::domain::Id;
 use crate::http::auth::BearerAuth;
@@ -156,9 +156,11 @@ impl PractitionersApi {
 
     /// One practitioner (superusers only).
     #[oai(path = "/practitioners/:id", method = "get")]
-    async fn get(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<PractitionerJson>> {
+    async fn get(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<Json<PractitionerJson>> {
         Ok(Json(
-            users::get_practitioner(&self.state, &auth.0, id.0).await?.into(),
+            users::get_practitioner(&self.state, &auth.0, id.0.get()?)
+                .await?
+                .into(),
         ))
     }
 
@@ -168,10 +170,10 @@ impl PractitionersApi {
     async fn put(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<PractitionerIn>,
     ) -> ApiResult<Json<PractitionerJson>> {
-        self.update(auth, id.0, body.0).await
+        self.update(auth, id.0.get()?, body.0).await
     }
 
     /// Changes identifier, names and phone (superusers only); as PUT.
@@ -179,17 +181,17 @@ impl PractitionersApi {
     async fn patch(
         &self,
         auth: BearerAuth,
-        id: Path<Id>,
+        id: Path<PathId>,
         body: Json<PractitionerIn>,
     ) -> ApiResult<Json<PractitionerJson>> {
-        self.update(auth, id.0, body.0).await
+        self.update(auth, id.0.get()?, body.0).await
     }
 
     /// Deletes the practitioner profile and its organisation links; the account stays
     /// (superusers only).
     #[oai(path = "/practitioners/:id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<NoContent> {
-        users::delete_practitioner(&self.state, &auth.0, id.0).await?;
+    async fn delete(&self, auth: BearerAuth, id: Path<PathId>) -> ApiResult<NoContent> {
+        users::delete_practitioner(&self.state, &auth.0, id.0.get()?).await?;
         Ok(NoContent::NoContent)
     }
 }

@@ -9,13 +9,16 @@ use std::sync::Arc;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use super::data_sources::{CodeableConceptJson, DataSourceSummaryJson};
 use super::input::{IdInput, id_of, timestamp};
-use super::patients_admin::{PatientOut, ScopeCodeOut, StudyOrganizationOut};
-use crate::domain::{DataSource, Id, OAuthClient, Patient, Study};
+use super::patients::{StudyOrganizationOut, patient_out};
+use super::shapes::PatientJson;
+use crate::domain::{Id, OAuthClient, Patient, Study};
 use crate::http::auth::BearerAuth;
 use crate::http::rest::paging::{Paginated, envelope, page_request};
 use crate::http::rest::response::{ApiResult, NoContent};
@@ -78,25 +81,69 @@ impl From<Study> for StudyWriteOut {
     }
 }
 
+/// A JSON string, not coerced from numbers or booleans (the original refuses `"name": 5`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrictString(pub String);
+
+impl Type for StrictString {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for StrictString {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::String(s) => Ok(StrictString(s)),
+            _ => Err(ParseError::custom("Not a valid string.")),
+        }
+    }
+}
+
+impl ToJSON for StrictString {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
 /// Fields of a study to create or change.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "StudyInput", rename_all = "camelCase")]
 pub struct StudyIn {
     /// Name (required on create and PUT; must be a string).
-    pub name: Option<String>,
+    pub name: Option<StrictString>,
     /// Description.
     pub description: Option<String>,
     /// Organisation id (required on create).
     pub organization: Option<IdInput>,
     /// Icon URL (`null` clears it).
-    #[oai(default)]
     pub icon_url: MaybeUndefined<String>,
 }
 
 impl From<StudyIn> for StudyInput {
     fn from(b: StudyIn) -> Self {
         StudyInput {
-            name: b.name,
+            name: b.name.map(|n| n.0),
             description: b.description,
             organization: id_of(b.organization),
             icon_url: match b.icon_url {
@@ -232,7 +279,7 @@ pub struct StudyScopeRequestOut {
     /// The study.
     pub study: StudyRawOut,
     /// The scope.
-    pub scope_code: ScopeCodeOut,
+    pub scope_code: CodeableConceptJson,
 }
 
 /// The scope to request or drop.
@@ -323,29 +370,6 @@ pub struct ClientIdIn {
     pub client_id: Option<IdInput>,
 }
 
-/// A data source as nested in a study link.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
-#[oai(rename = "StudyDataSourceRef", rename_all = "camelCase")]
-pub struct DataSourceRawOut {
-    /// Id.
-    pub id: Id,
-    /// Name.
-    pub name: Option<String>,
-    /// Type key.
-    #[oai(rename = "type")]
-    pub source_type: String,
-}
-
-impl From<DataSource> for DataSourceRawOut {
-    fn from(d: DataSource) -> Self {
-        DataSourceRawOut {
-            id: d.id,
-            name: d.name,
-            source_type: d.source_type,
-        }
-    }
-}
-
 /// A data source of a study.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(rename = "StudyDataSource", rename_all = "camelCase")]
@@ -355,7 +379,7 @@ pub struct StudyDataSourceOut {
     /// The study.
     pub study: StudyRawOut,
     /// The data source.
-    pub data_source: DataSourceRawOut,
+    pub data_source: DataSourceSummaryJson,
 }
 
 /// The data source to link or unlink.
@@ -469,9 +493,9 @@ impl StudiesApi {
     /// Patients enrolled in the study, ordered by id (caller linked to the study's
     /// organisation).
     #[oai(path = "/studies/:id/patients", method = "get")]
-    async fn patients(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<Vec<PatientOut>>> {
+    async fn patients(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<Vec<PatientJson>>> {
         let found = studies::patients(&self.state, &auth.0, id.0).await?;
-        Ok(Json(found.into_iter().map(PatientOut::from).collect()))
+        Ok(Json(found.iter().map(patient_out).collect()))
     }
 
     /// Enrols patients of the study's organisation (already enrolled is fine); all or none.
@@ -482,7 +506,8 @@ impl StudiesApi {
         id: Path<Id>,
         body: Json<PatientIdsIn>,
     ) -> ApiResult<Json<StudyPatientsOut>> {
-        let enrolled = studies::enroll(&self.state, &auth.0, id.0, ids_of(body.0.patient_ids)).await?;
+        let enrolled =
+            studies::enroll(&self.state, &auth.0, id.0, ids_of(body.0.patient_ids)).await?;
         Ok(Json(StudyPatientsOut {
             study_patients: enrolled.into_iter().map(Into::into).collect(),
         }))
@@ -532,7 +557,8 @@ impl StudiesApi {
         body: Json<ScopeCodeIdIn>,
     ) -> ApiResult<Json<StudyScopeRequestOut>> {
         let (study, request, concept) =
-            studies::add_scope_request(&self.state, &auth.0, id.0, id_of(body.0.scope_code_id)).await?;
+            studies::add_scope_request(&self.state, &auth.0, id.0, id_of(body.0.scope_code_id))
+                .await?;
         Ok(Json(StudyScopeRequestOut {
             id: request.id,
             study: (&study).into(),
@@ -548,7 +574,8 @@ impl StudiesApi {
         id: Path<Id>,
         body: Json<ScopeCodeIdIn>,
     ) -> ApiResult<Json<serde_json::Value>> {
-        studies::remove_scope_request(&self.state, &auth.0, id.0, id_of(body.0.scope_code_id)).await?;
+        studies::remove_scope_request(&self.state, &auth.0, id.0, id_of(body.0.scope_code_id))
+            .await?;
         Ok(empty_object())
     }
 
@@ -640,7 +667,8 @@ impl StudiesApi {
         id: Path<Id>,
         body: Json<DataSourceIdIn>,
     ) -> ApiResult<EmptyOk> {
-        studies::remove_data_source(&self.state, &auth.0, id.0, id_of(body.0.data_source_id)).await?;
+        studies::remove_data_source(&self.state, &auth.0, id.0, id_of(body.0.data_source_id))
+            .await?;
         Ok(EmptyOk::Ok)
     }
 

@@ -30,7 +30,6 @@ pub struct UserIn {
     /// Family name.
     pub last_name: Option<String>,
     /// `patient`, `practitioner` or null (superusers only).
-    #[oai(default)]
     pub user_type: MaybeUndefined<String>,
     /// Superuser flag (superusers only).
     pub is_superuser: Option<bool>,
@@ -56,7 +55,7 @@ pub struct EmptyUser {
 #[derive(Debug, poem_openapi::Union)]
 pub enum UserSearchResult {
     /// Found.
-    Found(UserJson),
+    Found(Box<UserJson>),
     /// Not found.
     Empty(EmptyUser),
 }
@@ -127,7 +126,7 @@ impl UsersAdminApi {
     async fn search_by_email(&self, auth: BearerAuth, email: Query<Option<String>>) -> ApiResult<Json<UserSearchResult>> {
         let email = email.0.unwrap_or_default();
         Ok(Json(match users::search_by_email(&self.state, &auth.0, &email).await? {
-            Some(view) => UserSearchResult::Found(user_json(&view)),
+            Some(view) => UserSearchResult::Found(Box::new(user_json(&view))),
             None => UserSearchResult::Empty(EmptyUser {
                 email: String::new(),
                 first_name: String::new(),

@@ -19,8 +19,9 @@ pub const NEVER_RENAMED: &[&str] = &[
     "code_verifier",
 ];
 
-/// Keys whose value is copied verbatim (never recursed into).
-pub const VERBATIM_VALUES: &[&str] = &["valueAttachmentData", "value_attachment_data"];
+/// Keys whose value is copied verbatim (never recursed into): the Open mHealth payload and the
+/// free-form `value` of settings.
+pub const VERBATIM_VALUES: &[&str] = &["valueAttachmentData", "value_attachment_data", "value"];
 
 fn is_protected(key: &str) -> bool {
     NEVER_RENAMED.contains(&key) || NEVER_RENAMED.contains(&to_snake_raw(key).as_str())

@@ -1,0 +1,485 @@
+//! Search parameters of `GET Observation` and `GET Patient`, parsed from the query string.
+//!
+//! Parameter names are accepted in the FHIR spelling and in the snake_case spelling the
+//! original server read them in (`patient._has:Group:member:_id` and
+//! `patient._has:_group:member:_id`, `_lastUpdated` and `_last_updated`). Unknown parameters are
+//! ignored, as FHIR servers commonly do.
+
+use chrono::{DateTime, Utc};
+
+use super::datetime::range_of;
+use super::error::{FhirError, FhirResult};
+use crate::domain::{DEFAULT_PAGE_SIZE, Id, MAX_PAGE_SIZE};
+
+/// One `code` token: `system|code`, `code` (any system), `|code` (no system), `system|` (any
+/// code of the system). Matching is exact (no wildcards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeToken {
+    /// Required system (`Some("")` = no system); `None` = any.
+    pub system: Option<String>,
+    /// Required code; `None` = any.
+    pub code: Option<String>,
+}
+
+impl CodeToken {
+    /// Whether a concept `(system, code)` matches.
+    pub fn matches(&self, system: &str, code: &str) -> bool {
+        self.system.as_deref().is_none_or(|s| s == system)
+            && self.code.as_deref().is_none_or(|c| c == code)
+    }
+}
+
+/// A time window from `date` / `_lastUpdated` parameters: at or after `from`, before `before`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Inclusive lower bound.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub before: Option<DateTime<Utc>>,
+}
+
+impl TimeBounds {
+    fn lower(&mut self, t: DateTime<Utc>) {
+        self.from = Some(self.from.map_or(t, |f| f.max(t)));
+    }
+
+    fn upper(&mut self, t: DateTime<Utc>) {
+        self.before = Some(self.before.map_or(t, |b| b.min(t)));
+    }
+
+    /// Adds one `[prefix]value` (`eq` when no prefix): `ge`/`gt`/`le`/`lt`/`eq` against the
+    /// range the value denotes (`2025-01-01` is that UTC day).
+    pub fn add(&mut self, name: &str, raw: &str) -> FhirResult<()> {
+        let raw = raw.trim();
+        let (prefix, value) = match raw.get(..2) {
+            Some(p) if p.bytes().all(|b| b.is_ascii_lowercase()) => (p, &raw[2..]),
+            _ => ("eq", raw),
+        };
+        let Some((start, end)) = range_of(value) else {
+            return Err(FhirError::bad_request(format!(
+                "Invalid {name} parameter '{raw}': expected [ge|gt|le|lt|eq]YYYY[-MM[-DD[Thh:mm[:ss][Z|±hh:mm]]]]."
+            )));
+        };
+        match prefix {
+            "eq" => {
+                self.lower(start);
+                self.upper(end);
+            }
+            "ge" => self.lower(start),
+            "gt" => self.lower(end),
+            "le" => self.upper(end),
+            "lt" => self.upper(start),
+            other => {
+                return Err(FhirError::bad_request(format!(
+                    "Unsupported prefix '{other}' in {name}: use ge, gt, le, lt or eq."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether no instant can satisfy the bounds.
+    pub fn is_empty(&self) -> bool {
+        matches!((self.from, self.before), (Some(f), Some(b)) if f >= b)
+    }
+}
+
+/// The largest `_page` accepted (keeps offsets far inside the databases' integer range).
+pub const MAX_PAGE_NUMBER: u64 = 1_000_000_000;
+
+/// Paging: `_count` (default 20, at most 1000; `0` = count only), `_page` (1-based) and the
+/// optional keyset cursor `_cursor` that `next` links carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// Rows per page; `0` asks for the total only.
+    pub count: u64,
+    /// 1-based page number.
+    pub page: u64,
+    /// Keyset position: continue after this `(last_updated, id)`.
+    pub cursor: Option<(DateTime<Utc>, Id)>,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            count: DEFAULT_PAGE_SIZE,
+            page: 1,
+            cursor: None,
+        }
+    }
+}
+
+impl Paging {
+    fn set(&mut self, name: &str, value: &str) -> FhirResult<bool> {
+        match name {
+            "_count" => {
+                self.count = match value.trim().parse::<u64>() {
+                    Ok(0) => 0,
+                    Ok(n) => n.min(MAX_PAGE_SIZE),
+                    Err(_) => DEFAULT_PAGE_SIZE,
+                };
+            }
+            "_summary" if value.trim() == "count" => self.count = 0,
+            "_page" => {
+                self.page = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|p| (1..=MAX_PAGE_NUMBER).contains(p))
+                    .ok_or_else(|| FhirError::not_found("Invalid page."))?;
+            }
+            "_cursor" => self.cursor = Some(parse_cursor(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// The text of a keyset cursor: `<last_updated as Unix nanoseconds>_<id>`; `None` when the
+/// time is outside the representable range (then `_page` alone pages).
+pub fn format_cursor(last_updated: DateTime<Utc>, id: Id) -> Option<String> {
+    last_updated
+        .timestamp_nanos_opt()
+        .map(|nanos| format!("{nanos}_{id}"))
+}
+
+fn parse_cursor(value: &str) -> FhirResult<(DateTime<Utc>, Id)> {
+    let invalid = || FhirError::bad_request("Invalid _cursor parameter.");
+    let (nanos, id) = value.trim().split_once('_').ok_or_else(invalid)?;
+    let nanos: i64 = nanos.parse().map_err(|_| invalid())?;
+    let id: Id = id.parse().map_err(|_| invalid())?;
+    Ok((DateTime::from_timestamp_nanos(nanos), id))
+}
+
+/// A numeric id from `123`, `Patient/123` (when `prefix` is `Patient`) or an absolute
+/// reference ending in `Patient/123`; `None` when the value cannot name a row (matches nothing).
+fn parse_id(value: &str, prefix: &str) -> Option<Id> {
+    let value = value.trim();
+    let bare = match value.rfind(&format!("{prefix}/")) {
+        Some(pos) => &value[pos + prefix.len() + 1..],
+        None => value,
+    };
+    bare.parse::<Id>().ok()
+}
+
+fn push_id(value: Option<Id>, into: &mut Vec<Id>, nothing: &mut bool) {
+    match value {
+        Some(id) => into.push(id),
+        None => *nothing = true,
+    }
+}
+
+/// Splits a parameter value on unescaped `sep`, unescaping `\,`, `\|`, `\$` and `\\`.
+fn split_escaped(value: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\\' {
+            match chars.next() {
+                Some(next) if next == sep => current.push(next),
+                Some(next) => {
+                    current.push('\\');
+                    current.push(next);
+                }
+                None => current.push('\\'),
+            }
+        } else if ch == sep {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(ch);
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn code_tokens(value: &str) -> Vec<CodeToken> {
+    split_escaped(value, ',')
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .map(|token| {
+            let parts = split_escaped(&token, '|');
+            match parts.as_slice() {
+                [code] => CodeToken {
+                    system: None,
+                    code: Some(unescape(code)),
+                },
+                [system, code, ..] => CodeToken {
+                    system: Some(unescape(system)),
+                    code: (!code.is_empty()).then(|| unescape(code)),
+                },
+                [] => CodeToken {
+                    system: None,
+                    code: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The value part of a `system|value` identifier parameter (the system is not stored for
+/// patients, so it is ignored, as in the original); a value without `|` is the value.
+fn identifier_value(value: &str) -> String {
+    let parts = split_escaped(value, '|');
+    unescape(parts.last().map(String::as_str).unwrap_or(""))
+}
+
+const STUDY_PARAMS: &[&str] = &[
+    "patient._has:Group:member:_id",
+    "patient._has:_group:member:_id",
+    "_has:Group:member:_id",
+    "_has:_group:member:_id",
+];
+
+/// The study (Group) filter named by any spelling of `_has:Group:member:_id`.
+fn is_study_param(name: &str) -> bool {
+    STUDY_PARAMS.contains(&name)
+}
+
+/// A study id: `123` or `Group/123`; `None` when malformed.
+fn study_id(value: &str) -> Option<Id> {
+    parse_id(value, "Group")
+}
+
+/// Parsed `GET Observation` parameters. Several values of one parameter must all hold (AND);
+/// comma-separated `code` values are alternatives (OR).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservationSearch {
+    /// `patient` / `subject` values (all must name the same patient).
+    pub patient_ids: Vec<Id>,
+    /// `patient.identifier` values (the value part).
+    pub patient_identifiers: Vec<String>,
+    /// Study (Group) filters.
+    pub study_ids: Vec<Id>,
+    /// `patient.organization` / `organization` values.
+    pub organization_ids: Vec<Id>,
+    /// `code` parameters: each is a list of alternatives.
+    pub codes: Vec<Vec<CodeToken>>,
+    /// `date` on the effective time.
+    pub date: TimeBounds,
+    /// `_lastUpdated`.
+    pub last_updated: TimeBounds,
+    /// `_id` values.
+    pub ids: Vec<Id>,
+    /// A value that can match no row was given (e.g. `patient=abc`): the result is empty.
+    pub matches_nothing: bool,
+    /// Paging.
+    pub paging: Paging,
+}
+
+impl ObservationSearch {
+    /// Parses decoded `(name, value)` pairs.
+    pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        let mut s = ObservationSearch::default();
+        for (name, value) in params {
+            let name = name.as_str();
+            if s.paging.set(name, value)? {
+                continue;
+            }
+            let nothing = &mut s.matches_nothing;
+            match name {
+                "patient" | "subject" | "patient._id" | "subject:Patient" => {
+                    push_id(parse_id(value, "Patient"), &mut s.patient_ids, nothing)
+                }
+                "patient.identifier" | "subject.identifier" => {
+                    s.patient_identifiers.push(identifier_value(value))
+                }
+                "patient.organization" | "organization" | "subject.organization" => push_id(
+                    parse_id(value, "Organization"),
+                    &mut s.organization_ids,
+                    nothing,
+                ),
+                "_id" => push_id(value.trim().parse::<Id>().ok(), &mut s.ids, nothing),
+                "code" => s.codes.push(code_tokens(value)),
+                "date" => s.date.add("date", value)?,
+                "_lastUpdated" | "_last_updated" => s.last_updated.add("_lastUpdated", value)?,
+                n if is_study_param(n) => push_id(study_id(value), &mut s.study_ids, nothing),
+                _ => {}
+            }
+        }
+        if s.date.is_empty() || s.last_updated.is_empty() {
+            s.matches_nothing = true;
+        }
+        Ok(s)
+    }
+}
+
+/// Parsed `GET Patient` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientSearch {
+    /// Study (Group) filters.
+    pub study_ids: Vec<Id>,
+    /// `identifier` values (the value part).
+    pub identifiers: Vec<String>,
+    /// `_id` values.
+    pub ids: Vec<Id>,
+    /// `organization` values.
+    pub organization_ids: Vec<Id>,
+    /// A value that can match no row was given.
+    pub matches_nothing: bool,
+    /// Paging (`_cursor` is ignored for patients).
+    pub paging: Paging,
+}
+
+impl PatientSearch {
+    /// Parses decoded `(name, value)` pairs.
+    pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        let mut s = PatientSearch::default();
+        for (name, value) in params {
+            let name = name.as_str();
+            if name != "_cursor" && s.paging.set(name, value)? {
+                continue;
+            }
+            let nothing = &mut s.matches_nothing;
+            match name {
+                "identifier" => s.identifiers.push(identifier_value(value)),
+                "_id" => push_id(parse_id(value, "Patient"), &mut s.ids, nothing),
+                "organization" => push_id(
+                    parse_id(value, "Organization"),
+                    &mut s.organization_ids,
+                    nothing,
+                ),
+                n if is_study_param(n) => push_id(study_id(value), &mut s.study_ids, nothing),
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Several values of one filter that differ: no row can match them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflicting;
+
+/// The value of a filter given zero or more times: `None` when absent, the value when every
+/// occurrence agrees, [`Conflicting`] otherwise.
+pub fn single<T: PartialEq + Clone>(values: &[T]) -> Result<Option<T>, Conflicting> {
+    match values.split_first() {
+        None => Ok(None),
+        Some((first, rest)) if rest.iter().all(|v| v == first) => Ok(Some(first.clone())),
+        Some(_) => Err(Conflicting),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn observation_parameters() {
+        let s = ObservationSearch::parse(&params(&[
+            ("patient", "40001"),
+            ("subject", "Patient/40001"),
+            ("patient._has:_group:member:_id", "30001"),
+            (
+                "code",
+                "https://w3id.org/openmhealth|omh:heart-rate:2.0,omh:blood-pressure:4.0",
+            ),
+            ("date", "ge2025-01-01"),
+            ("date", "lt2025-02"),
+            ("_lastUpdated", "2026"),
+            ("_count", "5000"),
+            ("_page", "3"),
+            ("unknown", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.patient_ids, vec![40001, 40001]);
+        assert_eq!(s.study_ids, vec![30001]);
+        assert_eq!(
+            s.codes,
+            vec![vec![
+                CodeToken {
+                    system: Some("https://w3id.org/openmhealth".into()),
+                    code: Some("omh:heart-rate:2.0".into())
+                },
+                CodeToken {
+                    system: None,
+                    code: Some("omh:blood-pressure:4.0".into())
+                }
+            ]]
+        );
+        assert_eq!(s.paging.count, MAX_PAGE_SIZE);
+        assert_eq!(s.paging.page, 3);
+        assert!(s.date.from.is_some() && s.date.before.is_some());
+        assert!(!s.matches_nothing);
+        assert!(s.codes[0][0].matches("https://w3id.org/openmhealth", "omh:heart-rate:2.0"));
+        assert!(!s.codes[0][0].matches("https://w3id.org/openmhealth", "omh:heart-rate:2.%"));
+        assert!(s.codes[0][1].matches("other", "omh:blood-pressure:4.0"));
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(
+            ObservationSearch::parse(&params(&[("patient", "abc")]))
+                .unwrap()
+                .matches_nothing
+        );
+        assert!(ObservationSearch::parse(&params(&[("date", "yesterday")])).is_err());
+        assert!(ObservationSearch::parse(&params(&[("date", "sa2025")])).is_err());
+        assert!(ObservationSearch::parse(&params(&[("_page", "0")])).is_err());
+        assert!(ObservationSearch::parse(&params(&[("_page", "18446744073709551615")])).is_err());
+        assert!(ObservationSearch::parse(&params(&[("_cursor", "x")])).is_err());
+        assert_eq!(
+            ObservationSearch::parse(&params(&[("_count", "abc")]))
+                .unwrap()
+                .paging
+                .count,
+            DEFAULT_PAGE_SIZE
+        );
+        assert!(
+            ObservationSearch::parse(&params(&[
+                ("date", "gt2025-01-02"),
+                ("date", "lt2025-01-01")
+            ]))
+            .unwrap()
+            .matches_nothing
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let t = DateTime::parse_from_rfc3339("2026-11-28T15:05:53.298020123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let text = format_cursor(t, 60011).unwrap();
+        assert_eq!(parse_cursor(&text).unwrap(), (t, 60011));
+    }
+
+    #[test]
+    fn patient_parameters() {
+        let s = PatientSearch::parse(&params(&[
+            ("_has:Group:member:_id", "Group/30001"),
+            ("identifier", "http://example.org|fhir-666"),
+            ("_cursor", "whatever"),
+        ]))
+        .unwrap();
+        assert_eq!(s.study_ids, vec![30001]);
+        assert_eq!(s.identifiers, vec!["fhir-666".to_string()]);
+        assert_eq!(single(&[1, 1]), Ok(Some(1)));
+        assert_eq!(single(&[1, 2]), Err(Conflicting));
+        assert_eq!(single::<i64>(&[]), Ok(None));
+    }
+}

@@ -1,0 +1,1142 @@
+//! FHIR use cases: uploading Observations (one, a `batch` or a `transaction` Bundle,
+//! conditional creates), searching and reading Observations and Patients.
+//!
+//! Uploads follow the validation order of fhir-api.md §1.2 (first failure wins, same
+//! messages); each failure carries the status the Bundle mapping gives it (400 / 403 / 409 /
+//! 422). Lookups are cached per request and identifiers are checked in bulk, so a Bundle of
+//! 10 000 entries costs a handful of queries plus the multi-row inserts of
+//! [`ObservationStore::create_observations`](crate::store::ObservationStore::create_observations).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{
+    CodeableConcept, DataSource, Id, NewObservation, Observation, ObservationIdentifier,
+    PageRequest, Patient,
+};
+use crate::error::CoreError;
+use crate::fhir::attachment::{decode_base64, decode_json_data, is_json_content_type};
+use crate::fhir::datetime::range_of;
+use crate::fhir::model::{ObservationIn, RequestIn};
+use crate::fhir::search::{ObservationSearch, PatientSearch, format_cursor, single};
+use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_resource};
+use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
+use crate::policy::{Action, Decision, Principal};
+use crate::server::AppState;
+use crate::store::{AccessFilter, ConsentRule, ObservationQuery, PatientQuery, StoreError};
+
+/// Step 2 of fhir-api.md §1.2.
+pub const SUBJECT_REQUIRED: &str =
+    "Subject is required and must be a reference to a Patient ID and start with 'Patient/'";
+/// Step 6.
+pub const DEVICE_REQUIRED: &str =
+    "Device is required and must be a reference to a Data Source ID and start with 'Device/'";
+/// Step 8.
+pub const ONE_CODE: &str = "Exactly one Code must be provided.";
+/// Step 11.
+pub const DATA_NOT_BASE64_JSON: &str = "valueAttachment.data must be Base 64 Encoded Binary JSON.";
+/// Step 11 for attachments that are not JSON.
+pub const DATA_NOT_BASE64: &str = "valueAttachment.data must be Base 64 Encoded Binary.";
+/// Bundle entries of another resource type.
+pub const ONLY_OBSERVATION: &str = "Only Observation resourceType supported.";
+/// Bundle entries with another method.
+pub const ONLY_POST: &str = "Only POST/Create method supported.";
+/// Data source types that may upload (the original also accepts the non-enum `device`).
+pub const UPLOAD_SOURCE_TYPES: &[&str] = &["personal_device", "device"];
+
+/// An observation created (or found by a conditional create), with its concept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The stored row.
+    pub observation: Observation,
+    /// Its data type.
+    pub concept: CodeableConcept,
+    /// `true` when created by this request, `false` when a conditional create matched it.
+    pub created: bool,
+}
+
+/// How a Bundle is processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    /// Entry by entry: good entries are stored, bad ones reported.
+    Batch,
+    /// All or nothing, in one database transaction.
+    Transaction,
+}
+
+/// The result of a Bundle: one result per entry, in order.
+#[derive(Debug)]
+pub struct BundleOutcome {
+    /// Batch or transaction.
+    pub kind: BundleKind,
+    /// Per entry: stored, or why not.
+    pub entries: Vec<Result<Stored, Outcome>>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// Matches in all.
+    pub total: u64,
+    /// The 1-based page number.
+    pub page: u64,
+    /// Whether a next page exists.
+    pub has_next: bool,
+    /// Keyset cursor of the next page (`_cursor`), when known.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> SearchPage<T> {
+    fn empty(page: u64) -> Self {
+        SearchPage {
+            items: Vec::new(),
+            total: 0,
+            page,
+            has_next: false,
+            next_cursor: None,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Upload
+// ------------------------------------------------------------------------------------------
+
+/// An identifier as the unique index sees it: `(system or "", value)`.
+type IdKey = (String, String);
+
+fn key_of(system: Option<&str>, value: &str) -> IdKey {
+    (system.unwrap_or("").to_string(), value.to_string())
+}
+
+fn identifier_exists(system: Option<&str>, value: &str) -> FhirError {
+    FhirError::conflict(format!(
+        "Identifier already exists: system={} value={value}",
+        system.filter(|s| !s.is_empty()).unwrap_or("None")
+    ))
+}
+
+/// Which observation a conditional create matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    /// A stored observation.
+    Stored(Id),
+    /// An observation created by an earlier entry of the same Bundle.
+    Entry(usize),
+}
+
+/// What an entry will do once everything is validated.
+enum Plan {
+    New {
+        new: NewObservation,
+        concept: CodeableConcept,
+    },
+    Existing {
+        target: Target,
+        criterion: IdKey,
+    },
+}
+
+/// `If-None-Exist: identifier=<system>|<value>[&identifier=…]` → identifier keys.
+fn parse_if_none_exist(text: &str) -> FhirResult<Vec<IdKey>> {
+    let invalid = || {
+        FhirError::bad_request(
+            "If-None-Exist supports only identifier=<system>|<value> criteria (|<value> for no system).",
+        )
+    };
+    let query = text.trim();
+    let query = query.split_once('?').map_or(query, |(_, q)| q);
+    let mut keys = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name != "identifier" {
+            return Err(invalid());
+        }
+        let (system, value) = value.split_once('|').ok_or_else(invalid)?;
+        if value.is_empty() {
+            return Err(invalid());
+        }
+        keys.push(key_of(Some(system), value));
+    }
+    if keys.is_empty() {
+        return Err(invalid());
+    }
+    Ok(keys)
+}
+
+/// Identifier keys named by a (camelCase) Observation's `identifier` elements, read leniently
+/// before validation (for the bulk lookup).
+fn raw_identifier_keys(resource: &Value, out: &mut Vec<IdKey>) {
+    if let Some(items) = resource.get("identifier").and_then(Value::as_array) {
+        for item in items {
+            if let Some(value) = item.get("value").and_then(Value::as_str) {
+                out.push(key_of(item.get("system").and_then(Value::as_str), value));
+            }
+        }
+    }
+}
+
+/// Records the result of entry `i`.
+fn set(results: &mut [Option<Result<Stored, Outcome>>], i: usize, result: Result<Stored, Outcome>) {
+    if let Some(slot) = results.get_mut(i) {
+        *slot = Some(result);
+    }
+}
+
+/// The upload pipeline of one request, with its caches.
+struct Uploader<'a> {
+    state: &'a AppState,
+    principal: &'a Principal,
+    filter: AccessFilter,
+    patients: HashMap<Id, Option<Patient>>,
+    decisions: HashMap<Id, Decision>,
+    consented: HashMap<Id, HashSet<Id>>,
+    sources: HashMap<Id, Option<DataSource>>,
+    concepts: HashMap<(String, String), Option<CodeableConcept>>,
+    concepts_by_id: HashMap<Id, CodeableConcept>,
+    supported: HashMap<Id, HashSet<Id>>,
+    /// Stored identifiers among those the request names.
+    stored: HashMap<IdKey, Id>,
+    /// Identifiers of entries of this request that passed validation.
+    pending: HashMap<IdKey, usize>,
+}
+
+impl<'a> Uploader<'a> {
+    async fn new(state: &'a AppState, principal: &'a Principal) -> Uploader<'a> {
+        Uploader {
+            state,
+            principal,
+            filter: state.policy.access_filter(principal).await,
+            patients: HashMap::new(),
+            decisions: HashMap::new(),
+            consented: HashMap::new(),
+            sources: HashMap::new(),
+            concepts: HashMap::new(),
+            concepts_by_id: HashMap::new(),
+            supported: HashMap::new(),
+            stored: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Looks up, in bulk, every identifier the resources and conditions name.
+    async fn prefetch(&mut self, keys: Vec<IdKey>) -> FhirResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let identifiers: Vec<ObservationIdentifier> = keys
+            .into_iter()
+            .map(|(system, value)| ObservationIdentifier {
+                system: (!system.is_empty()).then_some(system),
+                value,
+            })
+            .collect();
+        for (identifier, id) in self
+            .state
+            .store
+            .find_observation_identifiers(&identifiers)
+            .await?
+        {
+            self.stored
+                .insert(key_of(identifier.system.as_deref(), &identifier.value), id);
+        }
+        Ok(())
+    }
+
+    async fn patient(&mut self, id: Id) -> FhirResult<Option<Patient>> {
+        if let Some(p) = self.patients.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = self
+            .state
+            .store
+            .get_patient(&AccessFilter::Unrestricted, id)
+            .await?;
+        self.patients.insert(id, p.clone());
+        Ok(p)
+    }
+
+    async fn decision(&mut self, patient_id: Id) -> FhirResult<Decision> {
+        if let Some(d) = self.decisions.get(&patient_id) {
+            return Ok(d.clone());
+        }
+        let d = self
+            .state
+            .policy
+            .authorize(
+                self.principal,
+                &Action::UploadObservation { patient_id },
+                self.state.store.as_ref(),
+            )
+            .await?;
+        self.decisions.insert(patient_id, d.clone());
+        Ok(d)
+    }
+
+    async fn consented(&mut self, patient_id: Id) -> FhirResult<&HashSet<Id>> {
+        if !self.consented.contains_key(&patient_id) {
+            let scopes: HashSet<Id> = self
+                .state
+                .store
+                .list_patient_consents(patient_id)
+                .await?
+                .into_iter()
+                .filter(|c| c.consented)
+                .map(|c| c.scope_code_id)
+                .collect();
+            self.consented.insert(patient_id, scopes);
+        }
+        Ok(self.consented.entry(patient_id).or_default())
+    }
+
+    async fn source(&mut self, id: Id) -> FhirResult<Option<DataSource>> {
+        if let Some(s) = self.sources.get(&id) {
+            return Ok(s.clone());
+        }
+        let s = self.state.store.get_data_source(id).await?;
+        self.sources.insert(id, s.clone());
+        Ok(s)
+    }
+
+    async fn supported(&mut self, data_source_id: Id) -> FhirResult<&HashSet<Id>> {
+        if !self.supported.contains_key(&data_source_id) {
+            let scopes = self
+                .state
+                .store
+                .list_supported_scopes(data_source_id)
+                .await?
+                .into_iter()
+                .map(|s| s.scope_code_id)
+                .collect();
+            self.supported.insert(data_source_id, scopes);
+        }
+        Ok(self.supported.entry(data_source_id).or_default())
+    }
+
+    async fn concept(&mut self, system: &str, code: &str) -> FhirResult<Option<CodeableConcept>> {
+        let key = (system.to_string(), code.to_string());
+        if let Some(c) = self.concepts.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = self.state.store.find_concept(system, code).await?;
+        if let Some(c) = &c {
+            self.concepts_by_id.insert(c.id, c.clone());
+        }
+        self.concepts.insert(key, c.clone());
+        Ok(c)
+    }
+
+    async fn concept_by_id(&mut self, id: Id) -> FhirResult<CodeableConcept> {
+        if let Some(c) = self.concepts_by_id.get(&id) {
+            return Ok(c.clone());
+        }
+        let c = self.state.store.get_concept(id).await?.ok_or_else(|| {
+            FhirError::Core(CoreError::Internal(format!("concept {id} is missing")))
+        })?;
+        self.concepts_by_id.insert(id, c.clone());
+        Ok(c)
+    }
+
+    /// The conditional create: `None` when nothing matches (create), the match, or 412.
+    fn conditional(&self, text: &str) -> FhirResult<Option<(Target, IdKey)>> {
+        let criteria = parse_if_none_exist(text)?;
+        let mut matched: Option<BTreeSet<Target>> = None;
+        for key in &criteria {
+            let mut targets = BTreeSet::new();
+            if let Some(id) = self.stored.get(key) {
+                targets.insert(Target::Stored(*id));
+            }
+            if let Some(entry) = self.pending.get(key) {
+                targets.insert(Target::Entry(*entry));
+            }
+            matched = Some(match matched {
+                None => targets,
+                Some(m) => m.intersection(&targets).copied().collect(),
+            });
+        }
+        let matched = matched.unwrap_or_default();
+        match matched.len() {
+            0 => Ok(None),
+            1 => Ok(matched.into_iter().next().zip(criteria.into_iter().next())),
+            _ => Err(FhirError::new(
+                FhirStatus::PreconditionFailed,
+                "If-None-Exist matches more than one Observation.",
+            )),
+        }
+    }
+
+    /// Validates one (camelCase) Observation, fhir-api.md §1.2 steps 1–12, without storing it.
+    async fn prepare(
+        &mut self,
+        index: usize,
+        resource: &Value,
+        if_none_exist: Option<&str>,
+    ) -> FhirResult<Plan> {
+        // 1. Structure.
+        validate_resource(resource, Some("Observation"))
+            .map_err(|issues| FhirError::structure("Observation", &issues))?;
+        let obs = ObservationIn::deserialize(resource)
+            .map_err(|e| FhirError::bad_request(format!("Invalid Observation: {e}")))?;
+        // 2. Subject.
+        let subject = obs
+            .subject
+            .as_ref()
+            .and_then(|s| s.reference.as_deref())
+            .filter(|r| r.starts_with("Patient/"))
+            .ok_or_else(|| FhirError::bad_request(SUBJECT_REQUIRED))?;
+        // 3. The patient exists.
+        let patient_text = subject.split_once('/').map_or("", |(_, id)| id);
+        let not_found =
+            || FhirError::bad_request(format!("Patient id={patient_text} can not be found."));
+        let patient_id: Id = patient_text.parse().map_err(|_| not_found())?;
+        let patient = self.patient(patient_id).await?.ok_or_else(not_found)?;
+        // 4. The caller may upload for this patient.
+        if let Decision::Deny(message) = self.decision(patient.id).await? {
+            return Err(FhirError::forbidden(message));
+        }
+        // Conditional create: an existing match is returned instead.
+        if let Some(text) = if_none_exist
+            && let Some((target, criterion)) = self.conditional(text)?
+        {
+            return Ok(Plan::Existing { target, criterion });
+        }
+        // 5. Identifiers are new.
+        let mut identifiers = Vec::with_capacity(obs.identifier.len());
+        let mut keys = Vec::with_capacity(obs.identifier.len());
+        for (i, identifier) in obs.identifier.iter().enumerate() {
+            let Some(value) = identifier.value.as_deref() else {
+                return Err(FhirError::bad_request(format!(
+                    "Observation.identifier[{i}].value is required."
+                )));
+            };
+            let system = identifier.system.as_deref();
+            let key = key_of(system, value);
+            if self.stored.contains_key(&key)
+                || self.pending.contains_key(&key)
+                || keys.contains(&key)
+            {
+                return Err(identifier_exists(system, value));
+            }
+            keys.push(key);
+            identifiers.push(ObservationIdentifier {
+                system: identifier.system.clone(),
+                value: value.to_string(),
+            });
+        }
+        // 6. Device reference.
+        let device = obs
+            .device
+            .as_ref()
+            .and_then(|d| d.reference.as_deref())
+            .filter(|r| r.starts_with("Device/"))
+            .ok_or_else(|| FhirError::bad_request(DEVICE_REQUIRED))?;
+        // 7. A personal-device data source (`Device/70001/_history/1` names 70001).
+        let source_text = device.split('/').nth(1).unwrap_or("");
+        let no_source = || {
+            FhirError::bad_request(format!(
+                "Device Data Source id={source_text} can not be found."
+            ))
+        };
+        let source_id: Id = source_text.parse().map_err(|_| no_source())?;
+        let source = self
+            .source(source_id)
+            .await?
+            .filter(|s| UPLOAD_SOURCE_TYPES.contains(&s.source_type.as_str()))
+            .ok_or_else(no_source)?;
+        // 8. Exactly one coding.
+        let [coding] = obs.code.coding.as_slice() else {
+            return Err(FhirError::bad_request(ONE_CODE));
+        };
+        // 9. A known concept.
+        let system = coding.system.as_deref();
+        let code = coding.code.as_deref();
+        let concept = match (system, code) {
+            (Some(system), Some(code)) => self.concept(system, code).await?,
+            _ => None,
+        }
+        .ok_or_else(|| {
+            FhirError::bad_request(format!(
+                "Code not found: system={} code={}",
+                system.unwrap_or("None"),
+                code.unwrap_or("None")
+            ))
+        })?;
+        // 10. Consented by the patient in some study.
+        if !self.consented(patient.id).await?.contains(&concept.id) {
+            return Err(FhirError::forbidden(format!(
+                "Observation data with coding_system={} coding_code={} has not been consented for any studies by this Patient.",
+                concept.coding_system, concept.coding_code
+            )));
+        }
+        // 11. Decode the attachment.
+        let attachment = obs.value_attachment.as_ref();
+        let data = attachment
+            .and_then(|a| a.data.as_deref())
+            .ok_or_else(|| FhirError::bad_request(DATA_NOT_BASE64_JSON))?;
+        let content_type = attachment
+            .and_then(|a| a.content_type.as_deref())
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .unwrap_or("application/json")
+            .to_string();
+        let bytes = if is_json_content_type(&content_type) {
+            decode_json_data(data).ok_or_else(|| FhirError::bad_request(DATA_NOT_BASE64_JSON))?
+        } else {
+            decode_base64(data).ok_or_else(|| FhirError::bad_request(DATA_NOT_BASE64))?
+        };
+        // 12. The data format validates it.
+        let state = self.state;
+        let Some(format) = state
+            .formats
+            .iter()
+            .find(|f| f.accepts(&content_type, &concept))
+        else {
+            return Err(FhirError::unprocessable(format!(
+                "No data format accepts content type '{content_type}' for code {}|{}.",
+                concept.coding_system, concept.coding_code
+            )));
+        };
+        if format.requires_declared_scope()
+            && !self.supported(source.id).await?.contains(&concept.id)
+        {
+            return Err(FhirError::unprocessable(format!(
+                "Data source id={} does not list {}|{} among its supported scopes.",
+                source.id, concept.coding_system, concept.coding_code
+            )));
+        }
+        let mut facts = format
+            .validate(&concept, &bytes)
+            .map_err(|e| FhirError::unprocessable(e.to_string()))?;
+        if facts.effective_start.is_none() && facts.effective_end.is_none() {
+            let period = obs.effective_period.as_ref();
+            facts.effective_start = obs
+                .effective_date_time
+                .as_deref()
+                .or(obs.effective_instant.as_deref())
+                .or(period.and_then(|p| p.start.as_deref()))
+                .and_then(range_of)
+                .map(|(start, _)| start);
+            facts.effective_end = period
+                .and_then(|p| p.end.as_deref())
+                .and_then(range_of)
+                .map(|(_, end)| end);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            FhirError::unprocessable("The attachment is not UTF-8 text and cannot be stored.")
+        })?;
+        for key in keys {
+            self.pending.insert(key, index);
+        }
+        Ok(Plan::New {
+            new: NewObservation {
+                id: None,
+                subject_patient_id: patient.id,
+                codeable_concept_id: concept.id,
+                data_source_id: Some(source.id),
+                value_attachment_data: text,
+                content_type,
+                status: obs.status,
+                effective_start: facts.effective_start,
+                effective_end: facts.effective_end,
+                identifiers,
+            },
+            concept,
+        })
+    }
+
+    /// The 409 of a create that collided with a concurrent one: names the identifier.
+    async fn collision(&self, new: &NewObservation) -> FhirError {
+        if let Ok(found) = self
+            .state
+            .store
+            .find_observation_identifiers(&new.identifiers)
+            .await
+            && let Some((identifier, _)) = found.first()
+        {
+            return identifier_exists(identifier.system.as_deref(), &identifier.value);
+        }
+        FhirError::conflict("Identifier already exists.")
+    }
+
+    /// Stores the planned entries: all in one atomic multi-row insert; for a batch whose
+    /// insert collides with a concurrent upload, entry by entry instead.
+    async fn store(
+        &mut self,
+        plans: Vec<FhirResult<Plan>>,
+        atomic: bool,
+    ) -> FhirResult<Vec<Result<Stored, Outcome>>> {
+        let mut results: Vec<Option<Result<Stored, Outcome>>> = Vec::with_capacity(plans.len());
+        let mut news = Vec::new();
+        let mut new_index = Vec::new();
+        let mut existing = Vec::new();
+        for (i, plan) in plans.into_iter().enumerate() {
+            match plan {
+                Ok(Plan::New { new, concept }) => {
+                    news.push(new);
+                    new_index.push((i, concept));
+                    results.push(None);
+                }
+                Ok(Plan::Existing { target, criterion }) => {
+                    existing.push((i, target, criterion));
+                    results.push(None);
+                }
+                Err(FhirError::Outcome(o)) => results.push(Some(Err(o))),
+                Err(e) => return Err(e),
+            }
+        }
+        // A batch keeps its rows for the entry-by-entry fallback; a transaction does not need
+        // them (one row: for naming the colliding identifier).
+        let count = news.len();
+        let batch = if atomic && count > 1 {
+            std::mem::take(&mut news)
+        } else {
+            news.clone()
+        };
+        match self.state.store.create_observations(batch).await {
+            Ok(created) => {
+                for ((i, concept), observation) in new_index.into_iter().zip(created) {
+                    set(
+                        &mut results,
+                        i,
+                        Ok(Stored {
+                            observation,
+                            concept,
+                            created: true,
+                        }),
+                    );
+                }
+            }
+            Err(StoreError::Conflict(_)) if atomic => {
+                let first = news.first().cloned();
+                return Err(match first {
+                    Some(n) if count == 1 => self.collision(&n).await,
+                    _ => FhirError::conflict(
+                        "An identifier of the Bundle was stored concurrently; nothing was stored.",
+                    ),
+                });
+            }
+            Err(StoreError::Conflict(_)) => {
+                for ((i, concept), new) in new_index.into_iter().zip(news) {
+                    set(
+                        &mut results,
+                        i,
+                        match self
+                            .state
+                            .store
+                            .create_observations(vec![new.clone()])
+                            .await
+                        {
+                            Ok(mut created) if !created.is_empty() => Ok(Stored {
+                                observation: created.remove(0),
+                                concept,
+                                created: true,
+                            }),
+                            Ok(_) => {
+                                return Err(FhirError::Core(CoreError::Internal(
+                                    "the store created nothing".into(),
+                                )));
+                            }
+                            Err(StoreError::Conflict(_)) => match self.collision(&new).await {
+                                FhirError::Outcome(o) => Err(o),
+                                other => return Err(other),
+                            },
+                            Err(e) => return Err(e.into()),
+                        },
+                    );
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for (i, target, (system, value)) in existing {
+            let found = match target {
+                Target::Stored(id) => self.state.store.get_observation(&self.filter, id).await?,
+                Target::Entry(j) => match results.get(j) {
+                    Some(Some(Ok(s))) => Some(s.observation.clone()),
+                    _ => None,
+                },
+            };
+            set(
+                &mut results,
+                i,
+                match found {
+                    Some(observation) => {
+                        let concept = self.concept_by_id(observation.codeable_concept_id).await?;
+                        Ok(Stored {
+                            observation,
+                            concept,
+                            created: false,
+                        })
+                    }
+                    None => match identifier_exists(Some(&system), &value) {
+                        FhirError::Outcome(o) => Err(o),
+                        other => return Err(other),
+                    },
+                },
+            );
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Outcome {
+                        status: FhirStatus::Unprocessable,
+                        code: "processing",
+                        diagnostics: "The entry was not processed.".into(),
+                        expression: Vec::new(),
+                    })
+                })
+            })
+            .collect())
+    }
+}
+
+fn camelized(mut value: Value, root: &str) -> FhirResult<Value> {
+    camelize_keys(&mut value, root).map_err(|issues| FhirError::structure(root, &issues))?;
+    Ok(value)
+}
+
+/// `POST Observation`: validates and stores one Observation (or, with `If-None-Exist`,
+/// returns the observation it names when one exists).
+pub async fn create_observation(
+    state: &AppState,
+    principal: &Principal,
+    resource: Value,
+    if_none_exist: Option<&str>,
+) -> FhirResult<Stored> {
+    let resource = camelized(resource, "Observation")?;
+    let mut uploader = Uploader::new(state, principal).await;
+    let mut keys = Vec::new();
+    raw_identifier_keys(&resource, &mut keys);
+    if let Some(text) = if_none_exist {
+        keys.extend(parse_if_none_exist(text)?);
+    }
+    uploader.prefetch(keys).await?;
+    let plan = uploader.prepare(0, &resource, if_none_exist).await;
+    let mut results = uploader.store(vec![plan], true).await?;
+    match results.pop() {
+        Some(Ok(stored)) => Ok(stored),
+        Some(Err(outcome)) => Err(FhirError::Outcome(outcome)),
+        None => Err(FhirError::Core(CoreError::Internal(
+            "no result for the observation".into(),
+        ))),
+    }
+}
+
+/// Checks a Bundle entry's `request` and `resource` before the Observation rules.
+fn entry_request(entry: &Value) -> FhirResult<RequestIn> {
+    let resource = entry
+        .get("resource")
+        .ok_or_else(|| FhirError::bad_request("Bundle.entry.resource is required."))?;
+    let request = entry
+        .get("request")
+        .ok_or_else(|| FhirError::bad_request("Bundle.entry.request is required."))?;
+    let request = RequestIn::deserialize(request)
+        .map_err(|e| FhirError::bad_request(format!("Invalid Bundle.entry.request: {e}")))?;
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Observation") {
+        return Err(FhirError::bad_request(ONLY_OBSERVATION));
+    }
+    if request.method != "POST" {
+        return Err(FhirError::bad_request(ONLY_POST));
+    }
+    let path = request.url.split(['?', '#']).next().unwrap_or("");
+    if path.trim_end_matches('/').rsplit('/').next() != Some("Observation") {
+        return Err(FhirError::bad_request(
+            "Bundle.entry.request.url must be 'Observation'.",
+        ));
+    }
+    Ok(request)
+}
+
+/// `POST /` with a Bundle: `batch` (each entry on its own) or `transaction` (all or nothing).
+pub async fn process_bundle(
+    state: &AppState,
+    principal: &Principal,
+    bundle: Value,
+) -> FhirResult<BundleOutcome> {
+    let mut bundle = camelized(bundle, "Bundle")?;
+    validate_bundle_shell(&bundle).map_err(|issues| FhirError::structure("Bundle", &issues))?;
+    let kind = match bundle.get("type").and_then(Value::as_str) {
+        Some("batch") => BundleKind::Batch,
+        Some("transaction") => BundleKind::Transaction,
+        other => {
+            return Err(FhirError::bad_request(format!(
+                "Bundle.type must be 'batch' or 'transaction' (found '{}').",
+                other.unwrap_or("")
+            )));
+        }
+    };
+    let entries = match bundle.get_mut("entry").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    let mut uploader = Uploader::new(state, principal).await;
+    // Requests first, then one bulk lookup of every identifier named anywhere.
+    let requests: Vec<FhirResult<RequestIn>> = entries.iter().map(entry_request).collect();
+    let mut keys = Vec::new();
+    for (entry, request) in entries.iter().zip(&requests) {
+        if let (Some(resource), Ok(request)) = (entry.get("resource"), request) {
+            raw_identifier_keys(resource, &mut keys);
+            if let Some(Ok(criteria)) = request.if_none_exist.as_deref().map(parse_if_none_exist) {
+                keys.extend(criteria);
+            }
+        }
+    }
+    uploader.prefetch(keys).await?;
+    let mut plans = Vec::with_capacity(entries.len());
+    for (i, (entry, request)) in entries.iter().zip(requests).enumerate() {
+        let plan = match (request, entry.get("resource")) {
+            (Ok(request), Some(resource)) => {
+                uploader
+                    .prepare(i, resource, request.if_none_exist.as_deref())
+                    .await
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(FhirError::bad_request("Bundle.entry.resource is required.")),
+        };
+        if kind == BundleKind::Transaction
+            && let Err(e) = plan
+        {
+            return Err(in_entry(e, i));
+        }
+        plans.push(plan);
+    }
+    let entries = uploader
+        .store(plans, kind == BundleKind::Transaction)
+        .await?;
+    Ok(BundleOutcome { kind, entries })
+}
+
+/// Prefixes an entry's error with its position (transactions report the first failure).
+fn in_entry(error: FhirError, index: usize) -> FhirError {
+    match error {
+        FhirError::Outcome(mut o) => {
+            o.diagnostics = format!("Bundle.entry[{index}]: {}", o.diagnostics);
+            o.expression.insert(0, format!("Bundle.entry[{index}]"));
+            FhirError::Outcome(o)
+        }
+        other => other,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Search and read
+// ------------------------------------------------------------------------------------------
+
+/// Practitioners see only scopes the patient consented to (in the study searched, or any);
+/// a patient reading their own data (or an unrestricted internal caller) sees everything.
+fn consent_rule(filter: &AccessFilter) -> ConsentRule {
+    match filter {
+        AccessFilter::OwnPatient { .. } | AccessFilter::Unrestricted => ConsentRule::None,
+        AccessFilter::PractitionerOrganizations { .. } | AccessFilter::Nothing => {
+            ConsentRule::ConsentedScopesOnly
+        }
+    }
+}
+
+/// A study filter: the study must exist and the caller may read it (`Action::ReadStudy`).
+async fn authorized_study(state: &AppState, principal: &Principal, study_id: Id) -> FhirResult<Id> {
+    let study =
+        state.store.get_study(study_id).await?.ok_or_else(|| {
+            FhirError::not_found(format!("Study id={study_id} can not be found."))
+        })?;
+    match state
+        .policy
+        .authorize(
+            principal,
+            &Action::ReadStudy {
+                organization_id: study.organization_id,
+            },
+            state.store.as_ref(),
+        )
+        .await?
+    {
+        Decision::Allow => Ok(study.id),
+        Decision::Deny(message) => Err(FhirError::forbidden(message)),
+    }
+}
+
+/// `GET Observation`: the observations visible to the caller that match, newest upload first.
+pub async fn search_observations(
+    state: &AppState,
+    principal: &Principal,
+    search: &ObservationSearch,
+) -> FhirResult<SearchPage<(Observation, CodeableConcept)>> {
+    let filter = state.policy.access_filter(principal).await;
+    let paging = search.paging;
+    let mut q = ObservationQuery {
+        consent: consent_rule(&filter),
+        ..Default::default()
+    };
+    let mut nothing = search.matches_nothing;
+    match single(&search.patient_ids) {
+        Ok(p) => q.patient_id = p,
+        Err(_) => nothing = true,
+    }
+    match single(&search.study_ids) {
+        Ok(Some(study_id)) => {
+            let study_id = authorized_study(state, principal, study_id).await?;
+            if let Some(patient_id) = q.patient_id {
+                let enrolled = state
+                    .store
+                    .list_patient_studies(patient_id)
+                    .await?
+                    .iter()
+                    .any(|e| e.study_id == study_id);
+                if !enrolled {
+                    return Err(FhirError::bad_request(
+                        "The requested Patient is not part of the specified Study.",
+                    ));
+                }
+            }
+            q.study_id = Some(study_id);
+        }
+        Ok(None) => {}
+        Err(_) => nothing = true,
+    }
+    match single(&search.patient_identifiers) {
+        Ok(i) => q.patient_identifier = i,
+        Err(_) => nothing = true,
+    }
+    match single(&search.organization_ids) {
+        Ok(o) => q.organization_id = o,
+        Err(_) => nothing = true,
+    }
+    match single(&search.ids) {
+        Ok(i) => q.id = i,
+        Err(_) => nothing = true,
+    }
+    let mut concepts: HashMap<Id, CodeableConcept> = HashMap::new();
+    if !search.codes.is_empty() {
+        let matching: Vec<CodeableConcept> = state
+            .store
+            .list_concepts()
+            .await?
+            .into_iter()
+            .filter(|c| {
+                search.codes.iter().all(|alternatives| {
+                    alternatives
+                        .iter()
+                        .any(|t| t.matches(&c.coding_system, &c.coding_code))
+                })
+            })
+            .collect();
+        if matching.is_empty() {
+            nothing = true;
+        }
+        q.codeable_concept_ids = Some(matching.iter().map(|c| c.id).collect());
+        concepts.extend(matching.into_iter().map(|c| (c.id, c)));
+    }
+    q.effective_from = search.date.from;
+    q.effective_before = search.date.before;
+    q.updated_from = search.last_updated.from;
+    q.updated_before = search.last_updated.before;
+    if nothing {
+        return Ok(SearchPage::empty(paging.page));
+    }
+    let store = state.store.as_ref();
+    let (rows, total, has_next) = if paging.count == 0 {
+        let page = store
+            .search_observations(&filter, &q, PageRequest::new(1, 1))
+            .await?;
+        (Vec::new(), page.total, false)
+    } else if let Some(cursor) = paging.cursor {
+        q.after = Some(cursor);
+        let size = usize::try_from(paging.count).unwrap_or(usize::MAX);
+        let mut page = store
+            .search_observations(&filter, &q, PageRequest::new(1, paging.count + 1))
+            .await?;
+        let has_next = page.items.len() > size;
+        page.items.truncate(size);
+        (page.items, page.total, has_next)
+    } else {
+        let page = store
+            .search_observations(&filter, &q, PageRequest::new(paging.page, paging.count))
+            .await?;
+        if paging.page > 1 && page.items.is_empty() {
+            return Err(FhirError::not_found("Invalid page."));
+        }
+        let has_next = page.has_next();
+        (page.items, page.total, has_next)
+    };
+    let next_cursor = rows
+        .last()
+        .filter(|_| has_next)
+        .and_then(|o| format_cursor(o.last_updated, o.id));
+    let mut items = Vec::with_capacity(rows.len());
+    for observation in rows {
+        let concept = match concepts.get(&observation.codeable_concept_id) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store
+                    .get_concept(observation.codeable_concept_id)
+                    .await?
+                    .ok_or_else(|| {
+                        FhirError::Core(CoreError::Internal(format!(
+                            "concept {} is missing",
+                            observation.codeable_concept_id
+                        )))
+                    })?;
+                concepts.insert(c.id, c.clone());
+                c
+            }
+        };
+        items.push((observation, concept));
+    }
+    Ok(SearchPage {
+        items,
+        total,
+        page: paging.page,
+        has_next,
+        next_cursor,
+    })
+}
+
+/// `GET Observation/{id}`: one observation, under the same visibility as search.
+pub async fn read_observation(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> FhirResult<(Observation, CodeableConcept)> {
+    let not_found = || FhirError::not_found(format!("Observation/{id} is not known."));
+    let id: Id = id.parse().map_err(|_| not_found())?;
+    let filter = state.policy.access_filter(principal).await;
+    let q = ObservationQuery {
+        id: Some(id),
+        consent: consent_rule(&filter),
+        ..Default::default()
+    };
+    let observation = state
+        .store
+        .search_observations(&filter, &q, PageRequest::new(1, 1))
+        .await?
+        .items
+        .pop()
+        .ok_or_else(not_found)?;
+    let concept = state
+        .store
+        .get_concept(observation.codeable_concept_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((observation, concept))
+}
+
+async fn with_email(state: &AppState, patient: Patient) -> FhirResult<(Patient, Option<String>)> {
+    let email = match patient.jhe_user_id {
+        Some(user_id) => state.store.get_user(user_id).await?.map(|u| u.email),
+        None => None,
+    };
+    Ok((patient, email))
+}
+
+/// `GET Patient`: the patients visible to the caller that match, by id, each with the e-mail
+/// address of their account.
+pub async fn search_patients(
+    state: &AppState,
+    principal: &Principal,
+    search: &PatientSearch,
+) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
+    let filter = state.policy.access_filter(principal).await;
+    let paging = search.paging;
+    let mut q = PatientQuery::default();
+    let mut nothing = search.matches_nothing;
+    match single(&search.study_ids) {
+        Ok(Some(study_id)) => {
+            q.study_id = Some(authorized_study(state, principal, study_id).await?)
+        }
+        Ok(None) => {}
+        Err(_) => nothing = true,
+    }
+    match single(&search.identifiers) {
+        Ok(i) => q.identifier = i,
+        Err(_) => nothing = true,
+    }
+    match single(&search.ids) {
+        Ok(i) => q.patient_id = i,
+        Err(_) => nothing = true,
+    }
+    match single(&search.organization_ids) {
+        Ok(o) => q.organization_id = o,
+        Err(_) => nothing = true,
+    }
+    if nothing {
+        return Ok(SearchPage::empty(paging.page));
+    }
+    let size = paging.count.max(1);
+    let page = state
+        .store
+        .list_patients(&filter, &q, PageRequest::new(paging.page, size))
+        .await?;
+    if paging.count == 0 {
+        return Ok(SearchPage {
+            items: Vec::new(),
+            total: page.total,
+            page: 1,
+            has_next: false,
+            next_cursor: None,
+        });
+    }
+    if paging.page > 1 && page.items.is_empty() {
+        return Err(FhirError::not_found("Invalid page."));
+    }
+    let has_next = page.has_next();
+    let mut items = Vec::with_capacity(page.items.len());
+    for patient in page.items {
+        items.push(with_email(state, patient).await?);
+    }
+    Ok(SearchPage {
+        items,
+        total: page.total,
+        page: paging.page,
+        has_next,
+        next_cursor: None,
+    })
+}
+
+/// `GET Patient/{id}`.
+pub async fn read_patient(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> FhirResult<(Patient, Option<String>)> {
+    let not_found = || FhirError::not_found(format!("Patient/{id} is not known."));
+    let id: Id = id.parse().map_err(|_| not_found())?;
+    let filter = state.policy.access_filter(principal).await;
+    let patient = state
+        .store
+        .get_patient(&filter, id)
+        .await?
+        .ok_or_else(not_found)?;
+    with_email(state, patient).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_exist_criteria() {
+        assert_eq!(
+            parse_if_none_exist("identifier=https%3A%2F%2Fex.org%7Cobs-1").unwrap(),
+            vec![key_of(Some("https://ex.org"), "obs-1")]
+        );
+        assert_eq!(
+            parse_if_none_exist("Observation?identifier=|v&identifier=s|w").unwrap(),
+            vec![key_of(None, "v"), key_of(Some("s"), "w")]
+        );
+        for bad in ["", "identifier=v", "code=a|b", "identifier=s|"] {
+            assert!(parse_if_none_exist(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_identifier_message() {
+        let e = identifier_exists(None, "zzz");
+        assert_eq!(
+            e.outcome().map(|o| o.diagnostics.as_str()),
+            Some("Identifier already exists: system=None value=zzz")
+        );
+    }
+}
