@@ -150,10 +150,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             let server = assemble(config, store)?;
             let mut out = std::io::stdout().lock();
-            if let Err(e) = writeln!(out, "{}", server.openapi_json()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e.into());
-                }
+            if let Err(e) = writeln!(out, "{}", server.openapi_json())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e.into());
             }
         }
         Command::Serve { .. } => {
