@@ -1,14 +1,17 @@
 //! End-to-end journeys over real HTTP, as people and apps go through them.
 
 use jhe_plugins::FileMailer;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::accounts::{csrf_token, login};
 use crate::both_backends;
 use crate::support::*;
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 /// `/o/authorize` with the browser's session (cookie jar of `app.client`) and PKCE, then the code
@@ -58,61 +61,150 @@ async fn practitioner_journey(backend: Backend) {
     let r = app
         .client
         .post(app.url("/accounts/signup/"))
-        .form(&[("csrfmiddlewaretoken", token.as_str()), ("joincode", "jhe"), ("email", "rita@example.org"), ("password", "Res3arch#x"), ("password2", "Res3arch#x")])
+        .form(&[
+            ("csrfmiddlewaretoken", token.as_str()),
+            ("joincode", "jhe"),
+            ("email", "rita@example.org"),
+            ("password", "Res3arch#x"),
+            ("password2", "Res3arch#x"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    let mails = FileMailer::new(&app.config.mail_dir).messages().await.unwrap();
+    let mails = FileMailer::new(&app.config.mail_dir)
+        .messages()
+        .await
+        .unwrap();
     let mail = mails.iter().find(|m| m.to == "rita@example.org").unwrap();
     assert_eq!(mail.subject, "JHE E-mail Verification");
-    let start = mail.text_body.find("/accounts/verify_email_confirm/").unwrap();
-    let link: String = mail.text_body[start..].chars().take_while(|c| !c.is_whitespace()).collect();
-    assert_eq!(location(&app.get(&link).await), "/accounts/verify_email_complete/");
+    let start = mail
+        .text_body
+        .find("/accounts/verify_email_confirm/")
+        .unwrap();
+    let link: String = mail.text_body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(
+        location(&app.get(&link).await),
+        "/accounts/verify_email_complete/"
+    );
     assert_eq!(app.get("/accounts/logout/").await.status(), 302);
-    assert_eq!(login(&app, "rita@example.org", "Res3arch#x").await.status(), 302);
+    assert_eq!(
+        login(&app, "rita@example.org", "Res3arch#x").await.status(),
+        302
+    );
 
     let tokens = portal_tokens(&app).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let profile: Value = bearer_get(&app, "/api/v1/users/profile", &access).await.json().await.unwrap();
+    let profile: Value = bearer_get(&app, "/api/v1/users/profile", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(profile["email"], "rita@example.org");
     assert_eq!(profile["userType"], "practitioner");
 
     let client_id = admin_ui_client_id(&app).await;
-    let (status, _, refreshed) = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &client_id)]).await;
+    let (status, _, refreshed) = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{refreshed}");
     let new_access = refreshed["access_token"].as_str().unwrap().to_string();
-    assert_eq!(bearer_get(&app, "/api/v1/users/profile", &new_access).await.status(), 200);
-    assert_eq!(bearer_get(&app, "/api/v1/users/profile", &access).await.status(), 401, "rotation retires the old access token");
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", &new_access)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", &access)
+            .await
+            .status(),
+        401,
+        "rotation retires the old access token"
+    );
     // The old refresh token is now rejected; presenting it again revokes the whole token family.
-    let (status, _, again) = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &client_id)]).await;
+    let (status, _, again) = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(again["error"], "invalid_grant");
-    assert_eq!(bearer_get(&app, "/api/v1/users/profile", &new_access).await.status(), 401, "reuse revokes the family");
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", &new_access)
+            .await
+            .status(),
+        401,
+        "reuse revokes the family"
+    );
 
     // A fresh login, then RFC 7009 revocation.
-    let new_access = portal_tokens(&app).await["access_token"].as_str().unwrap().to_string();
-    assert_eq!(bearer_get(&app, "/api/v1/users/profile", &new_access).await.status(), 200);
+    let new_access = portal_tokens(&app).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", &new_access)
+            .await
+            .status(),
+        200
+    );
     let r = plain_client()
         .post(app.url("/o/revoke_token/"))
-        .form(&[("token", new_access.as_str()), ("client_id", client_id.as_str())])
+        .form(&[
+            ("token", new_access.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(bearer_get(&app, "/api/v1/users/profile", &new_access).await.status(), 401);
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", &new_access)
+            .await
+            .status(),
+        401
+    );
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = plain_client().request(method, app.url(path)).bearer_auth(token);
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = plain_client()
+        .request(method, app.url(path))
+        .bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        },
+    )
 }
 
 /// The README's use case: sign up → organisation → study → patient → data sources and scope
@@ -125,24 +217,53 @@ async fn readme_use_case(backend: Backend) {
     let token = csrf_token(&app.get("/accounts/signup/").await.text().await.unwrap());
     app.client
         .post(app.url("/accounts/signup/"))
-        .form(&[("csrfmiddlewaretoken", token.as_str()), ("joincode", "jhe"), ("email", "rita@example.org"), ("password", "Res3arch#x")])
+        .form(&[
+            ("csrfmiddlewaretoken", token.as_str()),
+            ("joincode", "jhe"),
+            ("email", "rita@example.org"),
+            ("password", "Res3arch#x"),
+        ])
         .send()
         .await
         .unwrap();
-    let rita = portal_tokens(&app).await["access_token"].as_str().unwrap().to_string();
+    let rita = portal_tokens(&app).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, profile) = call(&app, Method::GET, "/api/v1/users/profile", &rita, None).await;
     let rita_id = profile["id"].as_i64().unwrap();
 
     // The superuser creates a top-level organisation and makes her its manager.
     let sam = bearer_for(&app, seeded::SUPERUSER).await;
-    let (status, org) = call(&app, Method::POST, "/api/v1/organizations", &sam, Some(json!({"name": "Cardio Lab", "type": "laboratory", "partOf": 0}))).await;
+    let (status, org) = call(
+        &app,
+        Method::POST,
+        "/api/v1/organizations",
+        &sam,
+        Some(json!({"name": "Cardio Lab", "type": "laboratory", "partOf": 0})),
+    )
+    .await;
     assert_eq!(status, 201, "{org}");
     let org_id = org["id"].as_i64().unwrap();
-    let (status, _) = call(&app, Method::POST, &format!("/api/v1/organizations/{org_id}/user"), &sam, Some(json!({"jheUserId": rita_id, "organizationPartitionerRole": "manager"}))).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/organizations/{org_id}/user"),
+        &sam,
+        Some(json!({"jheUserId": rita_id, "organizationPartitionerRole": "manager"})),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // She creates a study and a patient.
-    let (status, study) = call(&app, Method::POST, "/api/v1/studies", &rita, Some(json!({"name": "HR study", "description": "Heart rate", "organization": org_id}))).await;
+    let (status, study) = call(
+        &app,
+        Method::POST,
+        "/api/v1/studies",
+        &rita,
+        Some(json!({"name": "HR study", "description": "Heart rate", "organization": org_id})),
+    )
+    .await;
     assert_eq!(status, 201, "{study}");
     let study_id = study["id"].as_i64().unwrap();
     let (status, patient) = call(
@@ -158,10 +279,24 @@ async fn readme_use_case(backend: Backend) {
     assert_eq!(patient["identifiers"][0]["value"], "ext-1");
 
     // The superuser registers the device and the app; she attaches them and the scope to the study.
-    let (status, device) = call(&app, Method::POST, "/api/v1/data_sources", &sam, Some(json!({"name": "Polar H10", "type": "personal_device"}))).await;
+    let (status, device) = call(
+        &app,
+        Method::POST,
+        "/api/v1/data_sources",
+        &sam,
+        Some(json!({"name": "Polar H10", "type": "personal_device"})),
+    )
+    .await;
     assert_eq!(status, 201, "{device}");
     let device_id = device["id"].as_i64().unwrap();
-    let (status, _) = call(&app, Method::POST, &format!("/api/v1/data_sources/{device_id}/supported_scopes"), &sam, Some(json!({"scopeCodeId": 50004}))).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/data_sources/{device_id}/supported_scopes"),
+        &sam,
+        Some(json!({"scopeCodeId": 50004})),
+    )
+    .await;
     assert_eq!(status, 200);
     let verifier = jhe_kdf::random_token(43);
     let (status, client) = call(
@@ -180,7 +315,14 @@ async fn readme_use_case(backend: Backend) {
         ("clients", json!({"clientId": app_id})),
         ("patients", json!({"patientIds": [patient_id]})),
     ] {
-        let (status, answer) = call(&app, Method::POST, &format!("/api/v1/studies/{study_id}/{path}"), &rita, Some(body)).await;
+        let (status, answer) = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/studies/{study_id}/{path}"),
+            &rita,
+            Some(body),
+        )
+        .await;
         assert_eq!(status, 200, "{path}: {answer}");
     }
 
@@ -194,10 +336,19 @@ async fn readme_use_case(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{consents}");
-    let (status, link) = call(&app, Method::GET, &format!("/api/v1/patients/{patient_id}/invitation_link?application_id={app_id}"), &rita, None).await;
+    let (status, link) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/patients/{patient_id}/invitation_link?application_id={app_id}"),
+        &rita,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{link}");
     let link = link["invitationLink"].as_str().unwrap();
-    let code = link.strip_prefix("https://heart.example.org/invite?code=").unwrap();
+    let code = link
+        .strip_prefix("https://heart.example.org/invite?code=")
+        .unwrap();
     let parts: Vec<&str> = code.split('~').collect();
     assert_eq!(parts.len(), 4);
     assert_eq!(parts[1], "heartapp");
@@ -207,16 +358,32 @@ async fn readme_use_case(backend: Backend) {
     let redirect_uri = callback_uri(&app);
     let (status, _, tokens) = token_request(
         &app,
-        &[("grant_type", "authorization_code"), ("code", parts[2]), ("redirect_uri", &redirect_uri), ("client_id", parts[1]), ("code_verifier", parts[3])],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", parts[2]),
+            ("redirect_uri", &redirect_uri),
+            ("client_id", parts[1]),
+            ("code_verifier", parts[3]),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{tokens}");
     let jane = tokens["access_token"].as_str().unwrap();
     let (_, profile) = call(&app, Method::GET, "/api/v1/users/profile", jane, None).await;
     assert_eq!(profile["patient"]["id"], patient_id);
-    let (status, mine) = call(&app, Method::GET, &format!("/api/v1/patients/{patient_id}/consents"), jane, None).await;
+    let (status, mine) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/patients/{patient_id}/consents"),
+        jane,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(mine["consolidatedConsentedScopes"][0]["codingCode"], "omh:heart-rate:2.0");
+    assert_eq!(
+        mine["consolidatedConsentedScopes"][0]["codingCode"],
+        "omh:heart-rate:2.0"
+    );
 }
 
 both_backends! {

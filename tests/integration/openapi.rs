@@ -127,7 +127,8 @@ async fn document_is_valid_openapi_3_and_covers_every_route() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = document(&app).await;
     // A strict OpenAPI 3 model accepts it.
-    let parsed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).expect("valid OpenAPI 3 document");
+    let parsed: openapiv3::OpenAPI =
+        serde_json::from_value(doc.clone()).expect("valid OpenAPI 3 document");
     assert!(parsed.openapi.starts_with("3."));
     // Every reference resolves.
     let mut all = Vec::new();
@@ -137,15 +138,30 @@ async fn document_is_valid_openapi_3_and_covers_every_route() {
     }
     // Every API route is documented, secured by the OAuth 2.0 scheme and documents its errors.
     let scheme = &doc["components"]["securitySchemes"];
-    let scheme_name = scheme.as_object().and_then(|m| m.keys().next().cloned()).expect("a security scheme");
+    let scheme_name = scheme
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .expect("a security scheme");
     assert_eq!(scheme[&scheme_name]["type"], "oauth2");
-    assert_eq!(scheme[&scheme_name]["flows"]["authorizationCode"]["tokenUrl"], "/o/token/");
+    assert_eq!(
+        scheme[&scheme_name]["flows"]["authorizationCode"]["tokenUrl"],
+        "/o/token/"
+    );
     for (method, path) in API_ROUTES {
         let op = &doc["paths"][*path][*method];
         assert!(op.is_object(), "{method} {path} is not documented");
-        assert!(op["security"].to_string().contains(&scheme_name), "{method} {path} lacks the security requirement");
-        assert!(op["responses"]["401"].is_object(), "{method} {path} does not document 401");
-        assert!(op.get("summary").or(op.get("description")).is_some(), "{method} {path} has no description");
+        assert!(
+            op["security"].to_string().contains(&scheme_name),
+            "{method} {path} lacks the security requirement"
+        );
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{method} {path} does not document 401"
+        );
+        assert!(
+            op.get("summary").or(op.get("description")).is_some(),
+            "{method} {path} has no description"
+        );
     }
     for path in ["/health", "/ready"] {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
@@ -168,7 +184,12 @@ async fn documented_routes_answer_and_undocumented_ones_do_not_exist() {
                 .collect::<Vec<_>>()
                 .join("/");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let status = plain_client().request(m, app.url(&concrete)).send().await.unwrap().status();
+            let status = plain_client()
+                .request(m, app.url(&concrete))
+                .send()
+                .await
+                .unwrap()
+                .status();
             assert_eq!(status, 401, "{method} {concrete}");
         }
     }
@@ -179,11 +200,15 @@ async fn snapshot_of_the_document() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = document(&app).await;
     let rendered = serde_json::to_string_pretty(&doc).unwrap() + "\n";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") || !path.exists() && std::env::var("CI").is_err() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1")
+        || !path.exists() && std::env::var("CI").is_err()
+    {
         std::fs::write(&path, &rendered).unwrap();
     }
-    let expected = std::fs::read_to_string(&path).expect("tests/snapshots/openapi.json (run with UPDATE_SNAPSHOTS=1)");
+    let expected = std::fs::read_to_string(&path)
+        .expect("tests/snapshots/openapi.json (run with UPDATE_SNAPSHOTS=1)");
     assert!(
         expected == rendered,
         "the OpenAPI document changed; review and run `UPDATE_SNAPSHOTS=1 cargo test --test integration openapi` to accept"

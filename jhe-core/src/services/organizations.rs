@@ -228,7 +228,10 @@ pub async fn update(
         if let Some(p) = parent
             && state.store.get_organization(p).await?.is_none()
         {
-            return Err(CoreError::field("partOf", format!("Invalid pk \"{p}\" - object does not exist.")));
+            return Err(CoreError::field(
+                "partOf",
+                format!("Invalid pk \"{p}\" - object does not exist."),
+            ));
         }
         org.part_of = parent;
     }

@@ -9,12 +9,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::shapes::{user_json, OrganizationJson, UserJson};
 use super::ApiTags;
+use super::shapes::{OrganizationJson, UserJson, user_json};
 use crate::domain::{Id, UserType};
 use crate::error::CoreError;
 use crate::http::auth::BearerAuth;
-use crate::http::rest::paging::{envelope, page_request, Paginated};
+use crate::http::rest::paging::{Paginated, envelope, page_request};
 use crate::http::rest::response::{ApiResult, NoContent};
 use crate::server::AppState;
 use crate::services::users::{self, UserChanges};
@@ -71,9 +71,9 @@ fn changes(body: UserIn) -> Result<UserChanges, CoreError> {
     let user_type = match body.user_type {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(t) => Some(Some(
-            UserType::parse(&t).ok_or_else(|| CoreError::field("userType", format!("\"{t}\" is not a valid choice.")))?,
-        )),
+        MaybeUndefined::Value(t) => Some(Some(UserType::parse(&t).ok_or_else(|| {
+            CoreError::field("userType", format!("\"{t}\" is not a valid choice."))
+        })?)),
     };
     Ok(UserChanges {
         email: body.email,
@@ -104,7 +104,12 @@ impl UsersAdminApi {
     ) -> ApiResult<Json<Paginated<UserJson>>> {
         let page = page_request(page.as_deref(), page_size.as_deref(), None)?;
         let found = users::list(&self.state, &auth.0, email.as_deref(), page).await?;
-        Ok(Json(envelope(req, &self.state.config.site_url, found, |v| user_json(&v))?))
+        Ok(Json(envelope(
+            req,
+            &self.state.config.site_url,
+            found,
+            |v| user_json(&v),
+        )?))
     }
 
     /// Creates a user (superusers only).
@@ -123,37 +128,59 @@ impl UsersAdminApi {
 
     /// The user with exactly this e-mail (practitioners only), or the empty user.
     #[oai(path = "/users/search_by_email", method = "get")]
-    async fn search_by_email(&self, auth: BearerAuth, email: Query<Option<String>>) -> ApiResult<Json<UserSearchResult>> {
+    async fn search_by_email(
+        &self,
+        auth: BearerAuth,
+        email: Query<Option<String>>,
+    ) -> ApiResult<Json<UserSearchResult>> {
         let email = email.0.unwrap_or_default();
-        Ok(Json(match users::search_by_email(&self.state, &auth.0, &email).await? {
-            Some(view) => UserSearchResult::Found(Box::new(user_json(&view))),
-            None => UserSearchResult::Empty(EmptyUser {
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                user_type: None,
-                is_superuser: false,
-            }),
-        }))
+        Ok(Json(
+            match users::search_by_email(&self.state, &auth.0, &email).await? {
+                Some(view) => UserSearchResult::Found(Box::new(user_json(&view))),
+                None => UserSearchResult::Empty(EmptyUser {
+                    email: String::new(),
+                    first_name: String::new(),
+                    last_name: String::new(),
+                    user_type: None,
+                    is_superuser: false,
+                }),
+            },
+        ))
     }
 
     /// One user: yourself, or anyone for superusers.
     #[oai(path = "/users/:id", method = "get")]
     async fn get(&self, auth: BearerAuth, id: Path<Id>) -> ApiResult<Json<UserJson>> {
-        Ok(Json(user_json(&users::get(&self.state, &auth.0, id.0).await?)))
+        Ok(Json(user_json(
+            &users::get(&self.state, &auth.0, id.0).await?,
+        )))
     }
 
     /// Changes a user: yourself (e-mail, names) or, as superuser, anyone (also `userType` and
     /// `isSuperuser`).
     #[oai(path = "/users/:id", method = "put")]
-    async fn put(&self, auth: BearerAuth, id: Path<Id>, body: Json<UserIn>) -> ApiResult<Json<UserJson>> {
-        Ok(Json(user_json(&users::update(&self.state, &auth.0, id.0, changes(body.0)?).await?)))
+    async fn put(
+        &self,
+        auth: BearerAuth,
+        id: Path<Id>,
+        body: Json<UserIn>,
+    ) -> ApiResult<Json<UserJson>> {
+        Ok(Json(user_json(
+            &users::update(&self.state, &auth.0, id.0, changes(body.0)?).await?,
+        )))
     }
 
     /// Same as PUT.
     #[oai(path = "/users/:id", method = "patch")]
-    async fn patch(&self, auth: BearerAuth, id: Path<Id>, body: Json<UserIn>) -> ApiResult<Json<UserJson>> {
-        Ok(Json(user_json(&users::update(&self.state, &auth.0, id.0, changes(body.0)?).await?)))
+    async fn patch(
+        &self,
+        auth: BearerAuth,
+        id: Path<Id>,
+        body: Json<UserIn>,
+    ) -> ApiResult<Json<UserJson>> {
+        Ok(Json(user_json(
+            &users::update(&self.state, &auth.0, id.0, changes(body.0)?).await?,
+        )))
     }
 
     /// Deletes a user with profiles, tokens and sessions (superusers only).

@@ -96,7 +96,11 @@ pub(crate) fn safe_next(state: &AppState, next: Option<&str>, default: &str) -> 
     if let Some(rest) = next.strip_prefix(site)
         && (rest.is_empty() || rest.starts_with('/'))
     {
-        return if rest.is_empty() { "/".into() } else { rest.to_string() };
+        return if rest.is_empty() {
+            "/".into()
+        } else {
+            rest.to_string()
+        };
     }
     default.to_string()
 }
