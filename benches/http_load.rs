@@ -417,6 +417,76 @@ async fn main() -> anyhow::Result<()> {
     let latencies = std::mem::take(&mut *latencies.lock().await);
     let requests = latencies.len();
     report("search + read (mixed)", requests, elapsed, latencies);
+    // 3. Paging depth: does a deep page cost more than the first? Walk every `next` link (keyset
+    //    cursor) of a patient's observations, on the FHIR API and on the Admin API, and compare
+    //    the first pages with the last ones; then the same with plain page numbers (offset).
+    for (label, first, next_of) in [
+        (
+            "FHIR next links (cursor)",
+            format!(
+                "{origin}/fhir/r5/Observation?patient={}&_count=20",
+                fixture.patient
+            ),
+            "fhir",
+        ),
+        (
+            "Admin API next links (cursor)",
+            format!(
+                "{origin}/api/v1/observations?patientId={}&pageSize=20",
+                fixture.patient
+            ),
+            "api",
+        ),
+    ] {
+        let mut url = Some(first);
+        let mut timings = Vec::new();
+        while let Some(current) = url.take() {
+            let t = Instant::now();
+            let body: Value = client
+                .get(&current)
+                .bearer_auth(&fixture.practitioner_token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            timings.push(t.elapsed());
+            url = if next_of == "fhir" {
+                body["link"].as_array().and_then(|links| {
+                    links
+                        .iter()
+                        .find(|l| l["relation"] == "next")
+                        .and_then(|l| l["url"].as_str().map(str::to_string))
+                })
+            } else {
+                body["next"].as_str().map(str::to_string)
+            };
+        }
+        let pages = timings.len();
+        let mean = |d: &[Duration]| d.iter().sum::<Duration>() / (d.len().max(1) as u32);
+        let head = mean(&timings[..pages.min(5)]);
+        let tail = mean(&timings[pages.saturating_sub(5)..]);
+        println!(
+            "{label}: {pages} pages; first 5 pages {head:.2?} each, last 5 pages {tail:.2?} each"
+        );
+    }
+    let last_page = total.div_ceil(20);
+    for page in [1, last_page] {
+        let t = Instant::now();
+        let status = client
+            .get(format!(
+                "{origin}/fhir/r5/Observation?patient={}&_count=20&_page={page}",
+                fixture.patient
+            ))
+            .bearer_auth(&fixture.practitioner_token)
+            .send()
+            .await?
+            .status();
+        if !status.is_success() {
+            bail!("_page={page} answered {status}");
+        }
+        println!("FHIR _page={page} (offset): {:.2?}", t.elapsed());
+    }
+
     let failures = failures.lock().await;
     let _ = std::fs::remove_file(&temp);
     for suffix in ["-wal", "-shm"] {
