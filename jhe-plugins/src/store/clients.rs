@@ -144,12 +144,12 @@ impl ClientStore for SeaOrmStore {
         client_id: Id,
         data_source_id: Id,
     ) -> StoreResult<ClientDataSource> {
-        let existing = cds::Entity::find()
-            .filter(cds::Column::ClientId.eq(client_id))
-            .filter(cds::Column::DataSourceId.eq(data_source_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<cds::Entity, _, _>(
+                (cds::Column::ClientId, client_id),
+                (cds::Column::DataSourceId, data_source_id),
+            )
+            .await?;
         let m = match existing {
             Some(m) => m,
             None => cds::ActiveModel {
@@ -173,14 +173,11 @@ impl ClientStore for SeaOrmStore {
         client_id: Id,
         data_source_id: Id,
     ) -> StoreResult<bool> {
-        Ok(cds::Entity::delete_many()
-            .filter(cds::Column::ClientId.eq(client_id))
-            .filter(cds::Column::DataSourceId.eq(data_source_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<cds::Entity, _, _>(
+            (cds::Column::ClientId, client_id),
+            (cds::Column::DataSourceId, data_source_id),
+        )
+        .await
     }
 
     async fn list_client_data_sources(&self, client_id: Id) -> StoreResult<Vec<ClientDataSource>> {

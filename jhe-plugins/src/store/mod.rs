@@ -22,7 +22,10 @@ mod users;
 use std::time::Duration;
 
 use jhe_core::store::{StoreError, StoreResult};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, SqlErr,
+};
 
 /// The sea-orm store. Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
@@ -75,6 +78,46 @@ impl SeaOrmStore {
 
     pub(crate) fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
+    }
+
+    /// The row of a link table holding both values (e.g. study and patient).
+    pub(crate) async fn find_pair<E, A, B>(
+        &self,
+        a: (E::Column, A),
+        b: (E::Column, B),
+    ) -> StoreResult<Option<E::Model>>
+    where
+        E: EntityTrait,
+        A: Into<sea_orm::Value>,
+        B: Into<sea_orm::Value>,
+    {
+        E::find()
+            .filter(a.0.eq(a.1))
+            .filter(b.0.eq(b.1))
+            .one(&self.db)
+            .await
+            .db()
+    }
+
+    /// Deletes the rows of a link table holding both values; whether there were any.
+    pub(crate) async fn delete_pair<E, A, B>(
+        &self,
+        a: (E::Column, A),
+        b: (E::Column, B),
+    ) -> StoreResult<bool>
+    where
+        E: EntityTrait,
+        A: Into<sea_orm::Value>,
+        B: Into<sea_orm::Value>,
+    {
+        Ok(E::delete_many()
+            .filter(a.0.eq(a.1))
+            .filter(b.0.eq(b.1))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
     }
 }
 

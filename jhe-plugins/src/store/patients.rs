@@ -166,14 +166,11 @@ impl PatientStore for SeaOrmStore {
         patient_id: Id,
         organization_id: Id,
     ) -> StoreResult<bool> {
-        Ok(po::Entity::delete_many()
-            .filter(po::Column::PatientId.eq(patient_id))
-            .filter(po::Column::OrganizationId.eq(organization_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<po::Entity, _, _>(
+            (po::Column::PatientId, patient_id),
+            (po::Column::OrganizationId, organization_id),
+        )
+        .await
     }
 
     async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>> {

@@ -55,12 +55,12 @@ impl ReferenceStore for SeaOrmStore {
     }
 
     async fn find_concept(&self, system: &str, code: &str) -> StoreResult<Option<CodeableConcept>> {
-        Ok(cc::Entity::find()
-            .filter(cc::Column::CodingSystem.eq(system))
-            .filter(cc::Column::CodingCode.eq(code))
-            .one(&self.db)
-            .await
-            .db()?
+        Ok(self
+            .find_pair::<cc::Entity, _, _>(
+                (cc::Column::CodingSystem, system),
+                (cc::Column::CodingCode, code),
+            )
+            .await?
             .map(concept_from))
     }
 
@@ -153,12 +153,12 @@ impl ReferenceStore for SeaOrmStore {
         data_source_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<DataSourceSupportedScope> {
-        let existing = dss::Entity::find()
-            .filter(dss::Column::DataSourceId.eq(data_source_id))
-            .filter(dss::Column::ScopeCodeId.eq(scope_code_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<dss::Entity, _, _>(
+                (dss::Column::DataSourceId, data_source_id),
+                (dss::Column::ScopeCodeId, scope_code_id),
+            )
+            .await?;
         let m = match existing {
             Some(m) => m,
             None => dss::ActiveModel {
@@ -182,14 +182,11 @@ impl ReferenceStore for SeaOrmStore {
         data_source_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<bool> {
-        Ok(dss::Entity::delete_many()
-            .filter(dss::Column::DataSourceId.eq(data_source_id))
-            .filter(dss::Column::ScopeCodeId.eq(scope_code_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<dss::Entity, _, _>(
+            (dss::Column::DataSourceId, data_source_id),
+            (dss::Column::ScopeCodeId, scope_code_id),
+        )
+        .await
     }
 
     async fn list_supported_scopes(

@@ -125,12 +125,12 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn enroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<StudyPatient> {
-        let existing = sp::Entity::find()
-            .filter(sp::Column::StudyId.eq(study_id))
-            .filter(sp::Column::PatientId.eq(patient_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<sp::Entity, _, _>(
+                (sp::Column::StudyId, study_id),
+                (sp::Column::PatientId, patient_id),
+            )
+            .await?;
         if let Some(m) = existing {
             return Ok(enrolment_from(m));
         }
@@ -143,14 +143,11 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn unenroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<bool> {
-        Ok(sp::Entity::delete_many()
-            .filter(sp::Column::StudyId.eq(study_id))
-            .filter(sp::Column::PatientId.eq(patient_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<sp::Entity, _, _>(
+            (sp::Column::StudyId, study_id),
+            (sp::Column::PatientId, patient_id),
+        )
+        .await
     }
 
     async fn list_study_patients(&self, study_id: Id) -> StoreResult<Vec<StudyPatient>> {
@@ -182,12 +179,12 @@ impl StudyStore for SeaOrmStore {
         study_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<StudyScopeRequest> {
-        let existing = ssr::Entity::find()
-            .filter(ssr::Column::StudyId.eq(study_id))
-            .filter(ssr::Column::ScopeCodeId.eq(scope_code_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<ssr::Entity, _, _>(
+                (ssr::Column::StudyId, study_id),
+                (ssr::Column::ScopeCodeId, scope_code_id),
+            )
+            .await?;
         if let Some(m) = existing {
             return Ok(request_from(m));
         }
@@ -201,14 +198,11 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn remove_scope_request(&self, study_id: Id, scope_code_id: Id) -> StoreResult<bool> {
-        Ok(ssr::Entity::delete_many()
-            .filter(ssr::Column::StudyId.eq(study_id))
-            .filter(ssr::Column::ScopeCodeId.eq(scope_code_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<ssr::Entity, _, _>(
+            (ssr::Column::StudyId, study_id),
+            (ssr::Column::ScopeCodeId, scope_code_id),
+        )
+        .await
     }
 
     async fn list_scope_requests(&self, study_id: Id) -> StoreResult<Vec<StudyScopeRequest>> {
@@ -230,12 +224,12 @@ impl StudyStore for SeaOrmStore {
         consented: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<StudyPatientScopeConsent> {
-        let existing = spc::Entity::find()
-            .filter(spc::Column::StudyPatientId.eq(study_patient_id))
-            .filter(spc::Column::ScopeCodeId.eq(scope_code_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<spc::Entity, _, _>(
+                (spc::Column::StudyPatientId, study_patient_id),
+                (spc::Column::ScopeCodeId, scope_code_id),
+            )
+            .await?;
         let model = match existing {
             Some(m) => {
                 let mut active = m.into_active_model();
@@ -259,14 +253,11 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn delete_consent(&self, study_patient_id: Id, scope_code_id: Id) -> StoreResult<bool> {
-        Ok(spc::Entity::delete_many()
-            .filter(spc::Column::StudyPatientId.eq(study_patient_id))
-            .filter(spc::Column::ScopeCodeId.eq(scope_code_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<spc::Entity, _, _>(
+            (spc::Column::StudyPatientId, study_patient_id),
+            (spc::Column::ScopeCodeId, scope_code_id),
+        )
+        .await
     }
 
     async fn list_patient_consents(
@@ -314,12 +305,12 @@ impl StudyStore for SeaOrmStore {
         study_id: Id,
         data_source_id: Id,
     ) -> StoreResult<StudyDataSource> {
-        let existing = sds::Entity::find()
-            .filter(sds::Column::StudyId.eq(study_id))
-            .filter(sds::Column::DataSourceId.eq(data_source_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<sds::Entity, _, _>(
+                (sds::Column::StudyId, study_id),
+                (sds::Column::DataSourceId, data_source_id),
+            )
+            .await?;
         let m = match existing {
             Some(m) => m,
             None => sds::ActiveModel {
@@ -343,14 +334,11 @@ impl StudyStore for SeaOrmStore {
         study_id: Id,
         data_source_id: Id,
     ) -> StoreResult<bool> {
-        Ok(sds::Entity::delete_many()
-            .filter(sds::Column::StudyId.eq(study_id))
-            .filter(sds::Column::DataSourceId.eq(data_source_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<sds::Entity, _, _>(
+            (sds::Column::StudyId, study_id),
+            (sds::Column::DataSourceId, data_source_id),
+        )
+        .await
     }
 
     async fn list_study_data_sources(&self, study_id: Id) -> StoreResult<Vec<StudyDataSource>> {
@@ -370,12 +358,12 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn add_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<StudyClient> {
-        let existing = sc::Entity::find()
-            .filter(sc::Column::StudyId.eq(study_id))
-            .filter(sc::Column::ClientId.eq(client_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<sc::Entity, _, _>(
+                (sc::Column::StudyId, study_id),
+                (sc::Column::ClientId, client_id),
+            )
+            .await?;
         let m = match existing {
             Some(m) => m,
             None => sc::ActiveModel {
@@ -395,14 +383,11 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn remove_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<bool> {
-        Ok(sc::Entity::delete_many()
-            .filter(sc::Column::StudyId.eq(study_id))
-            .filter(sc::Column::ClientId.eq(client_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<sc::Entity, _, _>(
+            (sc::Column::StudyId, study_id),
+            (sc::Column::ClientId, client_id),
+        )
+        .await
     }
 
     async fn list_study_clients(&self, study_id: Id) -> StoreResult<Vec<StudyClient>> {

@@ -229,12 +229,12 @@ impl UserStore for SeaOrmStore {
         organization_id: Id,
         role: &str,
     ) -> StoreResult<PractitionerOrganization> {
-        let existing = pro::Entity::find()
-            .filter(pro::Column::PractitionerId.eq(practitioner_id))
-            .filter(pro::Column::OrganizationId.eq(organization_id))
-            .one(&self.db)
-            .await
-            .db()?;
+        let existing = self
+            .find_pair::<pro::Entity, _, _>(
+                (pro::Column::PractitionerId, practitioner_id),
+                (pro::Column::OrganizationId, organization_id),
+            )
+            .await?;
         let model = match existing {
             Some(m) if m.role == role => m,
             Some(m) => {
@@ -260,14 +260,11 @@ impl UserStore for SeaOrmStore {
         practitioner_id: Id,
         organization_id: Id,
     ) -> StoreResult<bool> {
-        Ok(pro::Entity::delete_many()
-            .filter(pro::Column::PractitionerId.eq(practitioner_id))
-            .filter(pro::Column::OrganizationId.eq(organization_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        self.delete_pair::<pro::Entity, _, _>(
+            (pro::Column::PractitionerId, practitioner_id),
+            (pro::Column::OrganizationId, organization_id),
+        )
+        .await
     }
 
     async fn list_practitioner_organizations(
