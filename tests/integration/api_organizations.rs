@@ -243,6 +243,17 @@ async fn create_update_delete(backend: Backend) {
     )
     .await;
     assert_eq!(status, 400, "PUT needs every field");
+    // 20002 is an ancestor of the new organisation: putting it under it would make a cycle.
+    let (status, body) = api_request(
+        &app,
+        Method::PATCH,
+        "/api/v1/organizations/20002",
+        tokens.of(Superuser),
+        Some(json!({"partOf": id})),
+    )
+    .await;
+    assert_eq!(status, 400, "no cycles in the hierarchy: {body}");
+    assert!(body["partOf"][0].as_str().unwrap().contains("descendants"));
 
     // A parent with children is not deleted; without them it is.
     let (_, grandchild) = api_request(

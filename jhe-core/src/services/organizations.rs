@@ -225,13 +225,26 @@ pub async fn update(
                 "An organization cannot be its own parent.",
             ));
         }
-        if let Some(p) = parent
-            && state.store.get_organization(p).await?.is_none()
-        {
-            return Err(CoreError::field(
-                "partOf",
-                format!("Invalid pk \"{p}\" - object does not exist."),
-            ));
+        if let Some(p) = parent {
+            // Walk up from the new parent: meeting this organisation would make a cycle.
+            let mut ancestor = Some(p);
+            let mut steps = 0;
+            while let Some(current) = ancestor {
+                let Some(found) = state.store.get_organization(current).await? else {
+                    return Err(CoreError::field(
+                        "partOf",
+                        format!("Invalid pk \"{current}\" - object does not exist."),
+                    ));
+                };
+                if found.id == org.id {
+                    return Err(CoreError::field(
+                        "partOf",
+                        "An organization cannot be placed under one of its descendants.",
+                    ));
+                }
+                steps += 1;
+                ancestor = if steps > 256 { None } else { found.part_of };
+            }
         }
         org.part_of = parent;
     }
