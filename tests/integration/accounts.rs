@@ -7,7 +7,7 @@ use jhe_core::store::*;
 use jhe_plugins::FileMailer;
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp, spawn_app};
+use crate::support::{Backend, TestApp, location, spawn_app};
 
 /// The CSRF token of a rendered form.
 pub fn csrf_token(html: &str) -> String {
@@ -45,13 +45,6 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
         ],
     )
     .await
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 /// The path of the first link in the newest mail to `to` that contains `needle`.

@@ -14,22 +14,12 @@ const VERIFIER: &str = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER01";
 const VERIFIER_2: &str = "zyxwvutsrqponmlkjihgfedcba-0123456789._~ABCDE";
 const INVITE: &str = "https://app.example.org/invite?code=CODE";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    api_request(app, method, path, token, body).await
-}
-
 fn new_client(client_id: &str) -> Value {
     json!({"name": "CommonHealth", "clientId": client_id, "invitationUrl": INVITE, "codeVerifier": VERIFIER})
 }
 
 async fn create(app: &TestApp, token: &str, client_id: &str) -> Value {
-    let (status, body) = call(
+    let (status, body) = api_request(
         app,
         Method::POST,
         "/api/v1/clients",
@@ -62,7 +52,7 @@ async fn crud_happy_path(backend: Backend) {
 
     // The portal's own client is never listed.
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/clients", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/clients", t, None).await,
         (
             200,
             json!({"count": 0, "next": null, "previous": null, "results": []})
@@ -108,11 +98,11 @@ async fn crud_happy_path(backend: Backend) {
 
     let path = format!("/api/v1/clients/{id}");
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (200, created.clone())
     );
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/clients", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/clients", t, None).await,
         (
             200,
             json!({"count": 1, "next": null, "previous": null, "results": [created.clone()]})
@@ -120,7 +110,7 @@ async fn crud_happy_path(backend: Backend) {
     );
 
     // PATCH: "" deletes a setting, an absent key leaves it.
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -136,7 +126,7 @@ async fn crud_happy_path(backend: Backend) {
     );
     assert_eq!(setting(keys::CLIENT_INVITATION_URL).await, None);
     // null deletes too.
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -147,7 +137,7 @@ async fn crud_happy_path(backend: Backend) {
     assert_eq!((status, &patched["codeVerifier"]), (200, &Value::Null));
     assert_eq!(setting(keys::CLIENT_CODE_VERIFIER).await, None);
     // The portal sends all four.
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -161,22 +151,23 @@ async fn crud_happy_path(backend: Backend) {
         json!({"id": id, "name": "CH3", "clientId": "ch-new", "codeVerifier": VERIFIER_2,
                "invitationUrl": "https://x.example/i/CODE", "invitationLink": null})
     );
-    let (status, put) = call(&app, Method::PUT, &path, t, Some(json!({"name": "CH4"}))).await;
+    let (status, put) =
+        api_request(&app, Method::PUT, &path, t, Some(json!({"name": "CH4"}))).await;
     assert_eq!(status, 200, "{put}");
     assert_eq!(put["name"], "CH4");
     assert_eq!(put["codeVerifier"], VERIFIER_2);
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (200, put.clone())
     );
 
     // Data sources of the client.
     let ds = format!("{path}/data_sources");
     assert_eq!(
-        call(&app, Method::GET, &ds, t, None).await,
+        api_request(&app, Method::GET, &ds, t, None).await,
         (200, json!([]))
     );
-    let (status, link) = call(
+    let (status, link) = api_request(
         &app,
         Method::POST,
         &ds,
@@ -191,14 +182,14 @@ async fn crud_happy_path(backend: Backend) {
         json!({"id": link_id, "client_id": id.to_string(), "dataSourceId": 70001})
     );
     assert_eq!(
-        call(&app, Method::GET, &ds, t, None).await,
+        api_request(&app, Method::GET, &ds, t, None).await,
         (
             200,
             json!([{"id": 70001, "name": "CareX", "type": "personal_device", "supportedScopes": []}])
         )
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::DELETE,
             &ds,
@@ -209,13 +200,13 @@ async fn crud_happy_path(backend: Backend) {
         (200, json!({}))
     );
     assert_eq!(
-        call(&app, Method::GET, &ds, t, None).await,
+        api_request(&app, Method::GET, &ds, t, None).await,
         (200, json!([]))
     );
 
     // A newer client is listed first.
     let second = create(&app, &sam, "second-client").await;
-    let (_, list) = call(&app, Method::GET, "/api/v1/clients", t, None).await;
+    let (_, list) = api_request(&app, Method::GET, "/api/v1/clients", t, None).await;
     assert_eq!(list["count"], 2);
     assert_eq!(list["results"][0], second);
     assert_eq!(list["results"][1], put);
@@ -227,10 +218,10 @@ async fn crud_happy_path(backend: Backend) {
         .add_client_data_source(id, 70002)
         .await
         .unwrap();
-    let (status, body) = call(&app, Method::DELETE, &path, t, None).await;
+    let (status, body) = api_request(&app, Method::DELETE, &path, t, None).await;
     assert_eq!((status, body), (204, Value::Null));
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (
             404,
             json!({"detail": "No Application matches the given query."})
@@ -264,7 +255,7 @@ async fn validation_and_errors(backend: Backend) {
     let t = Some(sam.as_str());
     let post = |body: Value| {
         let app = &app;
-        async move { call(app, Method::POST, "/api/v1/clients", t, Some(body)).await }
+        async move { api_request(app, Method::POST, "/api/v1/clients", t, Some(body)).await }
     };
     // All four required, reported together under the original's keys.
     assert_eq!(
@@ -295,7 +286,7 @@ async fn validation_and_errors(backend: Backend) {
     assert_eq!(status, 400, "{body}");
     assert!(body["clientId"].is_array(), "{body}");
     // Nothing was created by the refused requests.
-    let (_, list) = call(&app, Method::GET, "/api/v1/clients", t, None).await;
+    let (_, list) = api_request(&app, Method::GET, "/api/v1/clients", t, None).await;
     assert_eq!(list["count"], 0);
 
     create(&app, &sam, "dup").await;
@@ -307,7 +298,7 @@ async fn validation_and_errors(backend: Backend) {
     let other = create(&app, &sam, "other").await;
     let other_path = format!("/api/v1/clients/{}", other["id"]);
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &other_path,
@@ -318,7 +309,7 @@ async fn validation_and_errors(backend: Backend) {
         (400, duplicate)
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PUT,
             &other_path,
@@ -344,20 +335,20 @@ async fn validation_and_errors(backend: Backend) {
         "/api/v1/clients/99999".to_string(),
     ] {
         assert_eq!(
-            call(&app, Method::GET, &path, t, None).await,
+            api_request(&app, Method::GET, &path, t, None).await,
             (404, not_found.clone()),
             "{path}"
         );
         assert_eq!(
-            call(&app, Method::PATCH, &path, t, Some(json!({"name": "x"}))).await,
+            api_request(&app, Method::PATCH, &path, t, Some(json!({"name": "x"}))).await,
             (404, not_found.clone())
         );
         assert_eq!(
-            call(&app, Method::DELETE, &path, t, None).await,
+            api_request(&app, Method::DELETE, &path, t, None).await,
             (404, not_found.clone())
         );
         assert_eq!(
-            call(&app, Method::GET, &format!("{path}/data_sources"), t, None).await,
+            api_request(&app, Method::GET, &format!("{path}/data_sources"), t, None).await,
             (404, not_found.clone())
         );
     }
@@ -370,18 +361,18 @@ async fn validation_and_errors(backend: Backend) {
             .is_some()
     );
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/clients/abc", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/clients/abc", t, None).await,
         (400, json!({"detail": "\"abc\" is not a valid id."}))
     );
 
     // Data source links: the id is required and must exist.
     let ds = format!("{other_path}/data_sources");
     assert_eq!(
-        call(&app, Method::POST, &ds, t, Some(json!({}))).await,
+        api_request(&app, Method::POST, &ds, t, Some(json!({}))).await,
         (400, json!({"dataSourceId": ["This field is required."]}))
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             &ds,
@@ -394,7 +385,7 @@ async fn validation_and_errors(backend: Backend) {
             json!({"dataSourceId": ["Invalid pk \"79999\" - object does not exist."]})
         )
     );
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::POST,
         &ds,
@@ -414,7 +405,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
     let camel = create(&app, &sam, "camel").await;
-    let (status, snake) = call(
+    let (status, snake) = api_request(
         &app,
         Method::POST,
         "/api/v1/clients",
@@ -431,7 +422,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     assert_eq!(strip(snake.clone()), strip(camel));
     assert_eq!(snake["clientId"], "snake");
     let path = format!("/api/v1/clients/{}", snake["id"]);
-    let (status, a) = call(
+    let (status, a) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -440,7 +431,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, b) = call(
+    let (status, b) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -450,7 +441,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     .await;
     assert_eq!((status, &b), (200, &a));
     let ds = format!("{path}/data_sources");
-    let (_, a) = call(
+    let (_, a) = api_request(
         &app,
         Method::POST,
         &ds,
@@ -458,7 +449,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
         Some(json!({"data_source_id": 70003})),
     )
     .await;
-    let (_, b) = call(
+    let (_, b) = api_request(
         &app,
         Method::POST,
         &ds,
@@ -535,7 +526,7 @@ async fn permission_matrix(backend: Backend) {
     for (who, token) in &callers {
         for (method, path, body, superuser_status, practitioners) in &cases {
             let (status, answer) =
-                call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
+                api_request(&app, method.clone(), path, token.as_deref(), body.clone()).await;
             let expected = match *who {
                 "anonymous" => 401,
                 "superuser" => *superuser_status,
@@ -560,7 +551,7 @@ async fn permission_matrix(backend: Backend) {
             }
         }
         if *who != "superuser" {
-            let (_, now) = call(&app, Method::GET, &one, Some(&sam), None).await;
+            let (_, now) = api_request(&app, Method::GET, &one, Some(&sam), None).await;
             assert_eq!(now, existing, "{who} changed nothing");
         }
     }
@@ -584,7 +575,7 @@ async fn closed_gap_writes_need_manage(backend: Backend) {
 
     // Client writes by a practitioner: refused, and nothing happens.
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             "/api/v1/clients",
@@ -603,7 +594,7 @@ async fn closed_gap_writes_need_manage(backend: Backend) {
             .is_none()
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &one,
@@ -614,7 +605,7 @@ async fn closed_gap_writes_need_manage(backend: Backend) {
         (403, denied.clone())
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             &format!("{one}/data_sources"),
@@ -625,11 +616,11 @@ async fn closed_gap_writes_need_manage(backend: Backend) {
         (403, denied.clone())
     );
     assert_eq!(
-        call(&app, Method::DELETE, &one, Some(&mary), None).await,
+        api_request(&app, Method::DELETE, &one, Some(&mary), None).await,
         (403, denied.clone())
     );
     assert_eq!(
-        call(&app, Method::GET, &one, Some(&sam), None).await,
+        api_request(&app, Method::GET, &one, Some(&sam), None).await,
         (200, existing.clone())
     );
 }
@@ -642,20 +633,20 @@ async fn closed_gap_no_verifiers_or_secrets_for_practitioners(backend: Backend) 
     let mut hidden = existing.clone();
     hidden["codeVerifier"] = Value::Null;
     assert_eq!(
-        call(&app, Method::GET, &one, Some(&mary), None).await,
+        api_request(&app, Method::GET, &one, Some(&mary), None).await,
         (200, hidden.clone())
     );
-    let (status, list) = call(&app, Method::GET, "/api/v1/clients", Some(&mary), None).await;
+    let (status, list) = api_request(&app, Method::GET, "/api/v1/clients", Some(&mary), None).await;
     assert_eq!((status, &list["results"]), (200, &json!([hidden])));
     assert!(!list.to_string().contains(VERIFIER));
 
     // Patients may not list clients.
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/clients", Some(&peter), None).await,
+        api_request(&app, Method::GET, "/api/v1/clients", Some(&peter), None).await,
         (403, denied.clone())
     );
     assert_eq!(
-        call(&app, Method::GET, &one, Some(&peter), None).await,
+        api_request(&app, Method::GET, &one, Some(&peter), None).await,
         (403, denied)
     );
 
@@ -671,13 +662,13 @@ async fn closed_gap_no_verifiers_or_secrets_for_practitioners(backend: Backend) 
     confidential.client_secret = jhe_kdf::hash_password("s3cret-value").unwrap();
     app.db.store.update_client(&confidential).await.unwrap();
     for token in [&sam, &mary] {
-        let (_, body) = call(&app, Method::GET, &one, Some(token), None).await;
+        let (_, body) = api_request(&app, Method::GET, &one, Some(token), None).await;
         assert_no_secret(&body);
         assert!(
             !body.to_string().contains("s3cret")
                 && !body.to_string().contains(&confidential.client_secret)
         );
-        let (_, body) = call(&app, Method::GET, "/api/v1/clients", Some(token), None).await;
+        let (_, body) = api_request(&app, Method::GET, "/api/v1/clients", Some(token), None).await;
         assert_no_secret(&body);
     }
 }

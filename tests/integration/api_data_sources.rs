@@ -8,16 +8,6 @@ use crate::both_backends;
 use crate::support::seeded::{MANAGER, MEMBER, OTHER_ORG, PATIENT, SUPERUSER, VIEWER};
 use crate::support::{Backend, TestApp, api_request, bearer_for, spawn_seeded};
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    api_request(app, method, path, token, body).await
-}
-
 fn heart_rate() -> Value {
     json!({"id": 50004, "codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:heart-rate:2.0", "text": "Heart Rate"})
 }
@@ -27,7 +17,8 @@ fn seeded_source(id: i64, name: &str) -> Value {
 }
 
 async fn count(app: &TestApp, token: &str) -> u64 {
-    let (status, body) = call(app, Method::GET, "/api/v1/data_sources", Some(token), None).await;
+    let (status, body) =
+        api_request(app, Method::GET, "/api/v1/data_sources", Some(token), None).await;
     assert_eq!(status, 200, "{body}");
     body["count"].as_u64().unwrap()
 }
@@ -37,7 +28,7 @@ async fn crud_happy_path(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
 
-    let (status, list) = call(&app, Method::GET, "/api/v1/data_sources", t, None).await;
+    let (status, list) = api_request(&app, Method::GET, "/api/v1/data_sources", t, None).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(
         list,
@@ -46,7 +37,7 @@ async fn crud_happy_path(backend: Backend) {
         ]})
     );
 
-    let (status, created) = call(
+    let (status, created) = api_request(
         &app,
         Method::POST,
         "/api/v1/data_sources",
@@ -63,11 +54,11 @@ async fn crud_happy_path(backend: Backend) {
     );
     let path = format!("/api/v1/data_sources/{id}");
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (200, created.clone())
     );
 
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -80,7 +71,7 @@ async fn crud_happy_path(backend: Backend) {
         patched,
         json!({"id": id, "name": "Withings 2", "type": "medical_device", "supportedScopes": []})
     );
-    let (status, put) = call(
+    let (status, put) = api_request(
         &app,
         Method::PUT,
         &path,
@@ -96,7 +87,7 @@ async fn crud_happy_path(backend: Backend) {
 
     // Supported scopes: add (idempotent), list, shown on the data source, remove.
     let scopes = format!("{path}/supported_scopes");
-    let (status, link) = call(
+    let (status, link) = api_request(
         &app,
         Method::POST,
         &scopes,
@@ -113,7 +104,7 @@ async fn crud_happy_path(backend: Backend) {
                "scopeCode": heart_rate()})
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             &scopes,
@@ -124,18 +115,18 @@ async fn crud_happy_path(backend: Backend) {
         (200, link.clone())
     );
     assert_eq!(
-        call(&app, Method::GET, &scopes, t, None).await,
+        api_request(&app, Method::GET, &scopes, t, None).await,
         (200, json!([link]))
     );
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (
             200,
             json!({"id": id, "name": "Withings 3", "type": "personal_device", "supportedScopes": [heart_rate()]})
         )
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::DELETE,
             &scopes,
@@ -146,14 +137,14 @@ async fn crud_happy_path(backend: Backend) {
         (200, json!({}))
     );
     assert_eq!(
-        call(&app, Method::GET, &scopes, t, None).await,
+        api_request(&app, Method::GET, &scopes, t, None).await,
         (200, json!([]))
     );
 
-    let (status, body) = call(&app, Method::DELETE, &path, t, None).await;
+    let (status, body) = api_request(&app, Method::DELETE, &path, t, None).await;
     assert_eq!((status, body), (204, Value::Null));
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (
             404,
             json!({"detail": "No DataSource matches the given query."})
@@ -165,7 +156,7 @@ async fn crud_happy_path(backend: Backend) {
 async fn all_scopes_are_ordered_by_text(backend: Backend) {
     let app = spawn_seeded(backend).await;
     let peter = bearer_for(&app, PATIENT).await;
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::GET,
         "/api/v1/data_sources/all_scopes",
@@ -196,7 +187,7 @@ async fn validation_and_errors(backend: Backend) {
     let t = Some(sam.as_str());
     let post = |body: Value| {
         let app = &app;
-        async move { call(app, Method::POST, "/api/v1/data_sources", t, Some(body)).await }
+        async move { api_request(app, Method::POST, "/api/v1/data_sources", t, Some(body)).await }
     };
     assert_eq!(
         post(json!({})).await,
@@ -232,7 +223,7 @@ async fn validation_and_errors(backend: Backend) {
         let body =
             (method != Method::GET && method != Method::DELETE).then(|| json!({"name": "Z"}));
         assert_eq!(
-            call(&app, method.clone(), "/api/v1/data_sources/79999", t, body).await,
+            api_request(&app, method.clone(), "/api/v1/data_sources/79999", t, body).await,
             (
                 404,
                 json!({"detail": "No DataSource matches the given query."})
@@ -242,12 +233,12 @@ async fn validation_and_errors(backend: Backend) {
         let body =
             (method != Method::GET && method != Method::DELETE).then(|| json!({"name": "Z"}));
         let (status, detail) =
-            call(&app, method.clone(), "/api/v1/data_sources/abc", t, body).await;
+            api_request(&app, method.clone(), "/api/v1/data_sources/abc", t, body).await;
         assert_eq!(status, 400, "{method}: {detail}");
         assert_eq!(detail, json!({"detail": "\"abc\" is not a valid id."}));
     }
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::GET,
             "/api/v1/data_sources/79999/supported_scopes",
@@ -264,15 +255,15 @@ async fn validation_and_errors(backend: Backend) {
     // Supported scopes: the concept is required and must exist; ids may come as strings.
     let scopes = "/api/v1/data_sources/70001/supported_scopes";
     assert_eq!(
-        call(&app, Method::POST, scopes, t, Some(json!({}))).await,
+        api_request(&app, Method::POST, scopes, t, Some(json!({}))).await,
         (400, json!({"scopeCodeId": ["This field is required."]}))
     );
     assert_eq!(
-        call(&app, Method::DELETE, scopes, t, Some(json!({}))).await,
+        api_request(&app, Method::DELETE, scopes, t, Some(json!({}))).await,
         (400, json!({"scopeCodeId": ["This field is required."]}))
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             scopes,
@@ -285,7 +276,7 @@ async fn validation_and_errors(backend: Backend) {
             json!({"scopeCodeId": ["Invalid pk \"59999\" - object does not exist."]})
         )
     );
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::POST,
         scopes,
@@ -294,7 +285,7 @@ async fn validation_and_errors(backend: Backend) {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::POST,
         scopes,
@@ -306,7 +297,7 @@ async fn validation_and_errors(backend: Backend) {
     assert_eq!(body["scopeCode"]["id"], 50001);
     // Removing a scope that is not there succeeds.
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::DELETE,
             scopes,
@@ -318,7 +309,7 @@ async fn validation_and_errors(backend: Backend) {
     );
     // A page past the end.
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/data_sources?page=9", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/data_sources?page=9", t, None).await,
         (404, json!({"detail": "Invalid page."}))
     );
 }
@@ -328,7 +319,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
     let scopes = "/api/v1/data_sources/70002/supported_scopes";
-    let (status, camel) = call(
+    let (status, camel) = api_request(
         &app,
         Method::POST,
         scopes,
@@ -337,7 +328,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{camel}");
-    let (status, snake) = call(
+    let (status, snake) = api_request(
         &app,
         Method::POST,
         scopes,
@@ -347,7 +338,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     .await;
     assert_eq!((status, &snake), (200, &camel));
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::DELETE,
             scopes,
@@ -358,7 +349,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
         (200, json!({}))
     );
     // Paging parameters in either spelling.
-    let (_, a) = call(
+    let (_, a) = api_request(
         &app,
         Method::GET,
         "/api/v1/data_sources?page_size=2",
@@ -366,7 +357,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
         None,
     )
     .await;
-    let (_, b) = call(
+    let (_, b) = api_request(
         &app,
         Method::GET,
         "/api/v1/data_sources?pageSize=2",
@@ -470,7 +461,7 @@ async fn permission_matrix(backend: Backend) {
     for (who, token) in callers.iter().rev() {
         for (method, path, body, superuser_status, open) in &cases {
             let (status, answer) =
-                call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
+                api_request(&app, method.clone(), path, token.as_deref(), body.clone()).await;
             let expected = match (token, *who) {
                 (None, _) => 401,
                 (_, "superuser") => *superuser_status,
@@ -484,7 +475,8 @@ async fn permission_matrix(backend: Backend) {
         }
         if *who != "superuser" {
             // Refused writes changed nothing.
-            let (_, list) = call(&app, Method::GET, "/api/v1/data_sources", Some(&sam), None).await;
+            let (_, list) =
+                api_request(&app, Method::GET, "/api/v1/data_sources", Some(&sam), None).await;
             assert_eq!(list["count"], 3, "{who}");
             assert_eq!(list["results"][0], seeded_source(70001, "CareX"), "{who}");
         }
@@ -499,7 +491,7 @@ async fn closed_gap_supported_scopes_need_manage(backend: Backend) {
     let denied = json!({"detail": "You do not have permission to perform this action."});
     // The original lets any authenticated user add and remove supported scopes.
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             scopes,
@@ -510,10 +502,10 @@ async fn closed_gap_supported_scopes_need_manage(backend: Backend) {
         (403, denied.clone())
     );
     assert_eq!(
-        call(&app, Method::GET, scopes, Some(&sam), None).await,
+        api_request(&app, Method::GET, scopes, Some(&sam), None).await,
         (200, json!([]))
     );
-    let (status, _) = call(
+    let (status, _) = api_request(
         &app,
         Method::POST,
         scopes,
@@ -523,7 +515,7 @@ async fn closed_gap_supported_scopes_need_manage(backend: Backend) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::DELETE,
             scopes,
@@ -533,7 +525,7 @@ async fn closed_gap_supported_scopes_need_manage(backend: Backend) {
         .await,
         (403, denied)
     );
-    let (_, left) = call(&app, Method::GET, scopes, Some(&mary), None).await;
+    let (_, left) = api_request(&app, Method::GET, scopes, Some(&mary), None).await;
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
 }
 
@@ -570,7 +562,7 @@ async fn delete_keeps_observations(backend: Backend) {
         .await
         .unwrap()
         .remove(0);
-    let (status, _) = call(
+    let (status, _) = api_request(
         &app,
         Method::DELETE,
         "/api/v1/data_sources/70003",
@@ -597,10 +589,10 @@ async fn repeated_reads_are_identical(backend: Backend) {
         "/api/v1/data_sources/all_scopes",
         "/api/v1/data_sources/70001/supported_scopes",
     ] {
-        let first = call(&app, Method::GET, path, Some(&megan), None).await;
+        let first = api_request(&app, Method::GET, path, Some(&megan), None).await;
         assert_eq!(first.0, 200, "{path}");
         assert_eq!(
-            call(&app, Method::GET, path, Some(&megan), None).await,
+            api_request(&app, Method::GET, path, Some(&megan), None).await,
             first,
             "{path}"
         );

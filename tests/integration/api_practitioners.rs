@@ -7,17 +7,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::support::seeded::{MANAGER, MEMBER, OTHER_ORG, PATIENT, SUPERUSER, VIEWER};
-use crate::support::{Backend, TestApp, api_request, bearer_for, spawn_seeded};
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    api_request(app, method, path, token, body).await
-}
+use crate::support::{Backend, api_request, bearer_for, spawn_seeded};
 
 fn org(id: i64, name: &str, org_type: &str, part_of: i64) -> Value {
     json!({"id": id, "name": name, "type": org_type, "partOf": part_of, "currentUserRole": null, "children": []})
@@ -40,7 +30,7 @@ async fn crud_happy_path(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
 
-    let (status, list) = call(&app, Method::GET, "/api/v1/practitioners", t, None).await;
+    let (status, list) = api_request(&app, Method::GET, "/api/v1/practitioners", t, None).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["count"], 6);
     assert_eq!(
@@ -57,7 +47,7 @@ async fn crud_happy_path(backend: Backend) {
     );
     assert_eq!(results[1], mary());
     // pageSize is ignored.
-    let (_, paged) = call(
+    let (_, paged) = api_request(
         &app,
         Method::GET,
         "/api/v1/practitioners?pageSize=2",
@@ -67,12 +57,12 @@ async fn crud_happy_path(backend: Backend) {
     .await;
     assert_eq!(paged, list);
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/practitioners/80002", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/practitioners/80002", t, None).await,
         (200, mary())
     );
 
     // PATCH (with the portal's ignored organizationId and an unknown field).
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         "/api/v1/practitioners/80002?organizationId=20003",
@@ -84,7 +74,7 @@ async fn crud_happy_path(backend: Backend) {
     let mut expected = mary();
     expected["nameFamily"] = json!("Swanson-Smith");
     assert_eq!(patched, expected);
-    let (status, put) = call(
+    let (status, put) = api_request(
         &app,
         Method::PUT,
         "/api/v1/practitioners/80002",
@@ -99,12 +89,12 @@ async fn crud_happy_path(backend: Backend) {
     expected["telecomPhone"] = json!("+1-555-0100");
     assert_eq!(put, expected);
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/practitioners/80002", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/practitioners/80002", t, None).await,
         (200, expected)
     );
 
     // POST creates the account and the practitioner, linked to the organisation as member.
-    let (status, created) = call(
+    let (status, created) = api_request(
         &app,
         Method::POST,
         "/api/v1/practitioners",
@@ -146,17 +136,17 @@ async fn crud_happy_path(backend: Backend) {
     );
     let path = format!("/api/v1/practitioners/{id}");
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (200, created)
     );
 
     // DELETE removes the profile and its links; the account stays.
     assert_eq!(
-        call(&app, Method::DELETE, &path, t, None).await,
+        api_request(&app, Method::DELETE, &path, t, None).await,
         (204, Value::Null)
     );
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (
             404,
             json!({"detail": "No Practitioner matches the given query."})
@@ -178,7 +168,7 @@ async fn validation_and_errors(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::POST,
             "/api/v1/practitioners",
@@ -191,7 +181,7 @@ async fn validation_and_errors(backend: Backend) {
             json!({"nameFamily": ["This field is required."], "nameGiven": ["This field is required."]})
         )
     );
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::POST,
         "/api/v1/practitioners",
@@ -202,7 +192,7 @@ async fn validation_and_errors(backend: Backend) {
     assert_eq!(status, 400, "{body}");
     assert!(body["telecomEmail"].is_array(), "{body}");
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             "/api/v1/practitioners/80002",
@@ -228,7 +218,7 @@ async fn validation_and_errors(backend: Backend) {
         let body =
             (method == Method::PATCH || method == Method::PUT).then(|| json!({"nameFamily": "X"}));
         assert_eq!(
-            call(
+            api_request(
                 &app,
                 method.clone(),
                 "/api/v1/practitioners/89999",
@@ -240,12 +230,12 @@ async fn validation_and_errors(backend: Backend) {
             "{method}"
         );
         let (status, detail) =
-            call(&app, method.clone(), "/api/v1/practitioners/8000x", t, body).await;
+            api_request(&app, method.clone(), "/api/v1/practitioners/8000x", t, body).await;
         assert_eq!(status, 400, "{method}: {detail}");
         assert_eq!(detail, json!({"detail": "\"8000x\" is not a valid id."}));
     }
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/practitioners?page=2", t, None).await,
+        api_request(&app, Method::GET, "/api/v1/practitioners?page=2", t, None).await,
         (404, json!({"detail": "Invalid page."}))
     );
 }
@@ -254,7 +244,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     let app = spawn_seeded(backend).await;
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
-    let (status, snake) = call(
+    let (status, snake) = api_request(
         &app,
         Method::PATCH,
         "/api/v1/practitioners/80003",
@@ -263,7 +253,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{snake}");
-    let (status, camel) = call(
+    let (status, camel) = api_request(
         &app,
         Method::PATCH,
         "/api/v1/practitioners/80003",
@@ -276,7 +266,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
         (snake["nameFamily"].clone(), snake["telecomPhone"].clone()),
         (json!("Q"), json!("1"))
     );
-    let (status, created) = call(
+    let (status, created) = api_request(
         &app,
         Method::POST,
         "/api/v1/practitioners",
@@ -332,7 +322,7 @@ async fn permission_matrix(backend: Backend) {
     for (who, token) in &callers {
         for (method, path, body, superuser_status) in &cases {
             let (status, answer) =
-                call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
+                api_request(&app, method.clone(), path, token.as_deref(), body.clone()).await;
             let expected = match *who {
                 "anonymous" => 401,
                 "superuser" => *superuser_status,
@@ -364,7 +354,8 @@ async fn permission_matrix(backend: Backend) {
 
 async fn openapi_documents_the_endpoints(backend: Backend) {
     let app = spawn_seeded(backend).await;
-    let (status, doc) = call(&app, Method::GET, "/api/schema/openapi.json", None, None).await;
+    let (status, doc) =
+        api_request(&app, Method::GET, "/api/schema/openapi.json", None, None).await;
     assert_eq!(status, 200);
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [

@@ -10,16 +10,6 @@ use crate::both_backends;
 use crate::support::seeded::{MANAGER, MEMBER, OTHER_ORG, PATIENT, SUPERUSER, VIEWER};
 use crate::support::{Backend, TestApp, api_request, bearer_for, spawn_seeded};
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    api_request(app, method, path, token, body).await
-}
-
 const SETTINGS: &str = "/api/v1/jhe_settings";
 
 fn is_timestamp(v: &Value) -> bool {
@@ -40,7 +30,7 @@ fn without_time(mut v: Value) -> Value {
 }
 
 async fn keys_of(app: &TestApp, token: &str) -> Vec<(String, Value)> {
-    let (status, list) = call(app, Method::GET, SETTINGS, Some(token), None).await;
+    let (status, list) = api_request(app, Method::GET, SETTINGS, Some(token), None).await;
     assert_eq!(status, 200, "{list}");
     list["results"]
         .as_array()
@@ -60,7 +50,7 @@ async fn crud_happy_path(backend: Backend) {
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
 
-    let (status, list) = call(&app, Method::GET, SETTINGS, t, None).await;
+    let (status, list) = api_request(&app, Method::GET, SETTINGS, t, None).await;
     assert_eq!(status, 200, "{list}");
     let rows = list["results"].as_array().unwrap();
     assert_eq!(list["count"].as_u64(), Some(rows.len() as u64));
@@ -84,7 +74,7 @@ async fn crud_happy_path(backend: Backend) {
     );
 
     // The body of the original's test.
-    let (status, created) = call(
+    let (status, created) = api_request(
         &app,
         Method::POST,
         SETTINGS,
@@ -100,12 +90,12 @@ async fn crud_happy_path(backend: Backend) {
     );
     let path = format!("{SETTINGS}/{id}");
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (200, created.clone())
     );
 
     // PUT replaces: the omitted settingId becomes null.
-    let (status, put) = call(
+    let (status, put) = api_request(
         &app,
         Method::PUT,
         &path,
@@ -119,7 +109,8 @@ async fn crud_happy_path(backend: Backend) {
         json!({"id": id, "key": "new.setting", "settingId": null, "valueType": "int", "resolvedValue": 12})
     );
     // PATCH a value: the type stays.
-    let (status, patched) = call(&app, Method::PATCH, &path, t, Some(json!({"value": 13.0}))).await;
+    let (status, patched) =
+        api_request(&app, Method::PATCH, &path, t, Some(json!({"value": 13.0}))).await;
     assert_eq!(
         (status, patched["resolvedValue"].clone()),
         (200, json!(13)),
@@ -133,7 +124,7 @@ async fn crud_happy_path(backend: Backend) {
         ("int", json!(true), json!(1)),
         ("json", json!([1, {"a": null}]), json!([1, {"a": null}])),
     ] {
-        let (status, patched) = call(
+        let (status, patched) = api_request(
             &app,
             Method::PATCH,
             &path,
@@ -150,7 +141,7 @@ async fn crud_happy_path(backend: Backend) {
             (json!(value_type), resolved)
         );
     }
-    let (status, patched) = call(
+    let (status, patched) = api_request(
         &app,
         Method::PATCH,
         &path,
@@ -165,10 +156,10 @@ async fn crud_happy_path(backend: Backend) {
     );
     assert_eq!(patched["resolvedValue"], json!([1, {"a": null}]));
 
-    let (status, body) = call(&app, Method::DELETE, &path, t, None).await;
+    let (status, body) = api_request(&app, Method::DELETE, &path, t, None).await;
     assert_eq!((status, body), (204, Value::Null));
     assert_eq!(
-        call(&app, Method::GET, &path, t, None).await,
+        api_request(&app, Method::GET, &path, t, None).await,
         (
             404,
             json!({"detail": "No JheSetting matches the given query."})
@@ -176,7 +167,7 @@ async fn crud_happy_path(backend: Backend) {
     );
 
     // pageSize is ignored (fixed page of 1000).
-    let (status, paged) = call(
+    let (status, paged) = api_request(
         &app,
         Method::GET,
         &format!("{SETTINGS}?pageSize=2"),
@@ -208,7 +199,7 @@ async fn json_values_are_returned_verbatim(backend: Backend) {
         )
         .await
         .unwrap();
-    let (status, body) = call(
+    let (status, body) = api_request(
         &app,
         Method::GET,
         &format!("{SETTINGS}/{}", stored.id),
@@ -227,7 +218,7 @@ async fn json_values_are_returned_verbatim(backend: Backend) {
         json!({"side_bar": {"is_open": 1}}),
         json!({"sideBar": {"isOpen": 1}}),
     ] {
-        let (status, body) = call(
+        let (status, body) = api_request(
             &app,
             Method::PUT,
             &format!("{SETTINGS}/{}", stored.id),
@@ -246,7 +237,7 @@ async fn validation_and_errors(backend: Backend) {
     let t = Some(sam.as_str());
     let post = |body: Value| {
         let app = &app;
-        async move { call(app, Method::POST, SETTINGS, t, Some(body)).await }
+        async move { api_request(app, Method::POST, SETTINGS, t, Some(body)).await }
     };
     let before = keys_of(&app, &sam).await;
     assert_eq!(
@@ -319,7 +310,7 @@ async fn validation_and_errors(backend: Backend) {
     let path = format!("{SETTINGS}/{}", scoped["id"]);
     // Moving it onto the global row collides.
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &path,
@@ -330,7 +321,7 @@ async fn validation_and_errors(backend: Backend) {
         (400, not_unique)
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &path,
@@ -341,7 +332,7 @@ async fn validation_and_errors(backend: Backend) {
         (400, json!({"value": "Required when changing value_type."}))
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &path,
@@ -352,14 +343,14 @@ async fn validation_and_errors(backend: Backend) {
         (400, json!({"value": "Invalid int"}))
     );
     assert_eq!(
-        call(&app, Method::PUT, &path, t, Some(json!({"value": "x"}))).await,
+        api_request(&app, Method::PUT, &path, t, Some(json!({"value": "x"}))).await,
         (
             400,
             json!({"key": ["This field is required."], "valueType": ["This field is required."]})
         )
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PUT,
             &path,
@@ -369,7 +360,7 @@ async fn validation_and_errors(backend: Backend) {
         .await,
         (400, json!({"value": "Required when changing value_type."}))
     );
-    let (status, unchanged) = call(&app, Method::GET, &path, t, None).await;
+    let (status, unchanged) = api_request(&app, Method::GET, &path, t, None).await;
     assert_eq!(status, 200);
     assert_eq!(unchanged, scoped, "refused changes left the row alone");
 
@@ -378,7 +369,7 @@ async fn validation_and_errors(backend: Backend) {
         let body = (method == Method::PATCH || method == Method::PUT)
             .then(|| json!({"key": "a", "valueType": "string", "value": "v"}));
         assert_eq!(
-            call(
+            api_request(
                 &app,
                 method.clone(),
                 &format!("{SETTINGS}/999999"),
@@ -392,7 +383,8 @@ async fn validation_and_errors(backend: Backend) {
             ),
             "{method}"
         );
-        let (status, detail) = call(&app, method.clone(), &format!("{SETTINGS}/x1"), t, body).await;
+        let (status, detail) =
+            api_request(&app, method.clone(), &format!("{SETTINGS}/x1"), t, body).await;
         assert_eq!(status, 400, "{method}: {detail}");
         assert_eq!(detail, json!({"detail": "\"x1\" is not a valid id."}));
     }
@@ -402,7 +394,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     let app = spawn_seeded(backend).await;
     let sam = bearer_for(&app, SUPERUSER).await;
     let t = Some(sam.as_str());
-    let (status, camel) = call(
+    let (status, camel) = api_request(
         &app,
         Method::POST,
         SETTINGS,
@@ -411,7 +403,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     )
     .await;
     assert_eq!(status, 201, "{camel}");
-    let (status, snake) = call(
+    let (status, snake) = api_request(
         &app,
         Method::POST,
         SETTINGS,
@@ -429,7 +421,7 @@ async fn snake_and_camel_case_requests_agree(backend: Backend) {
     assert_eq!(strip(&camel), strip(&snake));
     let path = format!("{SETTINGS}/{}", snake["id"]);
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::PATCH,
             &path,
@@ -449,24 +441,29 @@ async fn superuser_access(backend: Backend) {
         json!({"key": "new.setting", "settingId": 999, "valueType": "string", "value": "hello"});
 
     // Superuser: every settings method and the practitioner reads succeed.
-    let (status, list) = call(&app, Method::GET, SETTINGS, Some(&sam), None).await;
+    let (status, list) = api_request(&app, Method::GET, SETTINGS, Some(&sam), None).await;
     assert_eq!(status, 200);
     assert_eq!(
-        call(&app, Method::GET, SETTINGS, Some(&sam), None).await,
+        api_request(&app, Method::GET, SETTINGS, Some(&sam), None).await,
         (200, list),
         "repeated requests are identical"
     );
     let (status, created) =
-        call(&app, Method::POST, SETTINGS, Some(&sam), Some(body.clone())).await;
+        api_request(&app, Method::POST, SETTINGS, Some(&sam), Some(body.clone())).await;
     assert_eq!(status, 201, "{created}");
     let one = format!("{SETTINGS}/{}", created["id"]);
-    assert_eq!(call(&app, Method::GET, &one, Some(&sam), None).await.0, 200);
     assert_eq!(
-        call(&app, Method::PUT, &one, Some(&sam), Some(json!({"key": "new.setting", "settingId": 999, "valueType": "string", "value": "updated"}))).await.0,
+        api_request(&app, Method::GET, &one, Some(&sam), None)
+            .await
+            .0,
         200
     );
     assert_eq!(
-        call(
+        api_request(&app, Method::PUT, &one, Some(&sam), Some(json!({"key": "new.setting", "settingId": 999, "valueType": "string", "value": "updated"}))).await.0,
+        200
+    );
+    assert_eq!(
+        api_request(
             &app,
             Method::PATCH,
             &one,
@@ -478,13 +475,13 @@ async fn superuser_access(backend: Backend) {
         200
     );
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/practitioners", Some(&sam), None)
+        api_request(&app, Method::GET, "/api/v1/practitioners", Some(&sam), None)
             .await
             .0,
         200
     );
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::GET,
             "/api/v1/practitioners/80002",
@@ -532,10 +529,10 @@ async fn superuser_access(backend: Backend) {
     ];
     for (method, path, body) in &requests {
         for token in [&mary, &peter] {
-            let first = call(&app, method.clone(), path, Some(token), body.clone()).await;
+            let first = api_request(&app, method.clone(), path, Some(token), body.clone()).await;
             assert_eq!(first, (403, denied.clone()), "{method} {path}");
             assert_eq!(
-                call(&app, method.clone(), path, Some(token), body.clone()).await,
+                api_request(&app, method.clone(), path, Some(token), body.clone()).await,
                 first,
                 "repeated"
             );
@@ -556,10 +553,10 @@ async fn superuser_access(backend: Backend) {
     // The denied POSTs created nothing and changed nothing.
     let keys = keys_of(&app, &sam).await;
     assert!(!keys.iter().any(|(k, _)| k == "denied.setting"), "{keys:?}");
-    let (_, still) = call(&app, Method::GET, &one, Some(&sam), None).await;
+    let (_, still) = api_request(&app, Method::GET, &one, Some(&sam), None).await;
     assert_eq!(still["resolvedValue"], "patched");
     assert_eq!(
-        call(
+        api_request(
             &app,
             Method::GET,
             "/api/v1/practitioners/80003",
@@ -582,7 +579,7 @@ async fn superuser_access(backend: Backend) {
 
     // Finally the superuser deletes.
     assert_eq!(
-        call(&app, Method::DELETE, &one, Some(&sam), None).await,
+        api_request(&app, Method::DELETE, &one, Some(&sam), None).await,
         (204, Value::Null)
     );
 }
@@ -590,7 +587,7 @@ async fn superuser_access(backend: Backend) {
 async fn permission_matrix(backend: Backend) {
     let app = spawn_seeded(backend).await;
     let sam = bearer_for(&app, SUPERUSER).await;
-    let (_, created) = call(
+    let (_, created) = api_request(
         &app,
         Method::POST,
         SETTINGS,
@@ -632,7 +629,7 @@ async fn permission_matrix(backend: Backend) {
     for (who, token) in &callers {
         for (method, path, body, superuser_status) in &cases {
             let (status, answer) =
-                call(&app, method.clone(), path, token.as_deref(), body.clone()).await;
+                api_request(&app, method.clone(), path, token.as_deref(), body.clone()).await;
             let expected = match *who {
                 "anonymous" => 401,
                 "superuser" => *superuser_status,

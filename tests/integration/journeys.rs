@@ -7,13 +7,6 @@ use crate::accounts::{csrf_token, login};
 use crate::both_backends;
 use crate::support::*;
 
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
 /// `/o/authorize` with the browser's session (cookie jar of `app.client`) and PKCE, then the code
 /// exchange — what the portal does after a login.
 async fn portal_tokens(app: &TestApp) -> Value {
@@ -181,32 +174,6 @@ async fn practitioner_journey(backend: Backend) {
     );
 }
 
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = plain_client()
-        .request(method, app.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        },
-    )
-}
-
 /// The README's use case: sign up → organisation → study → patient → data sources and scope
 /// requests → add the patient to the study → consent → invitation link → the patient's app
 /// redeems it.
@@ -230,47 +197,54 @@ async fn readme_use_case(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, profile) = call(&app, Method::GET, "/api/v1/users/profile", &rita, None).await;
+    let (_, profile) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/users/profile",
+        Some(&rita),
+        None,
+    )
+    .await;
     let rita_id = profile["id"].as_i64().unwrap();
 
     // The superuser creates a top-level organisation and makes her its manager.
     let sam = bearer_for(&app, seeded::SUPERUSER).await;
-    let (status, org) = call(
+    let (status, org) = api_request(
         &app,
         Method::POST,
         "/api/v1/organizations",
-        &sam,
+        Some(&sam),
         Some(json!({"name": "Cardio Lab", "type": "laboratory", "partOf": 0})),
     )
     .await;
     assert_eq!(status, 201, "{org}");
     let org_id = org["id"].as_i64().unwrap();
-    let (status, _) = call(
+    let (status, _) = api_request(
         &app,
         Method::POST,
         &format!("/api/v1/organizations/{org_id}/user"),
-        &sam,
+        Some(&sam),
         Some(json!({"jheUserId": rita_id, "organizationPartitionerRole": "manager"})),
     )
     .await;
     assert_eq!(status, 200);
 
     // She creates a study and a patient.
-    let (status, study) = call(
+    let (status, study) = api_request(
         &app,
         Method::POST,
         "/api/v1/studies",
-        &rita,
+        Some(&rita),
         Some(json!({"name": "HR study", "description": "Heart rate", "organization": org_id})),
     )
     .await;
     assert_eq!(status, 201, "{study}");
     let study_id = study["id"].as_i64().unwrap();
-    let (status, patient) = call(
+    let (status, patient) = api_request(
         &app,
         Method::POST,
         "/api/v1/patients",
-        &rita,
+        Some(&rita),
         Some(json!({"organizationId": org_id, "nameFamily": "Doe", "nameGiven": "Jane", "birthDate": "1990-02-03", "telecomEmail": "jane@example.org", "identifier": "ext-1"})),
     )
     .await;
@@ -279,31 +253,31 @@ async fn readme_use_case(backend: Backend) {
     assert_eq!(patient["identifiers"][0]["value"], "ext-1");
 
     // The superuser registers the device and the app; she attaches them and the scope to the study.
-    let (status, device) = call(
+    let (status, device) = api_request(
         &app,
         Method::POST,
         "/api/v1/data_sources",
-        &sam,
+        Some(&sam),
         Some(json!({"name": "Polar H10", "type": "personal_device"})),
     )
     .await;
     assert_eq!(status, 201, "{device}");
     let device_id = device["id"].as_i64().unwrap();
-    let (status, _) = call(
+    let (status, _) = api_request(
         &app,
         Method::POST,
         &format!("/api/v1/data_sources/{device_id}/supported_scopes"),
-        &sam,
+        Some(&sam),
         Some(json!({"scopeCodeId": 50004})),
     )
     .await;
     assert_eq!(status, 200);
     let verifier = jhe_kdf::random_token(43);
-    let (status, client) = call(
+    let (status, client) = api_request(
         &app,
         Method::POST,
         "/api/v1/clients",
-        &sam,
+        Some(&sam),
         Some(json!({"name": "HeartApp", "clientId": "heartapp", "invitationUrl": "https://heart.example.org/invite?code=CODE", "codeVerifier": verifier})),
     )
     .await;
@@ -315,11 +289,11 @@ async fn readme_use_case(backend: Backend) {
         ("clients", json!({"clientId": app_id})),
         ("patients", json!({"patientIds": [patient_id]})),
     ] {
-        let (status, answer) = call(
+        let (status, answer) = api_request(
             &app,
             Method::POST,
             &format!("/api/v1/studies/{study_id}/{path}"),
-            &rita,
+            Some(&rita),
             Some(body),
         )
         .await;
@@ -327,20 +301,20 @@ async fn readme_use_case(backend: Backend) {
     }
 
     // Consent on the patient's behalf, then the invitation link.
-    let (status, consents) = call(
+    let (status, consents) = api_request(
         &app,
         Method::POST,
         &format!("/api/v1/patients/{patient_id}/consents"),
-        &rita,
+        Some(&rita),
         Some(json!({"studyScopeConsents": [{"studyId": study_id, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:heart-rate:2.0", "consented": true}]}]})),
     )
     .await;
     assert_eq!(status, 200, "{consents}");
-    let (status, link) = call(
+    let (status, link) = api_request(
         &app,
         Method::GET,
         &format!("/api/v1/patients/{patient_id}/invitation_link?application_id={app_id}"),
-        &rita,
+        Some(&rita),
         None,
     )
     .await;
@@ -369,13 +343,14 @@ async fn readme_use_case(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{tokens}");
     let jane = tokens["access_token"].as_str().unwrap();
-    let (_, profile) = call(&app, Method::GET, "/api/v1/users/profile", jane, None).await;
+    let (_, profile) =
+        api_request(&app, Method::GET, "/api/v1/users/profile", Some(jane), None).await;
     assert_eq!(profile["patient"]["id"], patient_id);
-    let (status, mine) = call(
+    let (status, mine) = api_request(
         &app,
         Method::GET,
         &format!("/api/v1/patients/{patient_id}/consents"),
-        jane,
+        Some(jane),
         None,
     )
     .await;

@@ -347,6 +347,10 @@ pub async fn patients(
     Ok(out)
 }
 
+fn required_id(id: Option<Id>, field: &str) -> CoreResult<Id> {
+    id.ok_or_else(|| CoreError::field(field, "This field is required."))
+}
+
 fn required_ids(ids: Option<Vec<Id>>, field: &str) -> CoreResult<Vec<Id>> {
     match ids {
         Some(ids) if !ids.is_empty() => Ok(ids),
@@ -433,9 +437,7 @@ pub async fn scope_requests(
 }
 
 async fn concept_or_400(state: &AppState, id: Option<Id>) -> CoreResult<CodeableConcept> {
-    let Some(id) = id else {
-        return Err(CoreError::field("scopeCodeId", "This field is required."));
-    };
+    let id = required_id(id, "scopeCodeId")?;
     state.store.get_concept(id).await?.ok_or_else(|| {
         CoreError::field(
             "scopeCodeId",
@@ -465,9 +467,7 @@ pub async fn remove_scope_request(
     scope_code_id: Option<Id>,
 ) -> CoreResult<()> {
     manageable(state, principal, id).await?;
-    let Some(scope_code_id) = scope_code_id else {
-        return Err(CoreError::field("scopeCodeId", "This field is required."));
-    };
+    let scope_code_id = required_id(scope_code_id, "scopeCodeId")?;
     state.store.remove_scope_request(id, scope_code_id).await?;
     Ok(())
 }
@@ -496,9 +496,7 @@ pub async fn add_client(
     client_id: Option<Id>,
 ) -> CoreResult<()> {
     manageable(state, principal, id).await?;
-    let Some(client_id) = client_id else {
-        return Err(CoreError::field("clientId", "This field is required."));
-    };
+    let client_id = required_id(client_id, "clientId")?;
     if state.store.get_client(client_id).await?.is_none() {
         return Err(CoreError::field(
             "clientId",
@@ -517,9 +515,7 @@ pub async fn remove_client(
     client_id: Option<Id>,
 ) -> CoreResult<()> {
     manageable(state, principal, id).await?;
-    let Some(client_id) = client_id else {
-        return Err(CoreError::field("clientId", "This field is required."));
-    };
+    let client_id = required_id(client_id, "clientId")?;
     state.store.remove_study_client(id, client_id).await?;
     Ok(())
 }
@@ -548,9 +544,7 @@ pub async fn add_data_source(
     data_source_id: Option<Id>,
 ) -> CoreResult<()> {
     manageable(state, principal, id).await?;
-    let Some(data_source_id) = data_source_id else {
-        return Err(CoreError::field("dataSourceId", "This field is required."));
-    };
+    let data_source_id = required_id(data_source_id, "dataSourceId")?;
     if state.store.get_data_source(data_source_id).await?.is_none() {
         return Err(CoreError::field(
             "dataSourceId",
@@ -572,9 +566,7 @@ pub async fn remove_data_source(
     data_source_id: Option<Id>,
 ) -> CoreResult<()> {
     manageable(state, principal, id).await?;
-    let Some(data_source_id) = data_source_id else {
-        return Err(CoreError::field("dataSourceId", "This field is required."));
-    };
+    let data_source_id = required_id(data_source_id, "dataSourceId")?;
     state
         .store
         .remove_study_data_source(id, data_source_id)

@@ -592,3 +592,12 @@ impl CallerTokens {
             .map(String::as_str)
     }
 }
+
+/// The `Location` header of a redirect (empty when absent).
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
