@@ -531,14 +531,14 @@ async fn closed_gap_supported_scopes_need_manage(backend: Backend) {
 
 async fn delete_keeps_observations(backend: Backend) {
     use jhe_core::domain::{NewObservation, PageRequest};
-    use jhe_core::store::{AccessFilter, ObservationQuery, ObservationStore};
+    use jhe_core::store::{AccessScope, ObservationQuery, ObservationStore};
 
     let app = spawn_seeded(backend).await;
     let sam = bearer_for(&app, SUPERUSER).await;
     let store = &app.db.store;
     let seeded = store
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery::default(),
             PageRequest::new(1, 1),
         )
@@ -572,7 +572,7 @@ async fn delete_keeps_observations(backend: Backend) {
     .await;
     assert_eq!(status, 204);
     let kept = store
-        .get_observation(&AccessFilter::Unrestricted, created.id)
+        .get_observation(&AccessScope::system_for_tests(), created.id)
         .await
         .unwrap()
         .expect("the observation stays");

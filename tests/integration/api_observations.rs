@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use jhe_core::domain::NewObservation;
-use jhe_core::store::{AccessFilter, ObservationStore};
+use jhe_core::store::{AccessScope, ObservationStore};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ async fn list_and_detail(backend: Backend) {
     let stored = app
         .db
         .store
-        .get_observation(&AccessFilter::Unrestricted, 60003)
+        .get_observation(&AccessScope::system_for_tests(), 60003)
         .await
         .unwrap()
         .unwrap();

@@ -79,7 +79,7 @@ async fn list_and_read(backend: Backend) {
     let mut pamela = app
         .db
         .store
-        .get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40002)
+        .get_patient(&jhe_core::store::AccessScope::system_for_tests(), 40002)
         .await
         .unwrap()
         .unwrap();
@@ -426,7 +426,7 @@ async fn update_and_remove(backend: Backend) {
     let studies: Vec<i64> = app
         .db
         .store
-        .list_patient_studies(40005)
+        .list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), 40005)
         .await
         .unwrap()
         .iter()
@@ -452,7 +452,7 @@ async fn update_and_remove(backend: Backend) {
     assert!(
         app.db
             .store
-            .get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40001)
+            .get_patient(&jhe_core::store::AccessScope::system_for_tests(), 40001)
             .await
             .unwrap()
             .is_none()

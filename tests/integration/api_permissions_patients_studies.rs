@@ -192,7 +192,7 @@ async fn patient_writes(backend: Backend) {
         let exists = app
             .db
             .store
-            .get_patient(&jhe_core::store::AccessFilter::Unrestricted, id)
+            .get_patient(&jhe_core::store::AccessScope::system_for_tests(), id)
             .await
             .unwrap()
             .is_some();
@@ -260,7 +260,7 @@ async fn patient_writes(backend: Backend) {
     assert_eq!(
         app.db
             .store
-            .list_patient_consents(40001)
+            .list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), 40001)
             .await
             .unwrap()
             .len(),
@@ -283,7 +283,7 @@ async fn patient_writes(backend: Backend) {
     assert_eq!(
         app.db
             .store
-            .list_patient_consents(40001)
+            .list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), 40001)
             .await
             .unwrap()
             .len(),
@@ -572,7 +572,7 @@ async fn gap_patient_changes_go_through_the_patients_organization(backend: Backe
     let peter = app
         .db
         .store
-        .get_patient(&jhe_core::store::AccessFilter::Unrestricted, 40001)
+        .get_patient(&jhe_core::store::AccessScope::system_for_tests(), 40001)
         .await
         .unwrap()
         .unwrap();
@@ -630,7 +630,7 @@ async fn gap_study_sub_resources_need_the_manage_right(backend: Backend) {
     let enrolled: Vec<i64> = app
         .db
         .store
-        .list_study_patients(30001)
+        .list_study_patients(&jhe_core::store::AccessScope::system_for_tests(), 30001)
         .await
         .unwrap()
         .iter()
@@ -702,7 +702,7 @@ async fn gap_consent_reset_needs_the_right_to_record(backend: Backend) {
     assert_eq!(
         app.db
             .store
-            .list_patient_consents(40001)
+            .list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), 40001)
             .await
             .unwrap()
             .len(),

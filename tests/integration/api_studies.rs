@@ -332,7 +332,7 @@ async fn enrolments(backend: Backend) {
     let enrolled: Vec<i64> = app
         .db
         .store
-        .list_study_patients(30001)
+        .list_study_patients(&jhe_core::store::AccessScope::system_for_tests(), 30001)
         .await
         .unwrap()
         .iter()

@@ -174,7 +174,7 @@ impl World {
             .db
             .store
             .search_observations(
-                &AccessFilter::Unrestricted,
+                &AccessScope::system_for_tests(),
                 &ObservationQuery::default(),
                 PageRequest::new(1, 1),
             )

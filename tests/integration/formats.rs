@@ -112,7 +112,7 @@ async fn attachments(backend: Backend) {
         .unwrap();
     s.add_scope_request(w.study.id, loinc.id).await.unwrap();
     let enrolment = s
-        .list_patient_studies(w.peter.id)
+        .list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), w.peter.id)
         .await
         .unwrap()
         .into_iter()
@@ -203,7 +203,7 @@ async fn attachments(backend: Backend) {
     assert!(a.outcome().starts_with("No data format accepts"));
     let stored = s
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery::default(),
             PageRequest::default(),
         )

@@ -20,7 +20,7 @@ async fn snapshot(store: &dyn Store, stable: bool) -> Value {
         }
     }
     let patients = store
-        .list_patients(&AccessFilter::Unrestricted, &PatientQuery::default(), all)
+        .list_patients(&AccessScope::system_for_tests(), &PatientQuery::default(), all)
         .await
         .unwrap()
         .items;
@@ -35,14 +35,14 @@ async fn snapshot(store: &dyn Store, stable: bool) -> Value {
             p.identifier,
             store.list_patient_organization_ids(p.id).await.unwrap(),
             store
-                .list_patient_studies(p.id)
+                .list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), p.id)
                 .await
                 .unwrap()
                 .iter()
                 .map(|s| s.study_id)
                 .collect::<Vec<_>>(),
             store
-                .list_patient_consents(p.id)
+                .list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id)
                 .await
                 .unwrap()
                 .iter()
@@ -69,7 +69,7 @@ async fn snapshot(store: &dyn Store, stable: bool) -> Value {
     }
     let observations: Vec<Value> = store
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery::default(),
             all,
         )

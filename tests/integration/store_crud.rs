@@ -225,7 +225,7 @@ async fn patients(backend: Backend) {
     let u = user(s, "pat@example.org", Some(UserType::Patient)).await;
     let mut p = patient(s, Some(u.id), "Doe").await;
     assert_eq!(
-        s.get_patient(&AccessFilter::Unrestricted, p.id)
+        s.get_patient(&AccessScope::system_for_tests(), p.id)
             .await
             .unwrap()
             .unwrap(),
@@ -248,7 +248,7 @@ async fn patients(backend: Backend) {
         ..Default::default()
     };
     assert_eq!(
-        s.list_patients(&AccessFilter::Unrestricted, &q, PageRequest::default())
+        s.list_patients(&AccessScope::system_for_tests(), &q, PageRequest::default())
             .await
             .unwrap()
             .total,
@@ -259,7 +259,7 @@ async fn patients(backend: Backend) {
         ..Default::default()
     };
     assert_eq!(
-        s.list_patients(&AccessFilter::Unrestricted, &q, PageRequest::default())
+        s.list_patients(&AccessScope::system_for_tests(), &q, PageRequest::default())
             .await
             .unwrap()
             .total,
@@ -268,7 +268,7 @@ async fn patients(backend: Backend) {
     assert!(s.remove_patient_organization(p.id, o.id).await.unwrap());
     assert!(s.delete_patient(p.id).await.unwrap());
     assert!(
-        s.get_patient(&AccessFilter::Unrestricted, p.id)
+        s.get_patient(&AccessScope::system_for_tests(), p.id)
             .await
             .unwrap()
             .is_none()
@@ -318,7 +318,7 @@ async fn studies_enrolments_and_consents(backend: Backend) {
         e.id,
         "enrolment is idempotent"
     );
-    assert_eq!(s.list_study_patients(study.id).await.unwrap().len(), 1);
+    assert_eq!(s.list_study_patients(&jhe_core::store::AccessScope::system_for_tests(), study.id).await.unwrap().len(), 1);
     let r = s.add_scope_request(study.id, c.id).await.unwrap();
     assert_eq!(r.scope_actions.as_deref(), Some("rs"));
     assert_eq!(s.list_scope_requests(study.id).await.unwrap().len(), 1);
@@ -330,7 +330,7 @@ async fn studies_enrolments_and_consents(backend: Backend) {
         .unwrap();
     assert_eq!(consent.id, changed.id);
     assert!(!changed.consented);
-    assert_eq!(s.list_patient_consents(p.id).await.unwrap().len(), 1);
+    assert_eq!(s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().len(), 1);
     assert!(s.delete_consent(e.id, c.id).await.unwrap());
     s.upsert_consent(e.id, c.id, true, t).await.unwrap();
     assert_eq!(s.delete_patient_consents(p.id).await.unwrap(), 1);
@@ -504,7 +504,7 @@ async fn observations(backend: Backend) {
         .unwrap();
     let o = &created[0];
     let read = s
-        .get_observation(&AccessFilter::Unrestricted, o.id)
+        .get_observation(&AccessScope::system_for_tests(), o.id)
         .await
         .unwrap()
         .unwrap();
@@ -525,7 +525,7 @@ async fn observations(backend: Backend) {
     );
     let page = s
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery {
                 patient_id: Some(p.id),
                 ..Default::default()
@@ -537,7 +537,7 @@ async fn observations(backend: Backend) {
     assert_eq!(page.total, 1);
     assert!(s.delete_observation(o.id).await.unwrap());
     assert!(
-        s.get_observation(&AccessFilter::Unrestricted, o.id)
+        s.get_observation(&AccessScope::system_for_tests(), o.id)
             .await
             .unwrap()
             .is_none()

@@ -6,7 +6,7 @@ use jhe_core::store::*;
 
 use crate::both_backends;
 use crate::store_crud::{concept, observation, org, patient, user};
-use crate::support::{Backend, TestDb};
+use crate::support::{Backend, TestDb, principal_of, scope_of};
 
 fn conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
@@ -151,7 +151,7 @@ async fn observation_identifiers_are_global_and_batches_atomic(backend: Backend)
     );
     let all = s
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery::default(),
             PageRequest::default(),
         )
@@ -246,7 +246,7 @@ async fn cascades(backend: Backend) {
     // Deleting a data source keeps the observation and clears its link.
     s.delete_data_source(ds.id).await.unwrap();
     let kept = s
-        .get_observation(&AccessFilter::Unrestricted, obs.id)
+        .get_observation(&AccessScope::system_for_tests(), obs.id)
         .await
         .unwrap()
         .unwrap();
@@ -254,10 +254,10 @@ async fn cascades(backend: Backend) {
 
     // Deleting the study removes enrolments and consents, not the patient.
     s.delete_study(study.id).await.unwrap();
-    assert!(s.list_patient_studies(p.id).await.unwrap().is_empty());
-    assert!(s.list_patient_consents(p.id).await.unwrap().is_empty());
+    assert!(s.list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().is_empty());
+    assert!(s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().is_empty());
     assert!(
-        s.get_patient(&AccessFilter::Unrestricted, p.id)
+        s.get_patient(&AccessScope::system_for_tests(), p.id)
             .await
             .unwrap()
             .is_some()
@@ -313,13 +313,13 @@ async fn cascades(backend: Backend) {
     .unwrap();
     s.delete_user(patient_user.id).await.unwrap();
     assert!(
-        s.get_patient(&AccessFilter::Unrestricted, p.id)
+        s.get_patient(&AccessScope::system_for_tests(), p.id)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.get_observation(&AccessFilter::Unrestricted, obs.id)
+        s.get_observation(&AccessScope::system_for_tests(), obs.id)
             .await
             .unwrap()
             .is_none()
@@ -368,9 +368,8 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
         .await
         .unwrap();
     }
-    let filter = AccessFilter::PractitionerOrganizations {
-        practitioner_id: prac.id,
-    };
+    // Scopes come only from the policy, as in the handlers.
+    let filter = scope_of(&principal_of(pu.clone(), Some(prac.clone()), None)).await;
     let patients = s
         .list_patients(&filter, &PatientQuery::default(), PageRequest::default())
         .await
@@ -384,91 +383,106 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
         vec![mine.id, both.id]
     );
     assert!(s.get_patient(&filter, theirs.id).await.unwrap().is_none());
-    let visible = s
-        .search_observations(
-            &filter,
-            &ObservationQuery::default(),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(visible.total, 4);
-    assert!(
-        visible
-            .items
-            .iter()
-            .all(|o| o.subject_patient_id != theirs.id)
-    );
-    let own = AccessFilter::OwnPatient {
-        patient_id: theirs.id,
+    let count = |q: ObservationQuery| {
+        let filter = filter.clone();
+        async move {
+            s.search_observations(&filter, &q, PageRequest::default())
+                .await
+                .unwrap()
+                .total
+        }
     };
+    assert_eq!(
+        count(ObservationQuery::default()).await,
+        0,
+        "a practitioner sees no observation without a consent"
+    );
+    let own = scope_of(&principal_of(pu.clone(), None, Some(theirs.clone()))).await;
     assert_eq!(
         s.search_observations(&own, &ObservationQuery::default(), PageRequest::default())
             .await
             .unwrap()
             .total,
-        2
+        2,
+        "a patient sees all of their own data"
     );
+    let nobody = scope_of(&principal_of(pu.clone(), None, None)).await;
     assert_eq!(
-        s.search_observations(
-            &AccessFilter::Nothing,
-            &ObservationQuery::default(),
-            PageRequest::default()
-        )
-        .await
-        .unwrap()
-        .total,
+        s.search_observations(&nobody, &ObservationQuery::default(), PageRequest::default())
+            .await
+            .unwrap()
+            .total,
         0
     );
 
-    // Study filter: enrolled patients and requested codes only; consent rule: consented scopes only.
-    let study = s
-        .create_study(NewStudy {
-            id: None,
-            name: "HR".into(),
-            description: String::new(),
-            organization_id: lab.id,
-            icon_url: None,
-        })
+    // Studies: HR and BP in the practitioner's organisation, BP in the other one.
+    let study = |name: &str, organization_id: i64| NewStudy {
+        id: None,
+        name: name.into(),
+        description: String::new(),
+        organization_id,
+        icon_url: None,
+    };
+    let hr_study = s.create_study(study("HR", lab.id)).await.unwrap();
+    let bp_study = s.create_study(study("BP", lab.id)).await.unwrap();
+    let elsewhere = s.create_study(study("BP elsewhere", other.id)).await.unwrap();
+    s.add_scope_request(hr_study.id, hr.id).await.unwrap();
+    s.add_scope_request(bp_study.id, bp.id).await.unwrap();
+    s.add_scope_request(elsewhere.id, bp.id).await.unwrap();
+    let e_mine = s.enroll_patient(hr_study.id, mine.id).await.unwrap();
+    let e_both_hr = s.enroll_patient(hr_study.id, both.id).await.unwrap();
+    let e_both_else = s.enroll_patient(elsewhere.id, both.id).await.unwrap();
+    let in_hr_study = ObservationQuery {
+        study_id: Some(hr_study.id),
+        ..Default::default()
+    };
+    assert_eq!(count(in_hr_study.clone()).await, 0, "enrolled, not consented");
+
+    // A consent given in another organisation's study shows nothing here.
+    s.upsert_consent(e_both_else.id, bp.id, true, Utc::now())
         .await
         .unwrap();
-    s.add_scope_request(study.id, hr.id).await.unwrap();
-    let e_mine = s.enroll_patient(study.id, mine.id).await.unwrap();
-    s.enroll_patient(study.id, both.id).await.unwrap();
-    let q = ObservationQuery {
-        study_id: Some(study.id),
-        ..Default::default()
-    };
-    assert_eq!(
-        s.search_observations(&filter, &q, PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        2
-    );
-    let consented = ObservationQuery {
-        study_id: Some(study.id),
-        consent: ConsentRule::ConsentedScopesOnly,
-        ..Default::default()
-    };
-    assert_eq!(
-        s.search_observations(&filter, &consented, PageRequest::default())
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(count(ObservationQuery::default()).await, 0);
+
+    // Consent in the practitioner's study: exactly that patient's data type.
     s.upsert_consent(e_mine.id, hr.id, true, Utc::now())
         .await
         .unwrap();
     let page = s
-        .search_observations(&filter, &consented, PageRequest::default())
+        .search_observations(&filter, &in_hr_study, PageRequest::default())
         .await
         .unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.items[0].subject_patient_id, mine.id);
+    assert_eq!(page.items[0].codeable_concept_id, hr.id);
+    let mine_hr = page.items[0].id;
+    assert!(s.get_observation(&filter, mine_hr).await.unwrap().is_some());
+    assert_eq!(count(ObservationQuery::default()).await, 1);
+    assert_eq!(
+        count(ObservationQuery {
+            study_id: Some(bp_study.id),
+            ..Default::default()
+        })
+        .await,
+        0,
+        "a study filter needs the consent in that study"
+    );
+
+    // Withdrawal hides the data at once, on search and by id.
+    s.upsert_consent(e_mine.id, hr.id, false, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(count(ObservationQuery::default()).await, 0);
+    assert!(s.get_observation(&filter, mine_hr).await.unwrap().is_none());
 
     // Paging: every row exactly once, newest first.
+    let e_both_bp = s.enroll_patient(bp_study.id, both.id).await.unwrap();
+    s.upsert_consent(e_both_hr.id, hr.id, true, Utc::now())
+        .await
+        .unwrap();
+    s.upsert_consent(e_both_bp.id, bp.id, true, Utc::now())
+        .await
+        .unwrap();
     let all = ObservationQuery {
         patient_id: Some(both.id),
         ..Default::default()
@@ -481,9 +495,25 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
         .search_observations(&filter, &all, PageRequest::new(2, 1))
         .await
         .unwrap();
+    assert_eq!(p1.total, 2);
     assert!(p1.has_next() && !p2.has_next() && p2.has_previous());
     assert_ne!(p1.items[0].id, p2.items[0].id);
     assert!(p1.items[0].id > p2.items[0].id);
+
+    // Enrolments and consents follow the same patient visibility.
+    assert!(
+        s.list_patient_consents(&filter, theirs.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.list_patient_consents(&filter, both.id).await.unwrap().len(), 3);
+    assert_eq!(
+        s.list_study_patients(&filter, elsewhere.id).await.unwrap().len(),
+        1,
+        "only the enrolled patient the practitioner can see"
+    );
+    assert!(s.list_patient_studies(&nobody, both.id).await.unwrap().is_empty());
 }
 
 async fn concurrent_writers_lose_nothing(backend: Backend) {
@@ -536,7 +566,7 @@ async fn concurrent_writers_lose_nothing(backend: Backend) {
     let all = db
         .store
         .search_observations(
-            &AccessFilter::Unrestricted,
+            &AccessScope::system_for_tests(),
             &ObservationQuery::default(),
             PageRequest::all(),
         )

@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
-use crate::services::guard::{allowed, require};
+use crate::services::guard::{require, scope};
 use crate::services::patients::{self, PatientView};
 
 /// A data source of a study with the scopes it supports (ordered by text).
@@ -106,22 +106,6 @@ pub struct RecordedConsent {
     pub code: CodeableConcept,
 }
 
-/// Who may read a patient's consents: the patient, a practitioner sharing an organisation with
-/// them, or a superuser.
-async fn require_read(state: &AppState, principal: &Principal, patient_id: Id) -> CoreResult<()> {
-    if allowed(state, principal, Action::ReadPatient { patient_id }).await? {
-        return Ok(());
-    }
-    Err(CoreError::Forbidden(
-        if principal.practitioner.is_none() && principal.is_patient() {
-            "The Patient does not match the current patient user."
-        } else {
-            "This Practitioner not authorized to access this Patient"
-        }
-        .into(),
-    ))
-}
-
 async fn concept(
     state: &AppState,
     cache: &mut BTreeMap<Id, CodeableConcept>,
@@ -174,9 +158,12 @@ pub async fn overview(
     principal: &Principal,
     patient_id: Id,
 ) -> CoreResult<ConsentOverview> {
-    let patient = patients::get_or_404(state, patient_id).await?;
-    require_read(state, principal, patient_id).await?;
-    let consents = state.store.list_patient_consents(patient_id).await?;
+    let scope = scope(state, principal).await;
+    let patient = patients::visible_or_404(state, principal, patient_id).await?;
+    let consents = state
+        .store
+        .list_patient_consents(&scope, patient_id)
+        .await?;
     let mut cache = BTreeMap::new();
     let mut consolidated = BTreeSet::new();
     for c in &consents {
@@ -192,7 +179,7 @@ pub async fn overview(
     }
     let mut studies_pending_consent = Vec::new();
     let mut studies = Vec::new();
-    for enrolment in state.store.list_patient_studies(patient_id).await? {
+    for enrolment in state.store.list_patient_studies(&scope, patient_id).await? {
         let Some(study) = state.store.get_study(enrolment.study_id).await? else {
             continue;
         };
@@ -263,13 +250,13 @@ pub async fn overview(
     })
 }
 
-/// Deletes every consent decision of the patient; returns how many. The patient themself may do
-/// it; a practitioner needs the right to record consents in every study the patient is enrolled
+/// Deletes every consent decision of the patient; returns how many. The patient must be visible
+/// to the caller (`404` otherwise). The patient themself may do it; a practitioner needs the right to record consents in every study the patient is enrolled
 /// in (so a viewer cannot wipe decisions).
 pub async fn reset(state: &AppState, principal: &Principal, patient_id: Id) -> CoreResult<u64> {
-    patients::get_or_404(state, patient_id).await?;
-    require_read(state, principal, patient_id).await?;
-    for enrolment in state.store.list_patient_studies(patient_id).await? {
+    patients::visible_or_404(state, principal, patient_id).await?;
+    let scope = scope(state, principal).await;
+    for enrolment in state.store.list_patient_studies(&scope, patient_id).await? {
         if let Some(study) = state.store.get_study(enrolment.study_id).await? {
             require(
                 state,
@@ -305,15 +292,19 @@ pub async fn change(
     op: ConsentChange,
     entries: Option<Vec<StudyConsentInput>>,
 ) -> CoreResult<Vec<RecordedConsent>> {
-    patients::get_or_404(state, patient_id).await?;
+    patients::visible_or_404(state, principal, patient_id).await?;
+    let scope = scope(state, principal).await;
     let Some(entries) = entries else {
         return Err(CoreError::field(
             "studyScopeConsents",
             "This field is required.",
         ));
     };
-    let enrolments = state.store.list_patient_studies(patient_id).await?;
-    let existing = state.store.list_patient_consents(patient_id).await?;
+    let enrolments = state.store.list_patient_studies(&scope, patient_id).await?;
+    let existing = state
+        .store
+        .list_patient_consents(&scope, patient_id)
+        .await?;
     let mut plan = Vec::new();
     for entry in &entries {
         let Some(study_id) = entry.study_id else {

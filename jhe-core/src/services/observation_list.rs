@@ -1,6 +1,6 @@
 //! The portal's observation list (`/api/v1/observations`, rest-api.md §6): observations of
 //! patients sharing an organisation with the calling practitioner, filtered in SQL through the
-//! caller's [`AccessFilter`], newest first.
+//! caller's sealed [`AccessScope`], newest first.
 //!
 //! Closes the original's gap: with a study filter the caller must be allowed to read the study,
 //! and only scopes the patient consented to in that study are returned.
@@ -15,9 +15,10 @@ use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
 use crate::services::guard::require;
+use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
 use crate::services::studies::{NO_PRACTITIONER, get_or_404 as study_or_404};
-use crate::store::{AccessFilter, ConsentRule, ObservationQuery};
+use crate::store::{AccessScope, ObservationQuery};
 
 /// Filters of the list; all given ones must hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,7 +56,7 @@ fn require_practitioner(principal: &Principal) -> CoreResult<()> {
 
 async fn rows(
     state: &AppState,
-    filter: &AccessFilter,
+    filter: &AccessScope,
     observations: Vec<Observation>,
 ) -> CoreResult<Vec<ObservationRow>> {
     let mut patients: BTreeMap<Id, Patient> = BTreeMap::new();
@@ -116,7 +117,6 @@ pub async fn list(
         )
         .await?;
         query.study_id = Some(study_id);
-        query.consent = ConsentRule::ConsentedScopesOnly;
     }
     if let Some(org) = filter.organization_id
         && !linked_organization_ids(state, principal)
@@ -129,7 +129,7 @@ pub async fn list(
             request: page,
         });
     }
-    let access = state.policy.access_filter(principal).await;
+    let access = scope(state, principal).await;
     let found = state
         .store
         .search_observations(&access, &query, page)
@@ -144,7 +144,7 @@ pub async fn list(
 /// One observation the calling practitioner may see, else `404`.
 pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<ObservationRow> {
     require_practitioner(principal)?;
-    let access = state.policy.access_filter(principal).await;
+    let access = scope(state, principal).await;
     let observation = state
         .store
         .get_observation(&access, id)

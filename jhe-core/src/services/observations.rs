@@ -25,7 +25,8 @@ use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_reso
 use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
 use crate::policy::{Action, Decision, Principal};
 use crate::server::AppState;
-use crate::store::{AccessFilter, ConsentRule, ObservationQuery, PatientQuery, StoreError};
+use crate::services::guard::scope;
+use crate::store::{AccessScope, ObservationQuery, PatientQuery, StoreError};
 
 /// Step 2 of fhir-api.md §1.2.
 pub const SUBJECT_REQUIRED: &str =
@@ -190,7 +191,7 @@ fn set(results: &mut [Option<Result<Stored, Outcome>>], i: usize, result: Result
 struct Uploader<'a> {
     state: &'a AppState,
     principal: &'a Principal,
-    filter: AccessFilter,
+    scope: AccessScope,
     patients: HashMap<Id, Option<Patient>>,
     decisions: HashMap<Id, Decision>,
     consented: HashMap<Id, HashSet<Id>>,
@@ -209,7 +210,7 @@ impl<'a> Uploader<'a> {
         Uploader {
             state,
             principal,
-            filter: state.policy.access_filter(principal).await,
+            scope: scope(state, principal).await,
             patients: HashMap::new(),
             decisions: HashMap::new(),
             consented: HashMap::new(),
@@ -250,11 +251,7 @@ impl<'a> Uploader<'a> {
         if let Some(p) = self.patients.get(&id) {
             return Ok(p.clone());
         }
-        let p = self
-            .state
-            .store
-            .get_patient(&AccessFilter::Unrestricted, id)
-            .await?;
+        let p = self.state.store.get_patient(&self.scope, id).await?;
         self.patients.insert(id, p.clone());
         Ok(p)
     }
@@ -281,7 +278,7 @@ impl<'a> Uploader<'a> {
             let scopes: HashSet<Id> = self
                 .state
                 .store
-                .list_patient_consents(patient_id)
+                .list_patient_consents(&self.scope, patient_id)
                 .await?
                 .into_iter()
                 .filter(|c| c.consented)
@@ -392,7 +389,13 @@ impl<'a> Uploader<'a> {
         let not_found =
             || FhirError::bad_request(format!("Patient id={patient_text} can not be found."));
         let patient_id: Id = patient_text.parse().map_err(|_| not_found())?;
-        let patient = self.patient(patient_id).await?.ok_or_else(not_found)?;
+        // A patient outside the caller's scope gets the same answer whether or not it exists.
+        let Some(patient) = self.patient(patient_id).await? else {
+            return Err(match self.decision(patient_id).await? {
+                Decision::Deny(message) => FhirError::forbidden(message),
+                Decision::Allow => not_found(),
+            });
+        };
         // 4. The caller may upload for this patient.
         if let Decision::Deny(message) = self.decision(patient.id).await? {
             return Err(FhirError::forbidden(message));
@@ -652,7 +655,7 @@ impl<'a> Uploader<'a> {
         }
         for (i, target, (system, value)) in existing {
             let found = match target {
-                Target::Stored(id) => self.state.store.get_observation(&self.filter, id).await?,
+                Target::Stored(id) => self.state.store.get_observation(&self.scope, id).await?,
                 Target::Entry(j) => match results.get(j) {
                     Some(Some(Ok(s))) => Some(s.observation.clone()),
                     _ => None,
@@ -825,17 +828,6 @@ fn in_entry(error: FhirError, index: usize) -> FhirError {
 // Search and read
 // ------------------------------------------------------------------------------------------
 
-/// Practitioners see only scopes the patient consented to (in the study searched, or any);
-/// a patient reading their own data (or an unrestricted internal caller) sees everything.
-fn consent_rule(filter: &AccessFilter) -> ConsentRule {
-    match filter {
-        AccessFilter::OwnPatient { .. } | AccessFilter::Unrestricted => ConsentRule::None,
-        AccessFilter::PractitionerOrganizations { .. } | AccessFilter::Nothing => {
-            ConsentRule::ConsentedScopesOnly
-        }
-    }
-}
-
 /// A study filter: the study must exist and the caller may read it (`Action::ReadStudy`).
 async fn authorized_study(state: &AppState, principal: &Principal, study_id: Id) -> FhirResult<Id> {
     let study =
@@ -864,12 +856,9 @@ pub async fn search_observations(
     principal: &Principal,
     search: &ObservationSearch,
 ) -> FhirResult<SearchPage<(Observation, CodeableConcept)>> {
-    let filter = state.policy.access_filter(principal).await;
+    let filter = scope(state, principal).await;
     let paging = search.paging;
-    let mut q = ObservationQuery {
-        consent: consent_rule(&filter),
-        ..Default::default()
-    };
+    let mut q = ObservationQuery::default();
     let mut nothing = search.matches_nothing;
     match single(&search.patient_ids) {
         Ok(p) => q.patient_id = p,
@@ -881,7 +870,7 @@ pub async fn search_observations(
             if let Some(patient_id) = q.patient_id {
                 let enrolled = state
                     .store
-                    .list_patient_studies(patient_id)
+                    .list_patient_studies(&filter, patient_id)
                     .await?
                     .iter()
                     .any(|e| e.study_id == study_id);
@@ -1002,18 +991,10 @@ pub async fn read_observation(
 ) -> FhirResult<(Observation, CodeableConcept)> {
     let not_found = || FhirError::not_found(format!("Observation/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
-    let filter = state.policy.access_filter(principal).await;
-    let q = ObservationQuery {
-        id: Some(id),
-        consent: consent_rule(&filter),
-        ..Default::default()
-    };
     let observation = state
         .store
-        .search_observations(&filter, &q, PageRequest::new(1, 1))
+        .get_observation(&scope(state, principal).await, id)
         .await?
-        .items
-        .pop()
         .ok_or_else(not_found)?;
     let concept = state
         .store
@@ -1038,7 +1019,7 @@ pub async fn search_patients(
     principal: &Principal,
     search: &PatientSearch,
 ) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
-    let filter = state.policy.access_filter(principal).await;
+    let filter = scope(state, principal).await;
     let paging = search.paging;
     let mut q = PatientQuery::default();
     let mut nothing = search.matches_nothing;
@@ -1103,10 +1084,9 @@ pub async fn read_patient(
 ) -> FhirResult<(Patient, Option<String>)> {
     let not_found = || FhirError::not_found(format!("Patient/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
-    let filter = state.policy.access_filter(principal).await;
     let patient = state
         .store
-        .get_patient(&filter, id)
+        .get_patient(&scope(state, principal).await, id)
         .await?
         .ok_or_else(not_found)?;
     with_email(state, patient).await

@@ -1,12 +1,14 @@
-//! Patients as the Admin API manages them (rest-api.md §4): listing through the caller's
-//! [`AccessFilter`], reading, creating, changing, removing from an
-//! organisation, the global e-mail lookup, adding to another organisation and the clients of a
+//! Patients as the Admin API manages them (rest-api.md §4): listing and reading through the
+//! caller's sealed [`AccessScope`](crate::policy::AccessScope), creating, changing, removing from
+//! an organisation, the global e-mail lookup, adding to another organisation and the clients of a
 //! patient's studies.
 //!
-//! Closes the original's gaps: reading a patient needs a shared organisation (not "any
-//! practitioner"); adding a patient to an organisation needs `patient.manage_for_organization`
-//! there; changing or removing a patient through an organisation needs the patient to belong to
-//! it.
+//! Closes the original's gaps: a patient is visible only to the patient and to practitioners who
+//! share an organisation with them (superusers included); anything else answers `404`, exactly
+//! like an unknown id. Adding a patient to an organisation and the e-mail lookup need
+//! `patient.manage_for_organization`; the lookup shows no personal data; a patient record is
+//! never linked to an account of a practitioner or superuser; changing or removing a patient
+//! through an organisation needs the patient to belong to it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +20,8 @@ use crate::domain::{
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
-use crate::services::guard::{allowed, require};
-use crate::store::{AccessFilter, PatientQuery};
+use crate::services::guard::{allowed, require, scope};
+use crate::store::PatientQuery;
 
 /// `404` detail of a missing patient.
 pub const NO_PATIENT: &str = "No Patient matches the given query.";
@@ -86,11 +88,16 @@ pub async fn view(state: &AppState, patient: Patient) -> CoreResult<PatientView>
     })
 }
 
-/// Fetches a patient (whoever may see it) or `404`.
-pub async fn get_or_404(state: &AppState, id: Id) -> CoreResult<Patient> {
+/// The patient if the caller's access scope shows it, else `404` (the same answer as for an id
+/// that does not exist, so ids cannot be probed).
+pub async fn visible_or_404(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<Patient> {
     state
         .store
-        .get_patient(&AccessFilter::Unrestricted, id)
+        .get_patient(&scope(state, principal).await, id)
         .await?
         .ok_or_else(|| CoreError::NotFound(NO_PATIENT.into()))
 }
@@ -162,8 +169,10 @@ pub async fn list(
             return Ok(empty(page));
         }
     }
-    let filter = state.policy.access_filter(principal).await;
-    let found = state.store.list_patients(&filter, &query, page).await?;
+    let found = state
+        .store
+        .list_patients(&scope(state, principal).await, &query, page)
+        .await?;
     let mut items = Vec::with_capacity(found.items.len());
     for p in found.items {
         items.push(view(state, p).await?);
@@ -175,10 +184,10 @@ pub async fn list(
     })
 }
 
-/// One patient: the patient themself, a practitioner sharing an organisation, or a superuser.
+/// One patient: the patient themself or a practitioner sharing an organisation with them
+/// (superusers too only through their organisations); `404` otherwise.
 pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<PatientView> {
-    let patient = get_or_404(state, id).await?;
-    require(state, principal, Action::ReadPatient { patient_id: id }).await?;
+    let patient = visible_or_404(state, principal, id).await?;
     view(state, patient).await
 }
 
@@ -352,12 +361,17 @@ pub async fn create(
 
     // Every check before the first write.
     let existing = state.store.get_user_by_email(&email).await?;
-    if let Some(user) = &existing
-        && state.store.get_patient_by_user(user.id).await?.is_some()
-    {
-        return Err(CoreError::Conflict(
-            "A patient with this e-mail address already exists; add it to the organization with global_add_organization.".into(),
-        ));
+    if let Some(user) = &existing {
+        if state.store.get_patient_by_user(user.id).await?.is_some() {
+            return Err(CoreError::Conflict(
+                "A patient with this e-mail address already exists; add it to the organization with global_add_organization.".into(),
+            ));
+        }
+        // Linking a patient record to an account makes whoever may invite the patient able to
+        // mint tokens for that account: only a patient-only account may be linked.
+        if !is_patient_only_account(state, user).await? {
+            return Err(CoreError::Conflict(ACCOUNT_NOT_PATIENT.into()));
+        }
     }
     let (user, created_user) = match existing {
         Some(user) => (user, false),
@@ -412,8 +426,27 @@ pub async fn create(
     view(state, patient).await
 }
 
+/// `409` detail when a patient would be linked to an account that is not a patient's.
+pub const ACCOUNT_NOT_PATIENT: &str = "An account with this e-mail address exists and is not a patient account; a patient record cannot be linked to it.";
+
+/// Whether `user` is an account of a patient only: not a superuser, not a practitioner (by type
+/// or profile).
+pub async fn is_patient_only_account(
+    state: &AppState,
+    user: &crate::domain::User,
+) -> CoreResult<bool> {
+    Ok(!user.is_superuser
+        && user.user_type != Some(UserType::Practitioner)
+        && state
+            .store
+            .get_practitioner_by_user(user.id)
+            .await?
+            .is_none())
+}
+
 /// Checks the organisation given to change or remove a patient: the caller needs
-/// `patient.manage_for_organization` there and (superusers excepted) the patient must belong to it.
+/// `patient.manage_for_organization` there and the patient must belong to it (`404` otherwise,
+/// as for any patient the caller cannot see).
 async fn require_manage_through(
     state: &AppState,
     principal: &Principal,
@@ -421,14 +454,13 @@ async fn require_manage_through(
     organization_id: Id,
 ) -> CoreResult<()> {
     require(state, principal, Action::ManagePatients { organization_id }).await?;
-    if !principal.is_superuser()
-        && !state
-            .store
-            .list_patient_organization_ids(patient_id)
-            .await?
-            .contains(&organization_id)
+    if !state
+        .store
+        .list_patient_organization_ids(patient_id)
+        .await?
+        .contains(&organization_id)
     {
-        return Err(CoreError::Forbidden(NOT_ALLOWED.into()));
+        return Err(CoreError::NotFound(NO_PATIENT.into()));
     }
     Ok(())
 }
@@ -444,7 +476,7 @@ pub async fn update(
     input: PatientInput,
     full: bool,
 ) -> CoreResult<PatientView> {
-    let mut patient = get_or_404(state, id).await?;
+    let mut patient = visible_or_404(state, principal, id).await?;
     match organization_id {
         Some(org) => require_manage_through(state, principal, id, org).await?,
         None if principal.is_superuser() => {}
@@ -481,7 +513,7 @@ pub async fn remove_from_organization(
     id: Id,
     organization_id: Option<Id>,
 ) -> CoreResult<()> {
-    let patient = get_or_404(state, id).await?;
+    let patient = visible_or_404(state, principal, id).await?;
     let organization_id = match organization_id {
         Some(org) => org,
         None if principal.is_superuser() => {
@@ -494,7 +526,11 @@ pub async fn remove_from_organization(
         .store
         .remove_patient_organization(id, organization_id)
         .await?;
-    for enrolment in state.store.list_patient_studies(id).await? {
+    for enrolment in state
+        .store
+        .list_patient_studies(&scope(state, principal).await, id)
+        .await?
+    {
         let in_org = state
             .store
             .get_study(enrolment.study_id)
@@ -525,14 +561,42 @@ pub async fn remove_from_organization(
     Ok(())
 }
 
-/// The patient whose account has exactly this e-mail (0 or 1), for practitioners who want to add
-/// an existing patient to their organisation.
+/// What the e-mail lookup tells about a patient: that the account exists, and which of the
+/// caller's own organisations the patient already belongs to. Nothing else (no names, no birth
+/// date, no other organisations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientLookup {
+    /// The patient record's id (what `global_add_organization` takes).
+    pub id: Id,
+    /// The looked-up address, as stored.
+    pub email: String,
+    /// The patient's organisations among those the caller belongs to, ordered by name.
+    pub organizations: Vec<Organization>,
+}
+
+/// Whether the caller may manage patients of at least one organisation (superusers: always).
+async fn manages_some_patients(state: &AppState, principal: &Principal) -> CoreResult<bool> {
+    if principal.is_superuser() {
+        return Ok(true);
+    }
+    for organization_id in linked_organization_ids(state, principal).await? {
+        if allowed(state, principal, Action::ManagePatients { organization_id }).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The patient whose account has exactly this e-mail (0 or 1), for practitioners who may manage
+/// patients of some organisation and want to add an existing patient to it (`403` for anyone
+/// else). Answers only whether the patient exists and which of the caller's organisations they
+/// are already in.
 pub async fn global_lookup(
     state: &AppState,
     principal: &Principal,
     email: Option<&str>,
-) -> CoreResult<Vec<PatientView>> {
-    if !principal.is_practitioner() {
+) -> CoreResult<Vec<PatientLookup>> {
+    if !manages_some_patients(state, principal).await? {
         return Err(CoreError::Forbidden(NOT_ALLOWED.into()));
     }
     let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) else {
@@ -544,32 +608,66 @@ pub async fn global_lookup(
     let Some(user) = state.store.get_user_by_email(email).await? else {
         return Ok(Vec::new());
     };
-    match state.store.get_patient_by_user(user.id).await? {
-        Some(p) => Ok(vec![view(state, p).await?]),
-        None => Ok(Vec::new()),
-    }
+    let Some(patient) = state.store.get_patient_by_user(user.id).await? else {
+        return Ok(Vec::new());
+    };
+    let mine = linked_organization_ids(state, principal).await?;
+    let shared: Vec<Id> = state
+        .store
+        .list_patient_organization_ids(patient.id)
+        .await?
+        .into_iter()
+        .filter(|o| mine.contains(o))
+        .collect();
+    Ok(vec![PatientLookup {
+        id: patient.id,
+        email: user.email,
+        organizations: state.store.get_organizations(&shared).await?,
+    }])
 }
 
 /// Adds an existing patient to an organisation (idempotent). Needs
-/// `patient.manage_for_organization` on that organisation.
+/// `patient.manage_for_organization` on that organisation. A patient the caller cannot see yet
+/// is only added when `email` names the patient's account (the address the lookup was made
+/// with): knowing a sequential id is not enough to pull someone into an organisation. Unknown
+/// patients and a wrong address both answer `404`.
 pub async fn add_organization(
     state: &AppState,
     principal: &Principal,
     id: Id,
     organization_id: Option<Id>,
+    email: Option<&str>,
 ) -> CoreResult<PatientView> {
     let Some(organization_id) = organization_id else {
         return Err(CoreError::BadRequest(
             "organizationId parameter required".into(),
         ));
     };
-    let patient = get_or_404(state, id).await?;
     crate::services::organizations::get_or_404(state, organization_id).await?;
     require(state, principal, Action::ManagePatients { organization_id }).await?;
+    let visible = state
+        .store
+        .get_patient(&scope(state, principal).await, id)
+        .await?
+        .is_some();
+    if !visible {
+        let email = email
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.contains('\0'))
+            .ok_or_else(|| CoreError::NotFound(NO_PATIENT.into()))?;
+        let named = match state.store.get_user_by_email(email).await? {
+            Some(user) => state.store.get_patient_by_user(user.id).await?,
+            None => None,
+        };
+        if named.map(|p| p.id) != Some(id) {
+            return Err(CoreError::NotFound(NO_PATIENT.into()));
+        }
+    }
     state
         .store
         .add_patient_organization(id, organization_id)
         .await?;
+    let patient = visible_or_404(state, principal, id).await?;
     view(state, patient).await
 }
 
@@ -589,10 +687,13 @@ pub async fn consolidated_clients(
     principal: &Principal,
     id: Id,
 ) -> CoreResult<Vec<PatientClient>> {
-    let patient = get_or_404(state, id).await?;
-    require(state, principal, Action::ReadPatient { patient_id: id }).await?;
+    let patient = visible_or_404(state, principal, id).await?;
     let mut client_ids = BTreeSet::new();
-    for enrolment in state.store.list_patient_studies(id).await? {
+    for enrolment in state
+        .store
+        .list_patient_studies(&scope(state, principal).await, id)
+        .await?
+    {
         for link in state.store.list_study_clients(enrolment.study_id).await? {
             client_ids.insert(link.client_id);
         }
@@ -633,11 +734,6 @@ pub async fn consolidated_clients(
         });
     }
     Ok(out)
-}
-
-/// Whether `principal` may read the patient (without failing).
-pub async fn may_read(state: &AppState, principal: &Principal, id: Id) -> CoreResult<bool> {
-    allowed(state, principal, Action::ReadPatient { patient_id: id }).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::error::{CoreError, CoreResult};
 use crate::services::accounts::{ProfileDetails, create_user_with_profile};
-use crate::store::{AccessFilter, Store};
+use crate::store::{AccessScope, Store};
 
 /// The password of every seeded user.
 pub const SEED_PASSWORD: &str = "Jhe1234!";
@@ -556,7 +556,7 @@ pub async fn seed(
     let now = Utc::now();
     for (study_id, patient_id) in ENROLMENTS {
         let exists = store
-            .list_patient_studies(*patient_id)
+            .list_patient_studies(&AccessScope::system(), *patient_id)
             .await?
             .iter()
             .any(|sp| sp.study_id == *study_id);
@@ -565,13 +565,13 @@ pub async fn seed(
     }
     for (study_id, patient_id, concept_id) in CONSENTS {
         let enrolment = store
-            .list_patient_studies(*patient_id)
+            .list_patient_studies(&AccessScope::system(), *patient_id)
             .await?
             .into_iter()
             .find(|sp| sp.study_id == *study_id)
             .ok_or_else(|| CoreError::Internal("seed enrolment missing".into()))?;
         let exists = store
-            .list_patient_consents(*patient_id)
+            .list_patient_consents(&AccessScope::system(), *patient_id)
             .await?
             .iter()
             .any(|c| c.study_patient_id == enrolment.id && c.scope_code_id == *concept_id);
@@ -589,7 +589,7 @@ pub async fn seed(
     for (index, (_, patient_id, concept_id)) in CONSENTS.iter().enumerate() {
         let id = 60001 + index as Id;
         let exists = store
-            .get_observation(&AccessFilter::Unrestricted, id)
+            .get_observation(&AccessScope::system(), id)
             .await?
             .is_some();
         if !exists {

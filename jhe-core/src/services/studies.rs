@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
-use crate::services::guard::{allowed, require};
+use crate::services::guard::{allowed, require, scope};
 use crate::services::patients::{self, PatientView};
 use crate::store::PatientQuery;
 
@@ -111,11 +111,15 @@ async fn manageable(state: &AppState, principal: &Principal, id: Id) -> CoreResu
     Ok(study)
 }
 
-/// The study with its enrolled patients' ids.
-pub async fn record(state: &AppState, study: Study) -> CoreResult<StudyRecord> {
+/// The study with the ids of its enrolled patients that the caller can see.
+pub async fn record(
+    state: &AppState,
+    principal: &Principal,
+    study: Study,
+) -> CoreResult<StudyRecord> {
     let patient_ids = state
         .store
-        .list_study_patients(study.id)
+        .list_study_patients(&scope(state, principal).await, study.id)
         .await?
         .into_iter()
         .map(|e| e.patient_id)
@@ -328,11 +332,10 @@ pub async fn patients(
     id: Id,
 ) -> CoreResult<Vec<PatientView>> {
     readable(state, principal, id).await?;
-    let filter = state.policy.access_filter(principal).await;
     let found = state
         .store
         .list_patients(
-            &filter,
+            &scope(state, principal).await,
             &PatientQuery {
                 study_id: Some(id),
                 ..Default::default()
@@ -368,13 +371,10 @@ pub async fn enroll(
 ) -> CoreResult<Vec<Enrolled>> {
     let study = manageable(state, principal, id).await?;
     let ids = required_ids(patient_ids, "patientIds")?;
+    let access = scope(state, principal).await;
     let mut checked = Vec::with_capacity(ids.len());
     for pid in ids {
-        let Some(patient) = state
-            .store
-            .get_patient(&crate::store::AccessFilter::Unrestricted, pid)
-            .await?
-        else {
+        let Some(patient) = state.store.get_patient(&access, pid).await? else {
             return Err(CoreError::BadRequest(format!(
                 "Patient {pid} does not exist."
             )));
@@ -392,7 +392,7 @@ pub async fn enroll(
         let enrolment = state.store.enroll_patient(id, patient.id).await?;
         enrolments.push((enrolment, patient, orgs));
     }
-    let record = record(state, study).await?;
+    let record = record(state, principal, study).await?;
     Ok(enrolments
         .into_iter()
         .map(|(enrolment, patient, orgs)| Enrolled {
@@ -433,7 +433,7 @@ pub async fn scope_requests(
             out.push((request, c));
         }
     }
-    Ok((record(state, study).await?, out))
+    Ok((record(state, principal, study).await?, out))
 }
 
 async fn concept_or_400(state: &AppState, id: Option<Id>) -> CoreResult<CodeableConcept> {
@@ -456,7 +456,7 @@ pub async fn add_scope_request(
     let study = manageable(state, principal, id).await?;
     let concept = concept_or_400(state, scope_code_id).await?;
     let request = state.store.add_scope_request(id, concept.id).await?;
-    Ok((record(state, study).await?, request, concept))
+    Ok((record(state, principal, study).await?, request, concept))
 }
 
 /// Removes a requested scope (absent is fine).
@@ -485,7 +485,7 @@ pub async fn clients(
             out.push((link, c));
         }
     }
-    Ok((record(state, study).await?, out))
+    Ok((record(state, principal, study).await?, out))
 }
 
 /// Links an OAuth client (by numeric id) to the study (idempotent).
@@ -533,7 +533,7 @@ pub async fn data_sources(
             out.push((link, d));
         }
     }
-    Ok((record(state, study).await?, out))
+    Ok((record(state, principal, study).await?, out))
 }
 
 /// Links a data source to the study (idempotent).

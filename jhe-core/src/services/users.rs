@@ -102,6 +102,7 @@ pub async fn list(
 
 async fn visible_user_ids(state: &AppState, principal: &Principal) -> CoreResult<Vec<Id>> {
     let mut ids = vec![principal.user.id];
+    let access = crate::services::guard::scope(state, principal).await;
     if let Some(practitioner) = &principal.practitioner {
         for link in state
             .store
@@ -123,11 +124,7 @@ async fn visible_user_ids(state: &AppState, principal: &Principal) -> CoreResult
             };
             for patient in state
                 .store
-                .list_patients(
-                    &crate::store::AccessFilter::Unrestricted,
-                    &query,
-                    PageRequest::all(),
-                )
+                .list_patients(&access, &query, PageRequest::all())
                 .await?
                 .items
             {

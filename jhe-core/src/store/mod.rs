@@ -1,10 +1,10 @@
 //! The `Store` trait: persistence of every entity, split into one narrow trait per aggregate.
 //!
 //! A backend implements each sub-trait; [`Store`] is implemented automatically for any type that
-//! implements all of them. Every read of patient data takes an [`AccessFilter`] first, so that
-//! forgetting the caller's access scope does not compile; the backend applies it in SQL.
+//! implements all of them. Every read of patient-linked rows takes an [`AccessScope`] first (only
+//! a [`Policy`](crate::policy::Policy) issues one), so that forgetting the caller's access or the
+//! consent rule does not compile; the backend applies all of it in SQL.
 
-mod access;
 mod clients;
 mod error;
 mod oauth;
@@ -16,7 +16,7 @@ mod settings;
 mod studies;
 mod users;
 
-pub use access::*;
+pub use crate::policy::{AccessScope, ObservationConsent, PatientVisibility};
 pub use clients::*;
 pub use error::*;
 pub use oauth::*;

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AccessFilter, ConsentRule, StoreResult};
+use super::{AccessScope, StoreResult};
 use crate::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
 
 /// Narrows an observation search. All given conditions must hold.
@@ -15,7 +15,8 @@ pub struct ObservationQuery {
     pub patient_identifier: Option<String>,
     /// Only patients of this organisation.
     pub organization_id: Option<Id>,
-    /// Only patients enrolled in this study, and only codes the study requests.
+    /// Only patients enrolled in this study, only codes the study requests, and (under a
+    /// practitioner's scope) only codes consented to in this study.
     pub study_id: Option<Id>,
     /// Only these concepts.
     pub codeable_concept_ids: Option<Vec<Id>>,
@@ -27,8 +28,6 @@ pub struct ObservationQuery {
     pub updated_from: Option<DateTime<Utc>>,
     /// Last updated before.
     pub updated_before: Option<DateTime<Utc>>,
-    /// Consent restriction on top of `filter`.
-    pub consent: ConsentRule,
     /// Keyset position: only rows after this `(last_updated, id)` in the search order (newest
     /// first). When set, the page's offset is ignored (the cost of a page does not grow with its
     /// number) and `total` still counts every match of the other conditions.
@@ -41,21 +40,22 @@ pub trait ObservationStore {
     /// Stores observations and their identifiers atomically with multi-row inserts: either all
     /// are stored or none (`Conflict` names a duplicate identifier).
     async fn create_observations(&self, new: Vec<NewObservation>) -> StoreResult<Vec<Observation>>;
-    /// An observation by id, if visible through `filter`.
+    /// An observation by id, if visible through `scope` (patient visibility and consent rule).
     async fn get_observation(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         id: Id,
     ) -> StoreResult<Option<Observation>>;
     /// Writes payload, status and indexed columns (by id), setting `last_updated` to now.
     async fn update_observation(&self, observation: &Observation) -> StoreResult<Observation>;
     /// Deletes an observation.
     async fn delete_observation(&self, id: Id) -> StoreResult<bool>;
-    /// Observations visible through `filter` and matching `query`, newest `last_updated` first
+    /// Observations visible through `scope` (patient visibility and consent rule) and matching
+    /// `query`, newest `last_updated` first
     /// (ties by id descending), distinct, with their identifiers.
     async fn search_observations(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         query: &ObservationQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Observation>>;

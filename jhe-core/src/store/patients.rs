@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{AccessFilter, StoreResult};
+use super::{AccessScope, StoreResult};
 use crate::domain::{Id, NewPatient, Page, PageRequest, Patient};
 
 /// Narrows a patient list.
@@ -21,18 +21,19 @@ pub struct PatientQuery {
 pub trait PatientStore {
     /// Creates a patient.
     async fn create_patient(&self, new: NewPatient) -> StoreResult<Patient>;
-    /// A patient by id, if visible through `filter`.
-    async fn get_patient(&self, filter: &AccessFilter, id: Id) -> StoreResult<Option<Patient>>;
+    /// A patient by id, if visible through `scope` (`None` for both "not visible" and "not
+    /// there").
+    async fn get_patient(&self, scope: &AccessScope, id: Id) -> StoreResult<Option<Patient>>;
     /// The patient record of a user.
     async fn get_patient_by_user(&self, user_id: Id) -> StoreResult<Option<Patient>>;
     /// Writes every field (by id).
     async fn update_patient(&self, patient: &Patient) -> StoreResult<Patient>;
     /// Deletes a patient with enrolments, consents and observations.
     async fn delete_patient(&self, id: Id) -> StoreResult<bool>;
-    /// Patients visible through `filter` matching `query`, ordered by id, distinct.
+    /// Patients visible through `scope` matching `query`, ordered by id, distinct.
     async fn list_patients(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         query: &PatientQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Patient>>;

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
+use super::{AccessScope, StoreResult};
 use crate::domain::{
     Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyPatient,
     StudyPatientScopeConsent, StudyScopeRequest,
@@ -29,10 +29,18 @@ pub trait StudyStore {
     async fn enroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<StudyPatient>;
     /// Removes an enrolment and its consents; `false` if there was none.
     async fn unenroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<bool>;
-    /// Enrolments of a study, ordered by patient id.
-    async fn list_study_patients(&self, study_id: Id) -> StoreResult<Vec<StudyPatient>>;
-    /// Enrolments of a patient, ordered by study id.
-    async fn list_patient_studies(&self, patient_id: Id) -> StoreResult<Vec<StudyPatient>>;
+    /// Enrolments of a study whose patients are visible through `scope`, ordered by patient id.
+    async fn list_study_patients(
+        &self,
+        scope: &AccessScope,
+        study_id: Id,
+    ) -> StoreResult<Vec<StudyPatient>>;
+    /// Enrolments of a patient visible through `scope` (none otherwise), ordered by study id.
+    async fn list_patient_studies(
+        &self,
+        scope: &AccessScope,
+        patient_id: Id,
+    ) -> StoreResult<Vec<StudyPatient>>;
 
     /// Adds a requested scope (idempotent).
     async fn add_scope_request(
@@ -55,9 +63,11 @@ pub trait StudyStore {
     ) -> StoreResult<StudyPatientScopeConsent>;
     /// Deletes a consent decision (back to pending); `false` if absent.
     async fn delete_consent(&self, study_patient_id: Id, scope_code_id: Id) -> StoreResult<bool>;
-    /// All consent decisions of a patient (every enrolment), ordered by id.
+    /// All consent decisions of a patient visible through `scope` (none otherwise; every
+    /// enrolment), ordered by id.
     async fn list_patient_consents(
         &self,
+        scope: &AccessScope,
         patient_id: Id,
     ) -> StoreResult<Vec<StudyPatientScopeConsent>>;
     /// Deletes every consent of a patient; returns how many.

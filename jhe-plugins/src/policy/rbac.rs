@@ -4,8 +4,10 @@
 
 use async_trait::async_trait;
 use jhe_core::domain::{Id, ROOT_ORGANIZATION_ID, role_has_permission};
-use jhe_core::policy::{Action, Decision, Policy, Principal};
-use jhe_core::store::{AccessFilter, Store, StoreResult};
+use jhe_core::policy::{
+    AccessScope, Action, Decision, Policy, Principal, ScopeIssuer, access_scope,
+};
+use jhe_core::store::{Store, StoreResult};
 
 /// Permission strings of `ROLE_PERMISSIONS`.
 mod perm {
@@ -57,26 +59,16 @@ impl RbacConsentPolicy {
             .is_some_and(|role| role_has_permission(&role, permission)))
     }
 
-    /// Whether the caller (as practitioner) shares an organisation with the patient.
-    async fn shares_organization(
+    /// Whether the patient is visible in the caller's access scope (for a practitioner: shares
+    /// an organisation with them). The rule itself lives once, in the store's SQL.
+    async fn sees_patient(
+        &self,
         principal: &Principal,
         patient_id: Id,
         store: &dyn Store,
     ) -> StoreResult<bool> {
-        let Some(practitioner) = &principal.practitioner else {
-            return Ok(false);
-        };
-        let mine: Vec<Id> = store
-            .list_practitioner_organizations(practitioner.id)
-            .await?
-            .into_iter()
-            .map(|l| l.organization_id)
-            .collect();
-        Ok(store
-            .list_patient_organization_ids(patient_id)
-            .await?
-            .iter()
-            .any(|o| mine.contains(o)))
+        let scope = access_scope(self, principal).await;
+        Ok(store.get_patient(&scope, patient_id).await?.is_some())
     }
 
     fn is_own_patient(principal: &Principal, patient_id: Id) -> bool {
@@ -89,17 +81,17 @@ impl RbacConsentPolicy {
 
 #[async_trait]
 impl Policy for RbacConsentPolicy {
-    async fn access_filter(&self, principal: &Principal) -> AccessFilter {
+    /// A practitioner (superusers included: they read patient data only as a member of an
+    /// organisation would) sees the patients of their organisations and, of those, the data
+    /// types consented to in their organisations' studies; a patient sees their own record and
+    /// data; anyone else sees nothing.
+    async fn access_scope(&self, principal: &Principal, issuer: ScopeIssuer) -> AccessScope {
         if let Some(practitioner) = &principal.practitioner {
-            AccessFilter::PractitionerOrganizations {
-                practitioner_id: practitioner.id,
-            }
+            issuer.practitioner(practitioner.id)
         } else if let Some(patient) = &principal.patient {
-            AccessFilter::OwnPatient {
-                patient_id: patient.id,
-            }
+            issuer.own_patient(patient.id)
         } else {
-            AccessFilter::Nothing
+            issuer.nothing()
         }
     }
 
@@ -154,16 +146,6 @@ impl Policy for RbacConsentPolicy {
                     deny("Current User does not have authorization to access this Study.")
                 }
             }
-            Action::ReadPatient { patient_id } => {
-                if Self::is_own_patient(principal, *patient_id)
-                    || principal.is_superuser()
-                    || Self::shares_organization(principal, *patient_id, store).await?
-                {
-                    Decision::Allow
-                } else {
-                    deny("Current User does not have authorization to access this Patient.")
-                }
-            }
             Action::RecordConsent {
                 patient_id,
                 study_organization_id,
@@ -190,7 +172,7 @@ impl Policy for RbacConsentPolicy {
             }
             Action::UploadObservation { patient_id } => {
                 if principal.practitioner.is_some() {
-                    if Self::shares_organization(principal, *patient_id, store).await? {
+                    if self.sees_patient(principal, *patient_id, store).await? {
                         Decision::Allow
                     } else {
                         deny("Current user doesn't have access to the Patient.")

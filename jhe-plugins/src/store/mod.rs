@@ -1,7 +1,7 @@
 //! `SeaOrmStore`: the [`Store`](jhe_core::store::Store) of jhe-rs on PostgreSQL and SQLite.
 //!
 //! One sub-module per aggregate implements the matching narrow trait of `jhe_core::store`.
-//! Reads of patient data apply the caller's [`AccessFilter`](jhe_core::store::AccessFilter) in
+//! Reads of patient data apply the caller's [`AccessScope`](jhe_core::store::AccessScope) in
 //! SQL (see `access`).
 
 mod access;

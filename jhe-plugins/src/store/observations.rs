@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::Utc;
 use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
-use jhe_core::store::{
-    AccessFilter, ConsentRule, ObservationQuery, ObservationStore, StoreError, StoreResult,
-};
+use jhe_core::store::{AccessScope, ObservationQuery, ObservationStore, StoreError, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -15,10 +13,10 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-use super::access::patient_condition;
+use super::access;
 use super::entity::{
     observation as obs, observation_identifier as oid, patient, patient_organization as po,
-    study_patient as sp, study_patient_scope_consent as spc, study_scope_request as ssr,
+    study_patient as sp, study_scope_request as ssr,
 };
 use super::{DbResultExt, SeaOrmStore, limit_of, map_err};
 
@@ -80,9 +78,8 @@ impl SeaOrmStore {
         Ok(map)
     }
 
-    fn observation_condition(filter: &AccessFilter, q: &ObservationQuery) -> Condition {
-        let mut cond =
-            Condition::all().add(patient_condition(obs::Column::SubjectPatientId, filter));
+    fn observation_condition(scope: &AccessScope, q: &ObservationQuery) -> Condition {
+        let mut cond = Condition::all().add(access::observation_condition(scope, q.study_id));
         if let Some(id) = q.id {
             cond = cond.add(obs::Column::Id.eq(id));
         }
@@ -146,29 +143,6 @@ impl SeaOrmStore {
         }
         if let Some(before) = q.updated_before {
             cond = cond.add(obs::Column::LastUpdated.lt(before));
-        }
-        if q.consent == ConsentRule::ConsentedScopesOnly {
-            let mut consented = Query::select()
-                .column((sp::Entity, sp::Column::PatientId))
-                .column((spc::Entity, spc::Column::ScopeCodeId))
-                .from(spc::Entity)
-                .inner_join(
-                    sp::Entity,
-                    Expr::col((sp::Entity, sp::Column::Id))
-                        .equals((spc::Entity, spc::Column::StudyPatientId)),
-                )
-                .and_where(Expr::col((spc::Entity, spc::Column::Consented)).eq(true))
-                .to_owned();
-            if let Some(study) = q.study_id {
-                consented.and_where(Expr::col((sp::Entity, sp::Column::StudyId)).eq(study));
-            }
-            cond = cond.add(
-                Expr::tuple([
-                    Expr::col((obs::Entity, obs::Column::SubjectPatientId)),
-                    Expr::col((obs::Entity, obs::Column::CodeableConceptId)),
-                ])
-                .in_subquery(consented),
-            );
         }
         cond
     }
@@ -243,11 +217,14 @@ impl ObservationStore for SeaOrmStore {
 
     async fn get_observation(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         id: Id,
     ) -> StoreResult<Option<Observation>> {
+        if scope.sees_nothing() {
+            return Ok(None);
+        }
         let Some(row) = obs::Entity::find_by_id(id)
-            .filter(patient_condition(obs::Column::SubjectPatientId, filter))
+            .filter(access::observation_condition(scope, None))
             .one(&self.db)
             .await
             .db()?
@@ -294,11 +271,18 @@ impl ObservationStore for SeaOrmStore {
 
     async fn search_observations(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         q: &ObservationQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Observation>> {
-        let condition = Self::observation_condition(filter, q);
+        if scope.sees_nothing() {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+                request: page,
+            });
+        }
+        let condition = Self::observation_condition(scope, q);
         let total = obs::Entity::find()
             .filter(condition.clone())
             .count(&self.db)

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use jhe_core::domain::{Id, NewPatient, Page, PageRequest, Patient};
-use jhe_core::store::{AccessFilter, PatientQuery, PatientStore, StoreResult};
+use jhe_core::store::{AccessScope, PatientQuery, PatientStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -44,9 +44,12 @@ impl PatientStore for SeaOrmStore {
         Ok(patient_from(model.insert(&self.db).await.db()?))
     }
 
-    async fn get_patient(&self, filter: &AccessFilter, id: Id) -> StoreResult<Option<Patient>> {
+    async fn get_patient(&self, scope: &AccessScope, id: Id) -> StoreResult<Option<Patient>> {
+        if scope.sees_nothing() {
+            return Ok(None);
+        }
         Ok(patient::Entity::find_by_id(id)
-            .filter(patient_condition(patient::Column::Id, filter))
+            .filter(patient_condition(patient::Column::Id, scope))
             .one(&self.db)
             .await
             .db()?
@@ -87,11 +90,18 @@ impl PatientStore for SeaOrmStore {
 
     async fn list_patients(
         &self,
-        filter: &AccessFilter,
+        scope: &AccessScope,
         q: &PatientQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Patient>> {
-        let mut cond = Condition::all().add(patient_condition(patient::Column::Id, filter));
+        if scope.sees_nothing() {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+                request: page,
+            });
+        }
+        let mut cond = Condition::all().add(patient_condition(patient::Column::Id, scope));
         if let Some(org) = q.organization_id {
             cond = cond.add(
                 patient::Column::Id.in_subquery(

@@ -6,7 +6,7 @@ use jhe_core::domain::{
     Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyPatient,
     StudyPatientScopeConsent, StudyScopeRequest,
 };
-use jhe_core::store::{StoreResult, StudyStore};
+use jhe_core::store::{AccessScope, StoreResult, StudyStore};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -14,6 +14,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use super::access::patient_condition;
 use super::entity::{
     study, study_client as sc, study_data_source as sds, study_patient as sp,
     study_patient_scope_consent as spc, study_scope_request as ssr,
@@ -150,9 +151,17 @@ impl StudyStore for SeaOrmStore {
         .await
     }
 
-    async fn list_study_patients(&self, study_id: Id) -> StoreResult<Vec<StudyPatient>> {
+    async fn list_study_patients(
+        &self,
+        scope: &AccessScope,
+        study_id: Id,
+    ) -> StoreResult<Vec<StudyPatient>> {
+        if scope.sees_nothing() {
+            return Ok(Vec::new());
+        }
         Ok(sp::Entity::find()
             .filter(sp::Column::StudyId.eq(study_id))
+            .filter(patient_condition(sp::Column::PatientId, scope))
             .order_by_asc(sp::Column::PatientId)
             .all(&self.db)
             .await
@@ -162,9 +171,17 @@ impl StudyStore for SeaOrmStore {
             .collect())
     }
 
-    async fn list_patient_studies(&self, patient_id: Id) -> StoreResult<Vec<StudyPatient>> {
+    async fn list_patient_studies(
+        &self,
+        scope: &AccessScope,
+        patient_id: Id,
+    ) -> StoreResult<Vec<StudyPatient>> {
+        if scope.sees_nothing() {
+            return Ok(Vec::new());
+        }
         Ok(sp::Entity::find()
             .filter(sp::Column::PatientId.eq(patient_id))
+            .filter(patient_condition(sp::Column::PatientId, scope))
             .order_by_asc(sp::Column::StudyId)
             .all(&self.db)
             .await
@@ -262,18 +279,20 @@ impl StudyStore for SeaOrmStore {
 
     async fn list_patient_consents(
         &self,
+        scope: &AccessScope,
         patient_id: Id,
     ) -> StoreResult<Vec<StudyPatientScopeConsent>> {
+        if scope.sees_nothing() {
+            return Ok(Vec::new());
+        }
+        let mut enrolments = Query::select()
+            .column(sp::Column::Id)
+            .from(sp::Entity)
+            .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
+            .to_owned();
+        enrolments.cond_where(patient_condition(sp::Column::PatientId, scope));
         Ok(spc::Entity::find()
-            .filter(
-                spc::Column::StudyPatientId.in_subquery(
-                    Query::select()
-                        .column(sp::Column::Id)
-                        .from(sp::Entity)
-                        .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
-                        .to_owned(),
-                ),
-            )
+            .filter(spc::Column::StudyPatientId.in_subquery(enrolments))
             .order_by_asc(spc::Column::Id)
             .all(&self.db)
             .await

@@ -601,3 +601,24 @@ pub fn location(response: &reqwest::Response) -> String {
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default()
 }
+
+/// A principal as the bearer layer would build it, without a token: the account with its
+/// profiles (session-style authentication, full role).
+pub fn principal_of(
+    user: jhe_core::domain::User,
+    practitioner: Option<jhe_core::domain::Practitioner>,
+    patient: Option<jhe_core::domain::Patient>,
+) -> jhe_core::policy::Principal {
+    jhe_core::policy::Principal {
+        user,
+        practitioner,
+        patient,
+        via: jhe_core::policy::AuthMethod::Session,
+    }
+}
+
+/// The access scope the standard policy issues to `principal`: the only way tests (like
+/// handlers) get a non-system scope.
+pub async fn scope_of(principal: &jhe_core::policy::Principal) -> jhe_core::store::AccessScope {
+    jhe_core::policy::access_scope(&jhe_plugins::RbacConsentPolicy, principal).await
+}

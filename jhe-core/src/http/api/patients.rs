@@ -12,7 +12,7 @@ use super::ApiTags;
 use super::clients::ClientJson;
 use super::data_sources::{CodeableConceptJson, DataSourceJson};
 use super::input::{IdInput, id_of, timestamp};
-use super::shapes::{OrganizationJson, PatientIdentifierJson, PatientJson, patient_json};
+use super::shapes::{OrganizationJson, PatientJson, patient_json};
 use crate::domain::{Id, Organization};
 use crate::error::CoreError;
 use crate::http::auth::BearerAuth;
@@ -74,41 +74,29 @@ fn client_out(c: PatientClient) -> ClientJson {
     }
 }
 
-/// What `global_lookup` shows of a patient: enough to recognise and add them (no birth date or
-/// phone).
+/// What `global_lookup` shows of a patient: that an account with the address exists and which
+/// of the caller's own organisations the patient already belongs to; no personal data.
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(rename = "PatientLookup", rename_all = "camelCase")]
 pub struct PatientLookupOut {
-    /// Id.
+    /// The patient record's id (what `global_add_organization` takes).
     pub id: Id,
-    /// The patient's account.
-    pub jhe_user_id: Option<Id>,
-    /// External identifier (`""` when none).
-    pub identifier: String,
-    /// The external identifier as a list.
-    pub identifiers: Vec<PatientIdentifierJson>,
-    /// Family name.
-    pub name_family: String,
-    /// Given name.
-    pub name_given: String,
-    /// The account's e-mail (the looked-up address).
-    pub telecom_email: Option<String>,
-    /// The patient's organisations.
+    /// The looked-up address.
+    pub telecom_email: String,
+    /// The patient's organisations among the caller's own.
     pub organizations: Vec<OrganizationJson>,
 }
 
-impl From<PatientView> for PatientLookupOut {
-    fn from(v: PatientView) -> Self {
-        let full = patient_out(&v);
+impl From<patients::PatientLookup> for PatientLookupOut {
+    fn from(v: patients::PatientLookup) -> Self {
         PatientLookupOut {
-            id: full.id,
-            jhe_user_id: full.jhe_user_id,
-            identifier: full.identifier,
-            identifiers: full.identifiers,
-            name_family: full.name_family,
-            name_given: full.name_given,
-            telecom_email: full.telecom_email,
-            organizations: full.organizations,
+            id: v.id,
+            telecom_email: v.email,
+            organizations: v
+                .organizations
+                .iter()
+                .map(OrganizationJson::nested)
+                .collect(),
         }
     }
 }
@@ -467,6 +455,7 @@ impl PatientsApi {
             &self.state.config,
             self.state.mailer.as_ref(),
             &auth.0,
+            &crate::services::guard::scope(&self.state, &auth.0).await,
             patient_id,
             application_id,
             send_email,
@@ -630,9 +619,18 @@ impl PatientsApi {
         /// The organisation to add the patient to.
         #[oai(name = "organizationId")]
         organization_id: Query<Option<Id>>,
+        /// The e-mail address of the patient's account, as given to `global_lookup`; required to
+        /// add a patient the caller cannot see yet.
+        email: Query<Option<String>>,
     ) -> ApiResult<Json<PatientJson>> {
-        let view =
-            patients::add_organization(&self.state, &auth.0, id.0, organization_id.0).await?;
+        let view = patients::add_organization(
+            &self.state,
+            &auth.0,
+            id.0,
+            organization_id.0,
+            email.as_deref(),
+        )
+        .await?;
         Ok(Json(patient_out(&view)))
     }
 

@@ -12,7 +12,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::mailer::{Email, Mailer};
 use crate::policy::Principal;
 use crate::services::settings::site_url;
-use crate::store::{AccessFilter, Store};
+use crate::store::{AccessScope, Store};
 
 /// Subject of the invitation e-mail.
 pub const INVITATION_SUBJECT: &str = "JHE Invitation";
@@ -42,27 +42,6 @@ pub fn render_link(
     invitation_url.replace("CODE", &invitation_code)
 }
 
-/// Whether `principal` may invite the patient: a practitioner (superusers included) directly
-/// linked to one of the patient's organisations.
-pub async fn may_invite(
-    store: &dyn Store,
-    principal: &Principal,
-    patient_id: Id,
-) -> CoreResult<bool> {
-    let Some(practitioner) = &principal.practitioner else {
-        return Ok(false);
-    };
-    let patient_orgs = store.list_patient_organization_ids(patient_id).await?;
-    if patient_orgs.is_empty() {
-        return Ok(false);
-    }
-    Ok(store
-        .list_practitioner_organizations(practitioner.id)
-        .await?
-        .iter()
-        .any(|link| patient_orgs.contains(&link.organization_id)))
-}
-
 async fn client_setting(store: &dyn Store, key: &str, application_id: Id) -> CoreResult<String> {
     store
         .get_setting(key, Some(application_id))
@@ -84,6 +63,7 @@ pub async fn create_invitation_link(
     config: &Config,
     mailer: &dyn Mailer,
     principal: &Principal,
+    scope: &AccessScope,
     patient_id: Id,
     application_id: Option<Id>,
     send_email: bool,
@@ -93,19 +73,17 @@ pub async fn create_invitation_link(
             "Missing required query parameter: application_id".into(),
         ));
     };
-    let Some(patient) = store
-        .get_patient(&AccessFilter::Unrestricted, patient_id)
-        .await?
-    else {
+    // Only a practitioner who can see the patient (shares an organisation with them, the one
+    // rule of the access scope) invites; anyone else gets the answer of an unknown id.
+    let patient = match principal.practitioner {
+        Some(_) => store.get_patient(scope, patient_id).await?,
+        None => None,
+    };
+    let Some(patient) = patient else {
         return Err(CoreError::NotFound(
             "No Patient matches the given query.".into(),
         ));
     };
-    if !may_invite(store, principal, patient.id).await? {
-        return Err(CoreError::Forbidden(
-            "This Practitioner not authorized to access this Patient".into(),
-        ));
-    }
     let Some(client) = store.get_client(application_id).await? else {
         return Err(CoreError::NotFound(
             "No Application matches the given query.".into(),

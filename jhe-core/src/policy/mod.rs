@@ -1,10 +1,15 @@
-//! The `Policy` trait: who may do what, and which rows a caller may read.
+//! The `Policy` trait: who may do what, and which rows a caller may read (the sealed
+//! [`AccessScope`] it issues).
+
+mod scope;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use scope::{AccessScope, ObservationConsent, PatientVisibility, ScopeIssuer};
+
 use crate::domain::{Id, Patient, Practitioner, User};
-use crate::store::{AccessFilter, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// How a request was authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,11 +86,6 @@ pub enum Action {
         /// The study's organisation.
         organization_id: Id,
     },
-    /// Read one patient record.
-    ReadPatient {
-        /// The patient.
-        patient_id: Id,
-    },
     /// Record consent decisions of a patient in a study.
     RecordConsent {
         /// The patient.
@@ -127,8 +127,9 @@ impl Decision {
 /// Decides what a principal may do, and which rows it may read.
 #[async_trait]
 pub trait Policy: Send + Sync {
-    /// The read scope of a principal, handed to every store read.
-    async fn access_filter(&self, principal: &Principal) -> AccessFilter;
+    /// The read scope of a principal, handed to every store read of patient data. Built with
+    /// `issuer`, the only way to make an [`AccessScope`]; called through [`access_scope`].
+    async fn access_scope(&self, principal: &Principal, issuer: ScopeIssuer) -> AccessScope;
 
     /// Whether `principal` may perform `action`. May consult the store (roles, enrolments).
     async fn authorize(
@@ -139,14 +140,19 @@ pub trait Policy: Send + Sync {
     ) -> StoreResult<Decision>;
 }
 
+/// The access scope `policy` issues to `principal`: the one way request code gets a scope.
+pub async fn access_scope(policy: &dyn Policy, principal: &Principal) -> AccessScope {
+    policy.access_scope(principal, ScopeIssuer::new()).await
+}
+
 /// A policy that refuses everything and shows nothing. The default until a real policy is set.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DenyAllPolicy;
 
 #[async_trait]
 impl Policy for DenyAllPolicy {
-    async fn access_filter(&self, _principal: &Principal) -> AccessFilter {
-        AccessFilter::Nothing
+    async fn access_scope(&self, _principal: &Principal, issuer: ScopeIssuer) -> AccessScope {
+        issuer.nothing()
     }
 
     async fn authorize(
