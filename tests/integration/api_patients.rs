@@ -185,20 +185,63 @@ async fn create_patient(backend: Backend) {
     assert_eq!(user.email, "jane@example.org");
     assert!(user.password.starts_with('!'), "no usable password");
 
-    // camelCase body; reusing an existing account without a patient record (a practitioner's).
+    // Account capture: a patient record is never linked to a practitioner's or superuser's
+    // account (whoever may invite the patient could then mint tokens for that account).
+    for email in ["mary@example.com", "sam@example.com"] {
+        let (status, body) = api_request(
+            &app,
+            Method::POST,
+            "/api/v1/patients",
+            megan,
+            Some(
+                json!({"organizationId": 20003, "nameFamily": "Swanson", "nameGiven": "Mary",
+                "birthDate": "1970-01-01", "telecomEmail": email}),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (
+                409,
+                json!({"detail": jhe_core::services::patients::ACCOUNT_NOT_PATIENT})
+            ),
+            "{email}"
+        );
+    }
+    assert!(
+        app.db
+            .store
+            .get_patient_by_user(10002)
+            .await
+            .unwrap()
+            .is_none(),
+        "mary's account has no patient record"
+    );
+    // camelCase body; reusing an existing patient-only account without a patient record.
+    let orphan = app
+        .db
+        .store
+        .create_user(jhe_core::domain::NewUser {
+            email: "orphan@example.org".into(),
+            password: "!".into(),
+            user_type: Some(jhe_core::domain::UserType::Patient),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let (status, body) = api_request(
         &app,
         Method::POST,
         "/api/v1/patients",
         megan,
         Some(
-            json!({"organizationId": 20003, "nameFamily": "Swanson", "nameGiven": "Mary",
-            "birthDate": "1970-01-01", "telecomEmail": "mary@example.com"}),
+            json!({"organizationId": 20003, "nameFamily": "Orphan", "nameGiven": "Olive",
+            "birthDate": "1970-01-01", "telecomEmail": "orphan@example.org"}),
         ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["jheUserId"], 10002);
+    assert_eq!(body["jheUserId"], orphan.id);
     assert_eq!(body["identifier"], "");
     assert_eq!(body["identifiers"], json!([]));
 
@@ -375,7 +418,8 @@ async fn update_and_remove(backend: Backend) {
             &Value::Null
         )
     );
-    // Without organizationId a practitioner is refused; a superuser may omit it.
+    // Without organizationId a practitioner is refused; a superuser who shares no organisation
+    // with the patient cannot see it at all.
     let (status, _) = api_request(
         &app,
         Method::PATCH,
@@ -393,7 +437,7 @@ async fn update_and_remove(backend: Backend) {
         Some(json!({"nameGiven": "P"})),
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 404);
     let (status, _) = api_request(
         &app,
         Method::PATCH,
@@ -461,20 +505,31 @@ async fn update_and_remove(backend: Backend) {
     let (status, _) = api_request(&app, Method::GET, "/api/v1/patients/40001", mary, None).await;
     assert_eq!(status, 404);
 
-    // A practitioner's own patient record: the account stays.
-    let (_, created) = api_request(
-        &app,
-        Method::POST,
-        "/api/v1/patients",
-        mary,
-        Some(json!({"organizationId": 20003, "nameFamily": "Ruiz", "nameGiven": "Megan", "birthDate": "1980-01-01", "telecomEmail": "megan@example.com"})),
-    )
-    .await;
-    let id = created["id"].as_i64().unwrap();
+    // A patient record linked to a practitioner's account (possible in data from the original):
+    // removing it keeps the account.
+    let legacy = app
+        .db
+        .store
+        .create_patient(jhe_core::domain::NewPatient {
+            id: None,
+            jhe_user_id: Some(10003),
+            identifier: None,
+            name_family: "Ruiz".into(),
+            name_given: "Megan".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+            telecom_phone: None,
+        })
+        .await
+        .unwrap();
+    app.db
+        .store
+        .add_patient_organization(legacy.id, 20003)
+        .await
+        .unwrap();
     let (status, _) = api_request(
         &app,
         Method::DELETE,
-        &format!("/api/v1/patients/{id}?organizationId=20003"),
+        &format!("/api/v1/patients/{}?organizationId=20003", legacy.id),
         mary,
         None,
     )
@@ -482,7 +537,7 @@ async fn update_and_remove(backend: Backend) {
     assert_eq!(status, 200);
     assert!(app.db.store.get_user(10003).await.unwrap().is_some());
 
-    // Superuser without organizationId: 400; practitioner: 403.
+    // Superuser who cannot see the patient: 404; practitioner without organizationId: 403.
     let (status, body) = api_request(
         &app,
         Method::DELETE,
@@ -493,7 +548,10 @@ async fn update_and_remove(backend: Backend) {
     .await;
     assert_eq!(
         (status, body),
-        (400, json!({"detail": "organizationId required"}))
+        (
+            404,
+            json!({"detail": "No Patient matches the given query."})
+        )
     );
     let (status, _) = api_request(&app, Method::DELETE, "/api/v1/patients/40002", mary, None).await;
     assert_eq!(status, 403);
@@ -513,12 +571,11 @@ async fn lookup_and_add_organization(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // Only that the patient exists and which of mary's organisations they are in (none): no
+    // names, no other organisations.
     assert_eq!(
         body,
-        json!([{"id": 40003, "jheUserId": 10009, "identifier": "",
-            "identifiers": [],
-            "nameFamily": "Hayes", "nameGiven": "Percy", "telecomEmail": "percy@example.com",
-            "organizations": [{"id": 20007, "name": "Example Lab Alpha", "type": "laboratory", "partOf": 20006, "currentUserRole": null, "children": []}]}])
+        json!([{"id": 40003, "telecomEmail": "percy@example.com", "organizations": []}])
     );
     let (_, body) = api_request(
         &app,
@@ -551,12 +608,41 @@ async fn lookup_and_add_organization(backend: Backend) {
         (400, json!({"detail": "email parameter required"}))
     );
 
+    // A sequential id is not enough to pull a patient of another organisation in: the address
+    // of the lookup must come with it (404 otherwise, as for an unknown id).
+    for path in [
+        "/api/v1/patients/40003/global_add_organization?organization_id=20003",
+        "/api/v1/patients/40003/global_add_organization?organization_id=20003&email=peter@example.com",
+    ] {
+        let (status, _) = api_request(&app, Method::PATCH, path, mary, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    assert_eq!(
+        app.db
+            .store
+            .list_patient_organization_ids(40003)
+            .await
+            .unwrap(),
+        vec![20007]
+    );
+    // A viewer (no patient.manage_for_organization) may neither look up nor add.
+    let viewer = t.of(Caller::Viewer);
+    let (status, _) = api_request(
+        &app,
+        Method::GET,
+        "/api/v1/patients/global_lookup?email=percy@example.com",
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
     // Add percy to Example Lab (idempotent).
     for _ in 0..2 {
         let (status, body) = api_request(
             &app,
             Method::PATCH,
-            "/api/v1/patients/40003/global_add_organization?organization_id=20003",
+            "/api/v1/patients/40003/global_add_organization?organization_id=20003&email=percy@example.com",
             mary,
             None,
         )
@@ -657,6 +743,19 @@ async fn consolidated_clients(backend: Backend) {
         json!([{"id": client.id, "name": "CommonHealth", "clientId": "chclient123", "codeVerifier": null,
             "invitationUrl": "https://app.example.org/invite?code=CODE", "invitationLink": null}])
     );
+    // A superuser sees the patient only through a shared organisation.
+    let (status, _) = api_request(&app, Method::GET, path, t.of(Caller::Superuser), None).await;
+    assert_eq!(status, 404);
+    use jhe_core::store::UserStore;
+    let sam = store
+        .get_practitioner_by_user(10001)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .upsert_practitioner_organization(sam.id, 20003, "viewer")
+        .await
+        .unwrap();
     // The code verifier shows only to those who may manage clients (as in the client list).
     let (_, body) = api_request(&app, Method::GET, path, t.of(Caller::Superuser), None).await;
     assert_eq!(body[0]["codeVerifier"], verifier);
@@ -705,9 +804,9 @@ async fn consolidated_clients(backend: Backend) {
     )
     .await;
     assert_eq!(body, json!([]));
-    // Not readable: 403; unknown: 404.
+    // Not visible and unknown: both 404.
     let (status, _) = api_request(&app, Method::GET, path, t.of(Caller::OtherOrg), None).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
     let (status, _) = api_request(
         &app,
         Method::GET,

@@ -543,11 +543,12 @@ async fn refusals(backend: Backend) {
             "Current user doesn't have access to the Patient.".into(),
         ),
         (
+            // An unknown patient answers like one the caller cannot see (no oracle over ids).
             "unknown patient",
             &w.prac_token,
             w.observation(999_999, HR, &hr),
-            StatusCode::BAD_REQUEST,
-            "Patient id=999999 can not be found.".into(),
+            StatusCode::FORBIDDEN,
+            "Current user doesn't have access to the Patient.".into(),
         ),
         (
             "unknown code",

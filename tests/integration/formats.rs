@@ -112,7 +112,10 @@ async fn attachments(backend: Backend) {
         .unwrap();
     s.add_scope_request(w.study.id, loinc.id).await.unwrap();
     let enrolment = s
-        .list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), w.peter.id)
+        .list_patient_studies(
+            &jhe_core::store::AccessScope::system_for_tests(),
+            w.peter.id,
+        )
         .await
         .unwrap()
         .into_iter()

@@ -193,13 +193,14 @@ async fn invitation_links_end_to_end(backend: Backend) {
     // Another member of the patient's organisation may invite.
     let megan = bearer(&app, MEGAN).await;
     assert_eq!(request_link(&app, &megan, &query).await.0, 200);
-    // A practitioner of another organisation may not; nor may the patient.
+    // A practitioner of another organisation may not; nor may the patient: both get the answer
+    // of an unknown patient.
     let mark = bearer(&app, MARK).await;
     let (status, body) = request_link(&app, &mark, &query).await;
-    assert_eq!(status, 403, "{body}");
-    assert!(body["detail"].is_string());
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["detail"], "No Patient matches the given query.");
     let peter_token = bearer(&app, PETER).await;
-    assert_eq!(request_link(&app, &peter_token, &query).await.0, 403);
+    assert_eq!(request_link(&app, &peter_token, &query).await.0, 404);
     // Anonymous callers.
     let response = plain_client()
         .get(app.url(&format!(

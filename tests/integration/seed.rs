@@ -20,7 +20,11 @@ async fn snapshot(store: &dyn Store, stable: bool) -> Value {
         }
     }
     let patients = store
-        .list_patients(&AccessScope::system_for_tests(), &PatientQuery::default(), all)
+        .list_patients(
+            &AccessScope::system_for_tests(),
+            &PatientQuery::default(),
+            all,
+        )
         .await
         .unwrap()
         .items;

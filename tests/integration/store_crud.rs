@@ -318,7 +318,13 @@ async fn studies_enrolments_and_consents(backend: Backend) {
         e.id,
         "enrolment is idempotent"
     );
-    assert_eq!(s.list_study_patients(&jhe_core::store::AccessScope::system_for_tests(), study.id).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_study_patients(&jhe_core::store::AccessScope::system_for_tests(), study.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let r = s.add_scope_request(study.id, c.id).await.unwrap();
     assert_eq!(r.scope_actions.as_deref(), Some("rs"));
     assert_eq!(s.list_scope_requests(study.id).await.unwrap().len(), 1);
@@ -330,7 +336,13 @@ async fn studies_enrolments_and_consents(backend: Backend) {
         .unwrap();
     assert_eq!(consent.id, changed.id);
     assert!(!changed.consented);
-    assert_eq!(s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(s.delete_consent(e.id, c.id).await.unwrap());
     s.upsert_consent(e.id, c.id, true, t).await.unwrap();
     assert_eq!(s.delete_patient_consents(p.id).await.unwrap(), 1);

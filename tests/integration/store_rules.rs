@@ -254,8 +254,18 @@ async fn cascades(backend: Backend) {
 
     // Deleting the study removes enrolments and consents, not the patient.
     s.delete_study(study.id).await.unwrap();
-    assert!(s.list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().is_empty());
-    assert!(s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id).await.unwrap().is_empty());
+    assert!(
+        s.list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), p.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.list_patient_consents(&jhe_core::store::AccessScope::system_for_tests(), p.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         s.get_patient(&AccessScope::system_for_tests(), p.id)
             .await
@@ -408,10 +418,14 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
     );
     let nobody = scope_of(&principal_of(pu.clone(), None, None)).await;
     assert_eq!(
-        s.search_observations(&nobody, &ObservationQuery::default(), PageRequest::default())
-            .await
-            .unwrap()
-            .total,
+        s.search_observations(
+            &nobody,
+            &ObservationQuery::default(),
+            PageRequest::default()
+        )
+        .await
+        .unwrap()
+        .total,
         0
     );
 
@@ -425,7 +439,10 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
     };
     let hr_study = s.create_study(study("HR", lab.id)).await.unwrap();
     let bp_study = s.create_study(study("BP", lab.id)).await.unwrap();
-    let elsewhere = s.create_study(study("BP elsewhere", other.id)).await.unwrap();
+    let elsewhere = s
+        .create_study(study("BP elsewhere", other.id))
+        .await
+        .unwrap();
     s.add_scope_request(hr_study.id, hr.id).await.unwrap();
     s.add_scope_request(bp_study.id, bp.id).await.unwrap();
     s.add_scope_request(elsewhere.id, bp.id).await.unwrap();
@@ -436,7 +453,11 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
         study_id: Some(hr_study.id),
         ..Default::default()
     };
-    assert_eq!(count(in_hr_study.clone()).await, 0, "enrolled, not consented");
+    assert_eq!(
+        count(in_hr_study.clone()).await,
+        0,
+        "enrolled, not consented"
+    );
 
     // A consent given in another organisation's study shows nothing here.
     s.upsert_consent(e_both_else.id, bp.id, true, Utc::now())
@@ -507,13 +528,27 @@ async fn access_filters_apply_in_the_query(backend: Backend) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(s.list_patient_consents(&filter, both.id).await.unwrap().len(), 3);
     assert_eq!(
-        s.list_study_patients(&filter, elsewhere.id).await.unwrap().len(),
+        s.list_patient_consents(&filter, both.id)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        s.list_study_patients(&filter, elsewhere.id)
+            .await
+            .unwrap()
+            .len(),
         1,
         "only the enrolled patient the practitioner can see"
     );
-    assert!(s.list_patient_studies(&nobody, both.id).await.unwrap().is_empty());
+    assert!(
+        s.list_patient_studies(&nobody, both.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn concurrent_writers_lose_nothing(backend: Backend) {

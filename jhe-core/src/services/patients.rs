@@ -522,15 +522,16 @@ pub async fn remove_from_organization(
         None => return Err(CoreError::Forbidden(NOT_ALLOWED.into())),
     };
     require_manage_through(state, principal, id, organization_id).await?;
+    // Read the enrolments while the caller still sees the patient.
+    let enrolments = state
+        .store
+        .list_patient_studies(&scope(state, principal).await, id)
+        .await?;
     state
         .store
         .remove_patient_organization(id, organization_id)
         .await?;
-    for enrolment in state
-        .store
-        .list_patient_studies(&scope(state, principal).await, id)
-        .await?
-    {
+    for enrolment in enrolments {
         let in_org = state
             .store
             .get_study(enrolment.study_id)
@@ -626,8 +627,11 @@ pub async fn global_lookup(
     }])
 }
 
+/// `403` detail when a caller adds a patient to an organisation they are not a member of.
+pub const NOT_A_MEMBER: &str = "Only members of the organization may add patients to it.";
+
 /// Adds an existing patient to an organisation (idempotent). Needs
-/// `patient.manage_for_organization` on that organisation. A patient the caller cannot see yet
+/// `patient.manage_for_organization` on that organisation and membership in it. A patient the caller cannot see yet
 /// is only added when `email` names the patient's account (the address the lookup was made
 /// with): knowing a sequential id is not enough to pull someone into an organisation. Unknown
 /// patients and a wrong address both answer `404`.
@@ -645,6 +649,14 @@ pub async fn add_organization(
     };
     crate::services::organizations::get_or_404(state, organization_id).await?;
     require(state, principal, Action::ManagePatients { organization_id }).await?;
+    // Superusers too: adding a patient makes them visible to the organisation's members, and
+    // the caller must be one of them to see what they added.
+    if !linked_organization_ids(state, principal)
+        .await?
+        .contains(&organization_id)
+    {
+        return Err(CoreError::Forbidden(NOT_A_MEMBER.into()));
+    }
     let visible = state
         .store
         .get_patient(&scope(state, principal).await, id)

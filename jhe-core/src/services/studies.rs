@@ -404,7 +404,8 @@ pub async fn enroll(
         .collect())
 }
 
-/// Removes enrolments (and their consents); absent ones are ignored. Returns how many ids were
+/// Removes enrolments (and their consents); absent ones, and patients the caller cannot see,
+/// are ignored. Returns how many ids were
 /// given.
 pub async fn unenroll(
     state: &AppState,
@@ -414,8 +415,12 @@ pub async fn unenroll(
 ) -> CoreResult<usize> {
     manageable(state, principal, id).await?;
     let ids = required_ids(patient_ids, "patientIds")?;
+    // Only patients the caller can see are unenrolled; others count as absent.
+    let access = scope(state, principal).await;
     for pid in &ids {
-        state.store.unenroll_patient(id, *pid).await?;
+        if state.store.get_patient(&access, *pid).await?.is_some() {
+            state.store.unenroll_patient(id, *pid).await?;
+        }
     }
     Ok(ids.len())
 }
