@@ -77,3 +77,53 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// A keyset position in a list ordered by `(last_updated, id)` descending: the last row of a
+/// page. Its text form `<last_updated as Unix nanoseconds>_<id>` is opaque to clients and the
+/// same on every API (`cursor` on the Admin API, `_cursor` on FHIR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysetCursor {
+    /// `last_updated` of the last row of the previous page.
+    pub last_updated: chrono::DateTime<chrono::Utc>,
+    /// Its id.
+    pub id: super::Id,
+}
+
+impl KeysetCursor {
+    /// The text form; `None` for instants outside the nanosecond range (years 1677–2262).
+    pub fn to_token(&self) -> Option<String> {
+        self.last_updated
+            .timestamp_nanos_opt()
+            .map(|nanos| format!("{nanos}_{}", self.id))
+    }
+
+    /// Parses the text form; `None` when it is not one.
+    pub fn parse(token: &str) -> Option<KeysetCursor> {
+        let (nanos, id) = token.trim().split_once('_')?;
+        Some(KeysetCursor {
+            last_updated: chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::KeysetCursor;
+
+    #[test]
+    fn cursors_round_trip_at_full_precision() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-28T15:05:53.298020123Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok();
+        let cursor = at.map(|last_updated| KeysetCursor {
+            last_updated,
+            id: 60011,
+        });
+        let token = cursor.and_then(|c| c.to_token());
+        assert_eq!(token.as_deref().and_then(KeysetCursor::parse), cursor);
+        for bad in ["", "x", "1_", "_1", "a_b", "1~2"] {
+            assert_eq!(KeysetCursor::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod links;
 pub mod login;
 pub mod oauth;
 pub mod observation_list;
+pub mod observation_search;
 pub mod observations;
 pub mod organizations;
 pub mod patients;

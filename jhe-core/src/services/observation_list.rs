@@ -1,31 +1,27 @@
-//! The portal's observation list (`/api/v1/observations`, rest-api.md §6): observations of
-//! patients sharing an organisation with the calling practitioner, filtered in SQL through the
-//! caller's sealed [`AccessScope`], newest first.
+//! The portal's observation list (`/api/v1/observations`, rest-api.md §6): the shared
+//! [`observation_search`] with each row's patient and data type, newest first.
 //!
-//! Closes the original's gap: with a study filter the caller must be allowed to read the study,
-//! and only scopes the patient consented to in that study are returned.
+//! Closes the original's gaps: only consented data types show (with a study filter: consented in
+//! that study), and a study filter needs the right to read the study.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use chrono::{DateTime, Utc};
-
-use crate::domain::{CodeableConcept, Id, Observation, Page, PageRequest, Patient};
+use crate::domain::{CodeableConcept, Id, KeysetCursor, Observation, Page, PageRequest, Patient};
 use crate::error::{CoreError, CoreResult};
-use crate::policy::{Action, Principal};
+use crate::policy::Principal;
 use crate::server::AppState;
-use crate::services::guard::require;
 use crate::services::guard::scope;
-use crate::services::patients::linked_organization_ids;
-use crate::services::studies::{NO_PRACTITIONER, get_or_404 as study_or_404};
+use crate::services::observation_search::{self, SearchPaging};
+use crate::services::studies::NO_PRACTITIONER;
 use crate::store::{AccessScope, ObservationQuery};
 
 /// Filters of the list; all given ones must hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ObservationFilter {
-    /// Keyset position: only rows after this `(last_updated, id)` in the list order (the page's
-    /// offset is then ignored, so the cost of a page does not grow with its number).
-    pub after: Option<(DateTime<Utc>, Id)>,
+    /// Keyset position: only rows after this one in the list order (the page's offset is then
+    /// ignored, so the cost of a page does not grow with its number).
+    pub after: Option<KeysetCursor>,
     /// Patients of this organisation (which the caller must be linked to).
     pub organization_id: Option<Id>,
     /// Patients enrolled in this study, codes it requests and the patient consented to.
@@ -89,68 +85,65 @@ async fn rows(
     Ok(out)
 }
 
-/// The observations the calling practitioner may see, newest `lastUpdated` first. Callers without
-/// a practitioner profile get `404`; an organisation the caller is not linked to gives an empty
-/// page; a study the caller may not read is a `403`.
+/// A page of the list with the keyset position of the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRows {
+    /// The rows and the total count.
+    pub page: Page<ObservationRow>,
+    /// Whether more rows follow.
+    pub has_next: bool,
+    /// Where the next page starts, when more rows follow.
+    pub next_cursor: Option<KeysetCursor>,
+}
+
+/// The observations the calling practitioner may see ([`observation_search::search`]), newest
+/// `lastUpdated` first, with their patients and data types. Callers without a practitioner
+/// profile get `404`.
+///
+/// # Errors
+/// `404` for non-practitioners, and those of [`observation_search::search`].
 pub async fn list(
     state: &AppState,
     principal: &Principal,
     filter: ObservationFilter,
     page: PageRequest,
-) -> CoreResult<Page<ObservationRow>> {
+) -> CoreResult<ObservationRows> {
     require_practitioner(principal)?;
-    let mut query = ObservationQuery {
+    let criteria = ObservationQuery {
         id: filter.observation_id,
         patient_id: filter.patient_id,
         organization_id: filter.organization_id,
-        after: filter.after,
+        study_id: filter.study_id,
         ..Default::default()
     };
-    if let Some(study_id) = filter.study_id {
-        let study = study_or_404(state, study_id).await?;
-        require(
-            state,
-            principal,
-            Action::ReadStudy {
-                organization_id: study.organization_id,
-            },
-        )
-        .await?;
-        query.study_id = Some(study_id);
-    }
-    if let Some(org) = filter.organization_id
-        && !linked_organization_ids(state, principal)
-            .await?
-            .contains(&org)
-    {
-        return Ok(Page {
-            items: Vec::new(),
-            total: 0,
-            request: page,
-        });
-    }
+    let paging = SearchPaging {
+        count: page.size,
+        page: page.page,
+        after: filter.after,
+    };
+    let found = observation_search::search(state, principal, criteria, paging).await?;
     let access = scope(state, principal).await;
-    let found = state
-        .store
-        .search_observations(&access, &query, page)
-        .await?;
-    Ok(Page {
-        total: found.total,
-        request: found.request,
-        items: rows(state, &access, found.items).await?,
+    Ok(ObservationRows {
+        page: Page {
+            total: found.page.total,
+            request: found.page.request,
+            items: rows(state, &access, found.page.items).await?,
+        },
+        has_next: found.has_next,
+        next_cursor: found.next_cursor,
     })
 }
 
 /// One observation the calling practitioner may see, else `404`.
+///
+/// # Errors
+/// `404`, and store failures.
 pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<ObservationRow> {
     require_practitioner(principal)?;
-    let access = scope(state, principal).await;
-    let observation = state
-        .store
-        .get_observation(&access, id)
+    let observation = observation_search::read(state, principal, id)
         .await?
         .ok_or_else(|| CoreError::NotFound("Not found.".into()))?;
-    rows(state, &access, vec![observation])
+    rows(state, &scope(state, principal).await, vec![observation])
         .await?
         .pop()
         .ok_or_else(|| CoreError::NotFound("Not found.".into()))

@@ -20,12 +20,13 @@ use crate::error::CoreError;
 use crate::fhir::attachment::{decode_base64, decode_json_data, is_json_content_type};
 use crate::fhir::datetime::range_of;
 use crate::fhir::model::{ObservationIn, RequestIn};
-use crate::fhir::search::{ObservationSearch, PatientSearch, format_cursor, single};
+use crate::fhir::search::{ObservationSearch, PatientSearch, single};
 use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_resource};
 use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
 use crate::policy::{Action, Decision, Principal};
 use crate::server::AppState;
 use crate::services::guard::scope;
+use crate::services::observation_search::{self, SearchPaging};
 use crate::store::{AccessScope, ObservationQuery, PatientQuery, StoreError};
 
 /// Step 2 of fhir-api.md §1.2.
@@ -850,13 +851,13 @@ async fn authorized_study(state: &AppState, principal: &Principal, study_id: Id)
     }
 }
 
-/// `GET Observation`: the observations visible to the caller that match, newest upload first.
+/// `GET Observation`: the observations visible to the caller that match, newest upload first
+/// (the shared [`observation_search::search`]).
 pub async fn search_observations(
     state: &AppState,
     principal: &Principal,
     search: &ObservationSearch,
 ) -> FhirResult<SearchPage<(Observation, CodeableConcept)>> {
-    let filter = scope(state, principal).await;
     let paging = search.paging;
     let mut q = ObservationQuery::default();
     let mut nothing = search.matches_nothing;
@@ -865,24 +866,7 @@ pub async fn search_observations(
         Err(_) => nothing = true,
     }
     match single(&search.study_ids) {
-        Ok(Some(study_id)) => {
-            let study_id = authorized_study(state, principal, study_id).await?;
-            if let Some(patient_id) = q.patient_id {
-                let enrolled = state
-                    .store
-                    .list_patient_studies(&filter, patient_id)
-                    .await?
-                    .iter()
-                    .any(|e| e.study_id == study_id);
-                if !enrolled {
-                    return Err(FhirError::bad_request(
-                        "The requested Patient is not part of the specified Study.",
-                    ));
-                }
-            }
-            q.study_id = Some(study_id);
-        }
-        Ok(None) => {}
+        Ok(s) => q.study_id = s,
         Err(_) => nothing = true,
     }
     match single(&search.patient_identifiers) {
@@ -925,37 +909,24 @@ pub async fn search_observations(
     if nothing {
         return Ok(SearchPage::empty(paging.page));
     }
+    let found = observation_search::search(
+        state,
+        principal,
+        q,
+        SearchPaging {
+            count: paging.count,
+            page: paging.page,
+            after: paging.cursor,
+        },
+    )
+    .await?;
+    if paging.count > 0 && paging.cursor.is_none() && paging.page > 1 && found.page.items.is_empty()
+    {
+        return Err(FhirError::not_found("Invalid page."));
+    }
     let store = state.store.as_ref();
-    let (rows, total, has_next) = if paging.count == 0 {
-        let page = store
-            .search_observations(&filter, &q, PageRequest::new(1, 1))
-            .await?;
-        (Vec::new(), page.total, false)
-    } else if let Some(cursor) = paging.cursor {
-        q.after = Some(cursor);
-        let size = usize::try_from(paging.count).unwrap_or(usize::MAX);
-        let mut page = store
-            .search_observations(&filter, &q, PageRequest::new(1, paging.count + 1))
-            .await?;
-        let has_next = page.items.len() > size;
-        page.items.truncate(size);
-        (page.items, page.total, has_next)
-    } else {
-        let page = store
-            .search_observations(&filter, &q, PageRequest::new(paging.page, paging.count))
-            .await?;
-        if paging.page > 1 && page.items.is_empty() {
-            return Err(FhirError::not_found("Invalid page."));
-        }
-        let has_next = page.has_next();
-        (page.items, page.total, has_next)
-    };
-    let next_cursor = rows
-        .last()
-        .filter(|_| has_next)
-        .and_then(|o| format_cursor(o.last_updated, o.id));
-    let mut items = Vec::with_capacity(rows.len());
-    for observation in rows {
+    let mut items = Vec::with_capacity(found.page.items.len());
+    for observation in found.page.items {
         let concept = match concepts.get(&observation.codeable_concept_id) {
             Some(c) => c.clone(),
             None => {
@@ -976,14 +947,15 @@ pub async fn search_observations(
     }
     Ok(SearchPage {
         items,
-        total,
+        total: found.page.total,
         page: paging.page,
-        has_next,
-        next_cursor,
+        has_next: found.has_next,
+        next_cursor: found.next_cursor.and_then(|c| c.to_token()),
     })
 }
 
-/// `GET Observation/{id}`: one observation, under the same visibility as search.
+/// `GET Observation/{id}`: one observation, under the same visibility as search
+/// ([`observation_search::read`]).
 pub async fn read_observation(
     state: &AppState,
     principal: &Principal,
@@ -991,9 +963,7 @@ pub async fn read_observation(
 ) -> FhirResult<(Observation, CodeableConcept)> {
     let not_found = || FhirError::not_found(format!("Observation/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
-    let observation = state
-        .store
-        .get_observation(&scope(state, principal).await, id)
+    let observation = observation_search::read(state, principal, id)
         .await?
         .ok_or_else(not_found)?;
     let concept = state

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{AccessScope, StoreResult};
-use crate::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
+use crate::domain::{
+    Id, KeysetCursor, NewObservation, Observation, ObservationIdentifier, Page, PageRequest,
+};
 
 /// Narrows an observation search. All given conditions must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct ObservationQuery {
     /// Keyset position: only rows after this `(last_updated, id)` in the search order (newest
     /// first). When set, the page's offset is ignored (the cost of a page does not grow with its
     /// number) and `total` still counts every match of the other conditions.
-    pub after: Option<(DateTime<Utc>, Id)>,
+    pub after: Option<KeysetCursor>,
 }
 
 /// Observations.

@@ -292,12 +292,15 @@ impl ObservationStore for SeaOrmStore {
         rows_query = match q.after {
             // Keyset: (last_updated, id) < cursor in the DESC order, served by the
             // (subject_patient_id, last_updated, id) index; no OFFSET.
-            Some((last_updated, id)) => rows_query.filter(
+            Some(cursor) => rows_query.filter(
                 Expr::tuple([
                     Expr::col((obs::Entity, obs::Column::LastUpdated)),
                     Expr::col((obs::Entity, obs::Column::Id)),
                 ])
-                .lt(Expr::tuple([Expr::val(last_updated), Expr::val(id)])),
+                .lt(Expr::tuple([
+                    Expr::val(cursor.last_updated),
+                    Expr::val(cursor.id),
+                ])),
             ),
             None => rows_query.offset(page.offset()),
         };

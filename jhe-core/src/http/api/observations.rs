@@ -14,9 +14,8 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::input::timestamp;
-use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::domain::Id;
+use crate::domain::{Id, KeysetCursor};
 use crate::error::CoreError;
 use crate::http::auth::BearerAuth;
 use crate::http::rest::paging::{Paginated, envelope, page_link, page_request};
@@ -73,23 +72,6 @@ impl From<ObservationRow> for ObservationOut {
 
 /// Name of the keyset query parameter.
 const CURSOR: &str = "cursor";
-
-/// `<lastUpdated RFC 3339, full precision>~<id>`.
-fn encode_cursor(last_updated: &DateTime<Utc>, id: Id) -> String {
-    format!(
-        "{}~{id}",
-        last_updated.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-    )
-}
-
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Id), CoreError> {
-    let invalid = || CoreError::BadRequest("Invalid cursor.".into());
-    let (at, id) = raw.trim().rsplit_once('~').ok_or_else(invalid)?;
-    let at = DateTime::parse_from_rfc3339(at)
-        .map_err(|_| invalid())?
-        .with_timezone(&Utc);
-    Ok((at, id.parse::<Id>().map_err(|_| invalid())?))
-}
 
 /// `link` with its `cursor` parameter replaced (or removed), parameters sorted by name.
 fn with_cursor(link: &str, cursor: Option<&str>) -> String {
@@ -149,13 +131,16 @@ impl ObservationsApi {
         /// Rows per page (default 20, at most 1000).
         #[oai(name = "pageSize")]
         page_size: Query<Option<String>>,
-        /// Keyset position from a `next` link (`<lastUpdated>~<id>`); opaque to clients.
+        /// Keyset position from a `next` link; opaque to clients.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Paginated<ObservationOut>>> {
         let page = page_request(page.as_deref(), page_size.as_deref(), None)?;
         let after = match cursor.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(raw) => Some(decode_cursor(raw)?),
+            Some(raw) => Some(
+                KeysetCursor::parse(raw)
+                    .ok_or_else(|| CoreError::BadRequest("Invalid cursor.".into()))?,
+            ),
         };
         let filter = ObservationFilter {
             organization_id: organization_id.0,
@@ -165,13 +150,11 @@ impl ObservationsApi {
             after,
         };
         let found = observation_list::list(&self.state, &auth.0, filter, page).await?;
-        let last = found
-            .items
-            .last()
-            .map(|r| encode_cursor(&r.observation.last_updated, r.observation.id));
-        let has_next = found.has_next();
+        let last = found.next_cursor.and_then(|c| c.to_token());
+        let has_next = found.has_next;
         let site_url = &self.state.config.site_url;
-        let mut out = envelope(req, site_url, found, ObservationOut::from)?;
+        let mut out = envelope(req, site_url, found.page, ObservationOut::from)?;
+        out.next = None;
         if has_next {
             let next = page_link(req, site_url, "page", page.page + 1);
             out.next = Some(with_cursor(&next, last.as_deref()));
@@ -194,25 +177,6 @@ impl ObservationsApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_at_full_precision() {
-        let at = DateTime::parse_from_rfc3339("2026-11-28T15:04:02.361773123Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let raw = encode_cursor(&at, 60005);
-        assert_eq!(raw, "2026-11-28T15:04:02.361773123Z~60005");
-        assert_eq!(decode_cursor(&raw).ok(), Some((at, 60005)));
-        for bad in [
-            "",
-            "x",
-            "2026-11-28T15:04:02Z",
-            "2026-11-28T15:04:02Z~x",
-            "nope~1",
-        ] {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn links_get_the_new_cursor() {

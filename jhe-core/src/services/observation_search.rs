@@ -1,0 +1,181 @@
+//! Reading observations: the one search and the one read by id that every surface uses (the
+//! Admin API's `/api/v1/observations`, FHIR `Observation` search and read, and later the portal,
+//! MCP and exports).
+//!
+//! Both run under the caller's sealed [`AccessScope`](crate::policy::AccessScope): a practitioner
+//! sees an observation of patient X only if X shares an organisation with them and X consented
+//! (`consented = true`, now) to its data type in a study of one of the practitioner's
+//! organisations (with a study filter: in that study); a patient sees all of their own data;
+//! superusers read only as members of their organisations. The store applies all of it in SQL.
+
+use crate::domain::{Id, KeysetCursor, Observation, Page, PageRequest};
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{Action, Principal};
+use crate::server::AppState;
+use crate::services::guard::{require, scope};
+use crate::services::patients::linked_organization_ids;
+use crate::services::studies::get_or_404 as study_or_404;
+use crate::store::ObservationQuery;
+
+/// `400` detail of a patient filter outside the study filter.
+pub const PATIENT_NOT_IN_STUDY: &str = "The requested Patient is not part of the specified Study.";
+
+/// Which page of a search to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchPaging {
+    /// Rows per page; `0` asks for the total only.
+    pub count: u64,
+    /// 1-based page number (ignored for the rows when `after` is set).
+    pub page: u64,
+    /// Keyset position from a previous page's `next_cursor`: the cost of a page does not grow
+    /// with its number.
+    pub after: Option<KeysetCursor>,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationPage {
+    /// The rows (newest `last_updated` first, ties by id descending) with the total count.
+    pub page: Page<Observation>,
+    /// Whether more rows follow.
+    pub has_next: bool,
+    /// The keyset position after this page's last row, when more rows follow.
+    pub next_cursor: Option<KeysetCursor>,
+}
+
+impl ObservationPage {
+    fn empty(paging: SearchPaging) -> ObservationPage {
+        ObservationPage {
+            page: Page {
+                items: Vec::new(),
+                total: 0,
+                request: PageRequest::new(paging.page, paging.count),
+            },
+            has_next: false,
+            next_cursor: None,
+        }
+    }
+}
+
+/// Observations visible to the caller that match `criteria` (its `after` is taken from
+/// `paging`).
+///
+/// A study filter needs the study to exist (`404`) and the caller to be allowed to read it
+/// (`403`, [`Action::ReadStudy`]); with a patient filter too, the patient must be enrolled in it
+/// (`400` [`PATIENT_NOT_IN_STUDY`]). An organisation filter on an organisation the practitioner
+/// is not linked to matches nothing.
+///
+/// # Errors
+/// The above, and store failures.
+pub async fn search(
+    state: &AppState,
+    principal: &Principal,
+    mut criteria: ObservationQuery,
+    paging: SearchPaging,
+) -> CoreResult<ObservationPage> {
+    let access = scope(state, principal).await;
+    if let Some(study_id) = criteria.study_id {
+        let study = study_or_404(state, study_id).await?;
+        require(
+            state,
+            principal,
+            Action::ReadStudy {
+                organization_id: study.organization_id,
+            },
+        )
+        .await?;
+        if let Some(patient_id) = criteria.patient_id {
+            let enrolled = state
+                .store
+                .list_patient_studies(&access, patient_id)
+                .await?
+                .iter()
+                .any(|e| e.study_id == study_id);
+            if !enrolled {
+                return Err(CoreError::BadRequest(PATIENT_NOT_IN_STUDY.into()));
+            }
+        }
+    }
+    if let Some(org) = criteria.organization_id
+        && principal.practitioner.is_some()
+        && !linked_organization_ids(state, principal)
+            .await?
+            .contains(&org)
+    {
+        return Ok(ObservationPage::empty(paging));
+    }
+    let store = state.store.as_ref();
+    if paging.count == 0 {
+        let page = store
+            .search_observations(&access, &criteria, PageRequest::new(1, 1))
+            .await?;
+        return Ok(ObservationPage {
+            page: Page {
+                items: Vec::new(),
+                total: page.total,
+                request: PageRequest::new(1, 1),
+            },
+            has_next: false,
+            next_cursor: None,
+        });
+    }
+    let (page, has_next) = match paging.after {
+        Some(cursor) => {
+            // One row more than asked tells whether another page follows.
+            criteria.after = Some(cursor);
+            let size = usize::try_from(paging.count).unwrap_or(usize::MAX);
+            let mut page = store
+                .search_observations(
+                    &access,
+                    &criteria,
+                    PageRequest::new(1, paging.count.saturating_add(1)),
+                )
+                .await?;
+            let has_next = page.items.len() > size;
+            page.items.truncate(size);
+            page.request = PageRequest::new(paging.page, paging.count);
+            (page, has_next)
+        }
+        None => {
+            criteria.after = None;
+            let page = store
+                .search_observations(
+                    &access,
+                    &criteria,
+                    PageRequest::new(paging.page, paging.count),
+                )
+                .await?;
+            let has_next = page.has_next();
+            (page, has_next)
+        }
+    };
+    let next_cursor = page
+        .items
+        .last()
+        .filter(|_| has_next)
+        .map(|o| KeysetCursor {
+            last_updated: o.last_updated,
+            id: o.id,
+        });
+    Ok(ObservationPage {
+        page,
+        has_next,
+        next_cursor,
+    })
+}
+
+/// One observation visible to the caller (same rule as [`search`]); `None` for both "not
+/// visible" and "not there".
+///
+/// # Errors
+/// Store failures.
+pub async fn read(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+) -> CoreResult<Option<Observation>> {
+    Ok(state
+        .store
+        .get_observation(&scope(state, principal).await, id)
+        .await?)
+}
