@@ -1,5 +1,6 @@
 //! `/api/v1/organizations`: shapes, hierarchy, members and the permission matrix.
 
+use jhe_core::store::PatientStore;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -385,7 +386,26 @@ async fn members(backend: Backend) {
     )
     .await;
     assert_eq!(status, 403);
-    // Patients join through their user id.
+    // Patients join through their user id, if the caller can already see them (pamela, of
+    // Example Lab); percy (Example Lab Alpha only) cannot be pulled in by id.
+    let (status, _) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/organizations/20002/user",
+        mary,
+        Some(json!({"jheUserId": 10007, "userType": "patient"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = api_request(
+        &app,
+        Method::DELETE,
+        "/api/v1/organizations/20002/remove_user",
+        mary,
+        Some(json!({"jheUserId": 10007, "userType": "patient"})),
+    )
+    .await;
+    assert_eq!(status, 204);
     let (status, _) = api_request(
         &app,
         Method::POST,
@@ -394,16 +414,15 @@ async fn members(backend: Backend) {
         Some(json!({"jheUserId": 10009, "userType": "patient"})),
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, _) = api_request(
-        &app,
-        Method::DELETE,
-        "/api/v1/organizations/20003/remove_user",
-        mary,
-        Some(json!({"jheUserId": 10009, "userType": "patient"})),
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 404);
+    assert_eq!(
+        app.db
+            .store
+            .list_patient_organization_ids(40003)
+            .await
+            .unwrap(),
+        vec![20007]
+    );
     let (status, _) = api_request(
         &app,
         Method::DELETE,

@@ -93,6 +93,35 @@ async fn crud_happy_path(backend: Backend) {
         (200, expected)
     );
 
+    // A patient's or a superuser's account is never turned into a practitioner (409, nothing
+    // written).
+    for email in ["peter@example.com", "sam@example.com"] {
+        let (status, body) = api_request(
+            &app,
+            Method::POST,
+            "/api/v1/practitioners",
+            t,
+            Some(json!({"organizationId": 20003, "telecomEmail": email, "nameFamily": "X", "nameGiven": "Y"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (
+                409,
+                json!({"detail": jhe_core::services::users::ACCOUNT_NOT_PRACTITIONER})
+            ),
+            "{email}"
+        );
+    }
+    assert!(
+        app.db
+            .store
+            .get_practitioner_by_user(10006)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     // POST creates the account and the practitioner, linked to the organisation as member.
     let (status, created) = api_request(
         &app,

@@ -1054,9 +1054,7 @@ pub async fn read_patient(
 ) -> FhirResult<(Patient, Option<String>)> {
     let not_found = || FhirError::not_found(format!("Patient/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
-    let patient = state
-        .store
-        .get_patient(&scope(state, principal).await, id)
+    let patient = crate::services::patients::read(state, principal, id)
         .await?
         .ok_or_else(not_found)?;
     with_email(state, patient).await

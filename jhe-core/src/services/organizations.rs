@@ -387,11 +387,13 @@ pub async fn add_member(
                 .await?)
         }
         MemberKind::Patient => {
-            let patient = state
-                .store
-                .get_patient_by_user(user.id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("Patient not found".into()))?;
+            // Only a patient the caller can already see (through another organisation); pulling
+            // anyone else in goes through global_lookup/global_add_organization.
+            let patient = match state.store.get_patient_by_user(user.id).await? {
+                Some(p) => crate::services::patients::read(state, principal, p.id).await?,
+                None => None,
+            }
+            .ok_or_else(|| CoreError::NotFound("Patient not found".into()))?;
             state.store.add_patient_organization(patient.id, id).await?;
             Ok(crate::domain::PractitionerOrganization {
                 id: 0,

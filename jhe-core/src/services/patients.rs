@@ -88,16 +88,29 @@ pub async fn view(state: &AppState, patient: Patient) -> CoreResult<PatientView>
     })
 }
 
-/// The patient if the caller's access scope shows it, else `404` (the same answer as for an id
-/// that does not exist, so ids cannot be probed).
+/// Reading one patient record, for every surface (Admin API, FHIR, portal, MCP): the patient if
+/// the caller's access scope shows it; `None` for both "not visible" and "not there".
+///
+/// # Errors
+/// Store failures.
+pub async fn read(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Option<Patient>> {
+    Ok(state
+        .store
+        .get_patient(&scope(state, principal).await, id)
+        .await?)
+}
+
+/// [`read`], or `404` (the same answer as for an id that does not exist, so ids cannot be
+/// probed).
+///
+/// # Errors
+/// `404`, and store failures.
 pub async fn visible_or_404(
     state: &AppState,
     principal: &Principal,
     id: Id,
 ) -> CoreResult<Patient> {
-    state
-        .store
-        .get_patient(&scope(state, principal).await, id)
+    read(state, principal, id)
         .await?
         .ok_or_else(|| CoreError::NotFound(NO_PATIENT.into()))
 }

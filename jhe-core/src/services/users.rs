@@ -428,8 +428,13 @@ pub async fn delete_practitioner(
     Ok(())
 }
 
-/// Creates (or reuses by e-mail) a practitioner account and links it to an organisation as
-/// `member` (superusers only) — the original's intended behaviour (its endpoint fails).
+/// `409` detail when a practitioner would be created on a patient's or superuser's account.
+pub const ACCOUNT_NOT_PRACTITIONER: &str =
+    "An account with this e-mail address exists and is not a practitioner account.";
+
+/// Creates (or reuses by e-mail a practitioner-only account) a practitioner and links it to an
+/// organisation as `member` (superusers only) — the original's intended behaviour (its endpoint
+/// fails). A patient's or a superuser's account is never reused (`409`).
 pub async fn create_practitioner(
     state: &AppState,
     principal: &Principal,
@@ -461,6 +466,14 @@ pub async fn create_practitioner(
         crate::services::organizations::get_or_404(state, org).await?;
     }
     let user = match state.store.get_user_by_email(&email).await? {
+        // Never turn a patient's account (or a superuser's) into a practitioner by e-mail.
+        Some(u)
+            if u.is_superuser
+                || u.user_type == Some(UserType::Patient)
+                || state.store.get_patient_by_user(u.id).await?.is_some() =>
+        {
+            return Err(CoreError::Conflict(ACCOUNT_NOT_PRACTITIONER.into()));
+        }
         Some(u) => u,
         None => {
             state
