@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod support;
 
+mod access_matrix;
 mod accounts;
 mod api_clients;
 mod api_consents;

@@ -21,9 +21,18 @@ pub struct UserView {
     pub patient: Option<(Patient, Vec<Organization>)>,
 }
 
-/// Loads the patient record (with organisations) of a user.
-pub async fn with_patient(state: &AppState, user: User) -> CoreResult<UserView> {
-    let patient = match state.store.get_patient_by_user(user.id).await? {
+/// Loads the patient record (with organisations) of a user, when the caller's access scope
+/// shows it (an account's own record always does); otherwise the view carries no patient.
+pub async fn with_patient(
+    state: &AppState,
+    principal: &Principal,
+    user: User,
+) -> CoreResult<UserView> {
+    let record = match state.store.get_patient_by_user(user.id).await? {
+        Some(p) => crate::services::patients::read(state, principal, p.id).await?,
+        None => None,
+    };
+    let patient = match record {
         Some(p) => {
             let org_ids = state.store.list_patient_organization_ids(p.id).await?;
             Some((p, state.store.get_organizations(&org_ids).await?))
@@ -35,7 +44,7 @@ pub async fn with_patient(state: &AppState, user: User) -> CoreResult<UserView> 
 
 /// The caller's own profile.
 pub async fn profile(state: &AppState, principal: &Principal) -> CoreResult<UserView> {
-    with_patient(state, principal.user.clone()).await
+    with_patient(state, principal, principal.user.clone()).await
 }
 
 /// Organisations the caller (as practitioner) is directly linked to.
@@ -91,7 +100,7 @@ pub async fn list(
     };
     let mut items = Vec::with_capacity(found.items.len());
     for u in found.items {
-        items.push(with_patient(state, u).await?);
+        items.push(with_patient(state, principal, u).await?);
     }
     Ok(Page {
         items,
@@ -151,7 +160,7 @@ pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<
         .get_user(id)
         .await?
         .ok_or_else(|| CoreError::NotFound("No JheUser matches the given query.".into()))?;
-    with_patient(state, user).await
+    with_patient(state, principal, user).await
 }
 
 /// The exact e-mail lookup the portal uses to add a member: practitioners and superusers only.
@@ -166,7 +175,7 @@ pub async fn search_by_email(
         ));
     }
     match state.store.get_user_by_email(email.trim()).await? {
-        Some(u) => Ok(Some(with_patient(state, u).await?)),
+        Some(u) => Ok(Some(with_patient(state, principal, u).await?)),
         None => Ok(None),
     }
 }
@@ -222,7 +231,7 @@ pub async fn create(
         ProfileDetails::default(),
     )
     .await?;
-    with_patient(state, user).await
+    with_patient(state, principal, user).await
 }
 
 /// Updates a user: yourself (e-mail and names only) or, as superuser, anyone (every field).
@@ -281,7 +290,7 @@ pub async fn update(
         user.is_staff = v || user.is_staff;
     }
     let user = state.store.update_user(&user).await?;
-    with_patient(state, user).await
+    with_patient(state, principal, user).await
 }
 
 /// Deletes a user with profiles, tokens and sessions (superusers only; not yourself).
