@@ -1039,7 +1039,63 @@ async fn large_batch(backend: Backend) {
     assert_eq!(w.stored().await, 1500);
 }
 
+/// A conditional create hands back the observation it matched only to a caller who may read it:
+/// after the patient withdrew consent, a practitioner gets no content (the original returns the
+/// matched observation without a consent check).
+async fn conditional_create_respects_consent(backend: Backend) {
+    let w = World::new(backend).await;
+    let app = &w.app;
+    let hr = heart_rate_bytes(61, "2025-01-01T10:00:00Z");
+    let resource = with_identifier(
+        w.observation(w.peter.id, HR, &hr),
+        "https://example.org/ids",
+        "cc-1",
+    );
+    let a = post(app, "/fhir/r5/Observation", &w.peter_token, &resource).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let body = serde_json::to_vec(&resource).unwrap();
+    let again = |token: String| {
+        let body = body.clone();
+        async move {
+            send(
+                app,
+                reqwest::Method::POST,
+                "/fhir/r5/Observation",
+                Some(&token),
+                Some(body),
+                &[("If-None-Exist", "identifier=https://example.org/ids|cc-1")],
+            )
+            .await
+        }
+    };
+    // While consented, the practitioner gets the match back.
+    let a = again(w.prac_token.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.json.get("valueAttachment").is_some());
+    // Peter withdraws heart rate.
+    let enrolment = app
+        .db
+        .store
+        .list_patient_studies(&AccessScope::system_for_tests(), w.peter.id)
+        .await
+        .unwrap()[0];
+    app.db
+        .store
+        .upsert_consent(enrolment.id, w.concept(HR).id, false, chrono::Utc::now())
+        .await
+        .unwrap();
+    let a = again(w.prac_token.clone()).await;
+    assert_ne!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(!a.text.contains(&b64(&hr)), "no content leaks: {}", a.text);
+    assert!(a.json.get("valueAttachment").is_none());
+    // The patient still gets their own observation back.
+    let a = again(w.peter_token.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(w.stored().await, 1);
+}
+
 both_backends! {
+    fhir_upload_conditional_consent => conditional_create_respects_consent;
     fhir_upload_read_back => upload_and_read_back;
     fhir_upload_refusals => refusals;
     fhir_upload_bundles => bundles;
