@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Id, Patient, Practitioner, User};
+use crate::domain::{GrantedScopes, Id, Patient, Practitioner, User};
 use crate::store::{AccessFilter, Store, StoreResult};
 
 /// How a request was authenticated.
@@ -13,8 +13,6 @@ pub enum AuthMethod {
     Bearer {
         /// The client the token was issued to, if any.
         application_id: Option<Id>,
-        /// The token's scope.
-        scope: String,
     },
     /// A browser session cookie.
     Session,
@@ -31,6 +29,12 @@ pub struct Principal {
     pub patient: Option<Patient>,
     /// How the caller authenticated.
     pub via: AuthMethod,
+    /// What the credential was granted: a bearer token's scopes, or
+    /// [`GrantedScopes::full_role`] for a browser session. The HTTP layer has already refused
+    /// requests the scopes do not cover (`crate::http::scopes`); when
+    /// [`GrantedScopes::is_patient_compartment_only`] holds, the caller must see only their own
+    /// patient record's data whatever the account could otherwise do.
+    pub scopes: GrantedScopes,
 }
 
 impl Principal {
