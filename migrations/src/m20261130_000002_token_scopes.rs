@@ -93,7 +93,11 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(OauthGrants::Table)
-                    .add_column(ColumnDef::new(OauthGrants::TokenFamily).string_len(36).null())
+                    .add_column(
+                        ColumnDef::new(OauthGrants::TokenFamily)
+                            .string_len(36)
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;

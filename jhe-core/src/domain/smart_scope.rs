@@ -301,7 +301,10 @@ impl GrantedScopes {
     /// in-order subset of `cruds` or the v1 `read`/`write`/`*`).
     pub fn parse(text: &str) -> CoreResult<GrantedScopes> {
         let mut scopes = GrantedScopes::default();
-        for token in text.split([' ', '\t', '\n', '\r']).filter(|t| !t.is_empty()) {
+        for token in text
+            .split([' ', '\t', '\n', '\r'])
+            .filter(|t| !t.is_empty())
+        {
             if !is_scope_token(token) {
                 return Err(CoreError::BadRequest(format!(
                     "Invalid scope {token:?}: scopes are printable ASCII without '\"' or '\\'."
@@ -447,9 +450,13 @@ impl GrantedScopes {
     /// that reaches (own patient compartment or more) is [`Self::is_patient_compartment_only`]'s
     /// question.
     pub fn permits(&self, resource: &str, interaction: Interaction) -> bool {
-        [ScopeContext::Patient, ScopeContext::User, ScopeContext::System]
-            .into_iter()
-            .any(|context| self.permits_as(context, resource, interaction))
+        [
+            ScopeContext::Patient,
+            ScopeContext::User,
+            ScopeContext::System,
+        ]
+        .into_iter()
+        .any(|context| self.permits_as(context, resource, interaction))
     }
 
     /// The interactions of `context` that reach `resource` (`*` only through `*` scopes).
@@ -591,7 +598,10 @@ mod tests {
         );
         // v1 suffixes.
         assert_eq!(s("user/*.read").to_string(), "user/*.rs");
-        assert_eq!(s("patient/Observation.write").to_string(), "patient/Observation.cud");
+        assert_eq!(
+            s("patient/Observation.write").to_string(),
+            "patient/Observation.cud"
+        );
         assert_eq!(s("system/*.*").to_string(), "system/*.cruds");
         // Covered by the wildcard of the same context: dropped.
         assert_eq!(
@@ -677,7 +687,8 @@ mod tests {
         );
         let app = GrantedScopes::patient_app();
         assert_eq!(
-            app.narrowed_to(&s("patient/*.r offline_access")).to_string(),
+            app.narrowed_to(&s("patient/*.r offline_access"))
+                .to_string(),
             "patient/Consent.r patient/Observation.r patient/Patient.r"
         );
         assert_eq!(app.narrowed_to(&s("user/*.cruds")).to_string(), "");
@@ -697,10 +708,7 @@ mod tests {
             json,
             "\"openid email patient/Consent.cru patient/Observation.crs patient/Patient.rs\""
         );
-        assert_eq!(
-            serde_json::from_str::<GrantedScopes>(&json).unwrap(),
-            app
-        );
+        assert_eq!(serde_json::from_str::<GrantedScopes>(&json).unwrap(), app);
         assert!(serde_json::from_str::<GrantedScopes>("\"user/x.q\"").is_err());
     }
 

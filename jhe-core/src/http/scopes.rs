@@ -102,20 +102,52 @@ pub const ROUTES: &[RouteScope] = &[
     row("POST", "/api/v1/practitioners", Usr("Practitioner", C)),
     row("GET", "/api/v1/practitioners/{id}", Usr("Practitioner", R)),
     row("PUT", "/api/v1/practitioners/{id}", Usr("Practitioner", U)),
-    row("PATCH", "/api/v1/practitioners/{id}", Usr("Practitioner", U)),
-    row("DELETE", "/api/v1/practitioners/{id}", Usr("Practitioner", D)),
+    row(
+        "PATCH",
+        "/api/v1/practitioners/{id}",
+        Usr("Practitioner", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/practitioners/{id}",
+        Usr("Practitioner", D),
+    ),
     // Organisations.
     row("GET", "/api/v1/organizations", Usr("Organization", S)),
     row("POST", "/api/v1/organizations", Usr("Organization", C)),
     row("GET", "/api/v1/organizations/types", Usr("Organization", S)),
     row("GET", "/api/v1/organizations/{id}", Usr("Organization", R)),
     row("PUT", "/api/v1/organizations/{id}", Usr("Organization", U)),
-    row("PATCH", "/api/v1/organizations/{id}", Usr("Organization", U)),
-    row("DELETE", "/api/v1/organizations/{id}", Usr("Organization", D)),
-    row("GET", "/api/v1/organizations/{id}/tree", Usr("Organization", R)),
-    row("GET", "/api/v1/organizations/{id}/users", Usr("Organization", R)),
-    row("POST", "/api/v1/organizations/{id}/user", Usr("Organization", U)),
-    row("DELETE", "/api/v1/organizations/{id}/remove_user", Usr("Organization", U)),
+    row(
+        "PATCH",
+        "/api/v1/organizations/{id}",
+        Usr("Organization", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}",
+        Usr("Organization", D),
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/tree",
+        Usr("Organization", R),
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{id}/users",
+        Usr("Organization", R),
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{id}/user",
+        Usr("Organization", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{id}/remove_user",
+        Usr("Organization", U),
+    ),
     row("GET", "/api/v1/organizations/{id}/studies", Usr("Study", S)),
     // Patients: the record and its consents are the patient compartment.
     row("GET", "/api/v1/patients", P("Patient", S)),
@@ -125,9 +157,21 @@ pub const ROUTES: &[RouteScope] = &[
     row("PUT", "/api/v1/patients/{id}", P("Patient", U)),
     row("PATCH", "/api/v1/patients/{id}", P("Patient", U)),
     row("DELETE", "/api/v1/patients/{id}", Usr("Patient", D)),
-    row("PATCH", "/api/v1/patients/{id}/global_add_organization", Usr("Patient", U)),
-    row("GET", "/api/v1/patients/{id}/invitation_link", Usr("Patient", U)),
-    row("GET", "/api/v1/patients/{id}/consolidated_clients", Usr("Client", S)),
+    row(
+        "PATCH",
+        "/api/v1/patients/{id}/global_add_organization",
+        Usr("Patient", U),
+    ),
+    row(
+        "GET",
+        "/api/v1/patients/{id}/invitation_link",
+        Usr("Patient", U),
+    ),
+    row(
+        "GET",
+        "/api/v1/patients/{id}/consolidated_clients",
+        Usr("Client", S),
+    ),
     row("GET", "/api/v1/patients/{id}/consents", P("Consent", R)),
     RouteScope {
         method: "GET",
@@ -156,21 +200,53 @@ pub const ROUTES: &[RouteScope] = &[
     row("DELETE", "/api/v1/studies/{id}/clients", Usr("Study", U)),
     row("GET", "/api/v1/studies/{id}/data_sources", Usr("Study", R)),
     row("POST", "/api/v1/studies/{id}/data_sources", Usr("Study", U)),
-    row("DELETE", "/api/v1/studies/{id}/data_sources", Usr("Study", U)),
-    row("GET", "/api/v1/studies/{id}/scope_requests", Usr("Study", R)),
-    row("POST", "/api/v1/studies/{id}/scope_requests", Usr("Study", U)),
-    row("DELETE", "/api/v1/studies/{id}/scope_requests", Usr("Study", U)),
+    row(
+        "DELETE",
+        "/api/v1/studies/{id}/data_sources",
+        Usr("Study", U),
+    ),
+    row(
+        "GET",
+        "/api/v1/studies/{id}/scope_requests",
+        Usr("Study", R),
+    ),
+    row(
+        "POST",
+        "/api/v1/studies/{id}/scope_requests",
+        Usr("Study", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/studies/{id}/scope_requests",
+        Usr("Study", U),
+    ),
     // Data sources.
     row("GET", "/api/v1/data_sources", Usr("DataSource", S)),
     row("POST", "/api/v1/data_sources", Usr("DataSource", C)),
-    row("GET", "/api/v1/data_sources/all_scopes", Usr("DataSource", S)),
+    row(
+        "GET",
+        "/api/v1/data_sources/all_scopes",
+        Usr("DataSource", S),
+    ),
     row("GET", "/api/v1/data_sources/{id}", Usr("DataSource", R)),
     row("PUT", "/api/v1/data_sources/{id}", Usr("DataSource", U)),
     row("PATCH", "/api/v1/data_sources/{id}", Usr("DataSource", U)),
     row("DELETE", "/api/v1/data_sources/{id}", Usr("DataSource", D)),
-    row("GET", "/api/v1/data_sources/{id}/supported_scopes", Usr("DataSource", R)),
-    row("POST", "/api/v1/data_sources/{id}/supported_scopes", Usr("DataSource", U)),
-    row("DELETE", "/api/v1/data_sources/{id}/supported_scopes", Usr("DataSource", U)),
+    row(
+        "GET",
+        "/api/v1/data_sources/{id}/supported_scopes",
+        Usr("DataSource", R),
+    ),
+    row(
+        "POST",
+        "/api/v1/data_sources/{id}/supported_scopes",
+        Usr("DataSource", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/data_sources/{id}/supported_scopes",
+        Usr("DataSource", U),
+    ),
     // OAuth clients.
     row("GET", "/api/v1/clients", Usr("Client", S)),
     row("POST", "/api/v1/clients", Usr("Client", C)),
@@ -179,8 +255,16 @@ pub const ROUTES: &[RouteScope] = &[
     row("PATCH", "/api/v1/clients/{id}", Usr("Client", U)),
     row("DELETE", "/api/v1/clients/{id}", Usr("Client", D)),
     row("GET", "/api/v1/clients/{id}/data_sources", Usr("Client", R)),
-    row("POST", "/api/v1/clients/{id}/data_sources", Usr("Client", U)),
-    row("DELETE", "/api/v1/clients/{id}/data_sources", Usr("Client", U)),
+    row(
+        "POST",
+        "/api/v1/clients/{id}/data_sources",
+        Usr("Client", U),
+    ),
+    row(
+        "DELETE",
+        "/api/v1/clients/{id}/data_sources",
+        Usr("Client", U),
+    ),
     // Settings.
     row("GET", "/api/v1/jhe_settings", Usr("JheSetting", S)),
     row("POST", "/api/v1/jhe_settings", Usr("JheSetting", C)),
@@ -232,7 +316,11 @@ fn flag_set(query: Option<&str>, flag: &str) -> bool {
 /// The table row of a request, if any: among the rows whose method, pattern and flag match, the
 /// one with the most literal segments (`/patients/global_lookup` before `/patients/{id}`), a
 /// flagged row before the plain one.
-pub fn route_scope(method: &Method, path: &str, query: Option<&str>) -> Option<&'static RouteScope> {
+pub fn route_scope(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+) -> Option<&'static RouteScope> {
     let method = if method == Method::HEAD {
         "GET"
     } else {
@@ -335,7 +423,12 @@ mod tests {
             need(Method::GET, path, Some("reset=false")),
             Need::Compartment("Consent", Interaction::Read)
         );
-        for query in ["reset=true", "reset=1", "x=1&reset=On", "reset=no&reset=yes"] {
+        for query in [
+            "reset=true",
+            "reset=1",
+            "x=1&reset=On",
+            "reset=no&reset=yes",
+        ] {
             assert_eq!(
                 need(Method::GET, path, Some(query)),
                 Need::Compartment("Consent", Interaction::Delete),
@@ -389,9 +482,19 @@ mod tests {
             ),
             (Method::POST, "/api/v1/patients/40001/consents", None, true),
             (Method::PATCH, "/api/v1/patients/40001/consents", None, true),
-            (Method::DELETE, "/api/v1/patients/40001/consents", None, false),
+            (
+                Method::DELETE,
+                "/api/v1/patients/40001/consents",
+                None,
+                false,
+            ),
             (Method::GET, "/api/v1/patients/40001", None, true),
-            (Method::GET, "/api/v1/patients/40001/invitation_link", None, false),
+            (
+                Method::GET,
+                "/api/v1/patients/40001/invitation_link",
+                None,
+                false,
+            ),
             (Method::POST, "/fhir/r5/Observation", None, true),
             (Method::POST, "/FHIR/R5/", None, true),
             (Method::GET, "/fhir/r5/Observation", None, true),
@@ -404,7 +507,10 @@ mod tests {
                 app_ok,
                 "{method} {path}"
             );
-            assert!(allowed(&full, method.clone(), path, query), "{method} {path}");
+            assert!(
+                allowed(&full, method.clone(), path, query),
+                "{method} {path}"
+            );
             assert_eq!(
                 allowed(&openid, method.clone(), path, query),
                 path == "/api/v1/users/profile",

@@ -273,7 +273,9 @@ pub async fn set_password(
     user.password =
         jhe_kdf::hash_password(password).map_err(|e| CoreError::Internal(e.to_string()))?;
     if !state.store.set_password(user.id, &user.password).await? {
-        return Err(CoreError::NotFound("No JheUser matches the given query.".into()));
+        return Err(CoreError::NotFound(
+            "No JheUser matches the given query.".into(),
+        ));
     }
     Ok(Ok(user))
 }

@@ -3,8 +3,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreResult;
 use crate::domain::{
-    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant, NewRefreshToken,
-    NewSigningKey, RefreshToken, Session, SigningKey,
+    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
+    NewRefreshToken, NewSigningKey, RefreshToken, Session, SigningKey,
 };
 
 /// Authorization codes, tokens and signing keys of the OAuth 2.0 / OIDC server.

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jhe_core::domain::{
-    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant, NewRefreshToken,
-    NewSigningKey, RefreshToken, SigningKey,
+    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
+    NewRefreshToken, NewSigningKey, RefreshToken, SigningKey,
 };
 use jhe_core::store::{OAuthStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};

@@ -290,9 +290,9 @@ pub async fn validate(
         ));
     }
     // A browser login grants the user's full role, narrowed to what the client asked for.
-    let scope = match requested_scope(params.scope.as_deref()).and_then(|requested| {
-        grant_scope(&GrantedScopes::full_role(), requested.as_ref(), false)
-    }) {
+    let scope = match requested_scope(params.scope.as_deref())
+        .and_then(|requested| grant_scope(&GrantedScopes::full_role(), requested.as_ref(), false))
+    {
         Ok(scope) => scope.to_string(),
         Err(error) => return redirect(error),
     };

@@ -258,17 +258,25 @@ mod tests {
                 .to_string(),
             "openid user/*.cruds"
         );
-        let wider = requested_scope(Some("openid patient/Observation.r")).unwrap();
+        let wider = requested_scope(Some("openid patient/Observation.d")).unwrap();
         let app = GrantedScopes::patient_app();
         assert_eq!(
             grant_scope(&app, wider.as_ref(), true).unwrap_err().code,
             OAuthErrorCode::InvalidScope
         );
+        // Not strict (the authorization endpoint): what is not available is left out.
         assert_eq!(
             grant_scope(&full, wider.as_ref(), false)
                 .unwrap()
                 .to_string(),
             "openid"
+        );
+        let narrower = requested_scope(Some("patient/Observation.c")).unwrap();
+        assert_eq!(
+            grant_scope(&app, narrower.as_ref(), true)
+                .unwrap()
+                .to_string(),
+            "patient/Observation.c"
         );
         assert_eq!(grant_scope(&app, None, true).unwrap(), app);
     }
