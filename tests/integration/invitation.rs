@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::*;
 
-const PATIENT_APP: &str =
+pub const PATIENT_APP: &str =
     "openid email patient/Consent.cru patient/Observation.crs patient/Patient.rs";
 const MARY: i64 = 10002;
 const MEGAN: i64 = 10003;
@@ -19,7 +19,7 @@ const VERIFIER: &str = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER1";
 const INVITATION_URL: &str = "https://app.example.org/invite?code=CODE";
 
 /// A partner app registered as the portal does it (`POST /api/v1/clients`).
-async fn partner_client(app: &TestApp, client_id: &str, settings: bool) -> OAuthClient {
+pub async fn partner_client(app: &TestApp, client_id: &str, settings: bool) -> OAuthClient {
     let client = app
         .db
         .store
@@ -59,7 +59,7 @@ async fn bearer(app: &TestApp, user: i64) -> String {
         .to_string()
 }
 
-async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
+pub async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
     let response = bearer_get(
         app,
         &format!("/api/v1/patients/{PETER_PATIENT}/invitation_link{query}"),
@@ -70,14 +70,14 @@ async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-struct Invitation {
-    host: String,
-    client_id: String,
-    code: String,
-    verifier: String,
+pub struct Invitation {
+    pub host: String,
+    pub client_id: String,
+    pub code: String,
+    pub verifier: String,
 }
 
-fn parse(link: &str) -> Invitation {
+pub fn parse(link: &str) -> Invitation {
     let code = link
         .strip_prefix("https://app.example.org/invite?code=")
         .unwrap_or_else(|| panic!("{link}"));
@@ -92,7 +92,7 @@ fn parse(link: &str) -> Invitation {
 }
 
 /// What the mobile app does with the invitation code.
-async fn redeem(app: &TestApp, invitation: &Invitation, redirect_uri: &str) -> (u16, Value) {
+pub async fn redeem(app: &TestApp, invitation: &Invitation, redirect_uri: &str) -> (u16, Value) {
     let response = plain_client()
         .post(format!("http://{}/o/token/", invitation.host))
         .form(&[

@@ -11,7 +11,7 @@ use crate::support::*;
 const MARY: i64 = 10002;
 const PETER: i64 = 10006;
 
-async fn create_client(app: &TestApp, new: NewOAuthClient) -> OAuthClient {
+pub async fn create_client(app: &TestApp, new: NewOAuthClient) -> OAuthClient {
     app.db.store.create_client(new).await.unwrap()
 }
 
@@ -30,7 +30,7 @@ fn public_client(client_id: &str, redirect_uri: &str, skip: bool) -> NewOAuthCli
     }
 }
 
-fn confidential_client(
+pub fn confidential_client(
     client_id: &str,
     secret: &str,
     grant: &str,
@@ -51,7 +51,7 @@ fn confidential_client(
 }
 
 /// A code for `user` through the Admin UI client; returns (code, verifier, client_id, redirect).
-async fn code_for(app: &TestApp, user: i64) -> (String, String, String, String) {
+pub async fn code_for(app: &TestApp, user: i64) -> (String, String, String, String) {
     let cookie = login_session(app, user).await;
     let client_id = admin_ui_client_id(app).await;
     let redirect_uri = callback_uri(app);
