@@ -17,6 +17,10 @@ pub trait OAuthStore {
     /// answers [`GrantRedemption::Replayed`] with the family of the first exchange, so a code is
     /// used at most once even when two requests race (RFC 6749 §4.1.2). `None` for an unknown
     /// code.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails.
     async fn take_grant(
         &self,
         code_hash: &str,

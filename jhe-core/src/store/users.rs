@@ -24,9 +24,17 @@ pub trait UserStore {
     /// vouched for: deletes the user's access tokens, authorization codes (invitation codes
     /// included) and browser sessions and revokes their refresh tokens. `false` if the user does
     /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
     async fn set_password(&self, user_id: Id, password_hash: &str) -> StoreResult<bool>;
     /// Replaces the password hash by `new_hash` only if it is still `current_hash` (a rehash of
     /// the same password at login, which keeps tokens and sessions); `true` if it did.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
     async fn upgrade_password_hash(
         &self,
         user_id: Id,
@@ -36,8 +44,16 @@ pub trait UserStore {
     /// Sets the active flag; deactivating also deletes, in the same transaction, the user's
     /// access tokens, authorization codes and sessions and revokes their refresh tokens (which
     /// stay dead if the account is reactivated). `false` if the user does not exist.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
     async fn set_user_active(&self, user_id: Id, active: bool) -> StoreResult<bool>;
     /// Records a successful login at `at` (writes `last_login` only).
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
     async fn touch_last_login(&self, user_id: Id, at: DateTime<Utc>) -> StoreResult<()>;
     /// Deletes a user and (by cascade) their profiles, tokens, grants and sessions.
     async fn delete_user(&self, id: Id) -> StoreResult<bool>;
