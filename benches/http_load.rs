@@ -45,7 +45,11 @@ struct Fixture {
     patient_token: String,
 }
 
-async fn token_for(store: &SeaOrmStore, user_id: Id) -> anyhow::Result<String> {
+async fn token_for(
+    store: &SeaOrmStore,
+    user_id: Id,
+    scopes: GrantedScopes,
+) -> anyhow::Result<String> {
     let token = jhe_kdf::random_token(30);
     store
         .create_access_token(NewAccessToken {
@@ -53,7 +57,7 @@ async fn token_for(store: &SeaOrmStore, user_id: Id) -> anyhow::Result<String> {
             user_id: Some(user_id),
             application_id: None,
             expires: chrono::Utc::now() + chrono::Duration::hours(2),
-            scope: "openid".into(),
+            scope: scopes.to_string(),
             source_refresh_token_id: None,
             id_token_jti: None,
         })
@@ -145,8 +149,8 @@ async fn seed(store: &SeaOrmStore) -> anyhow::Result<Fixture> {
         patient: patient.id,
         study: study.id,
         device: device.id,
-        practitioner_token: token_for(store, pu.id).await?,
-        patient_token: token_for(store, patient_user.id).await?,
+        practitioner_token: token_for(store, pu.id, GrantedScopes::full_role()).await?,
+        patient_token: token_for(store, patient_user.id, GrantedScopes::patient_app()).await?,
     })
 }
 

@@ -50,7 +50,8 @@ impl std::fmt::Debug for SmtpConfig {
 pub struct TokenLifetimes {
     /// Access tokens (`JHE_ACCESS_TOKEN_LIFETIME`, default 1 209 600 = 14 days).
     pub access_token: i64,
-    /// Refresh tokens (`JHE_REFRESH_TOKEN_LIFETIME`, default 0 = never expire, as the original).
+    /// Refresh tokens (`JHE_REFRESH_TOKEN_LIFETIME`, default 2 592 000 = 30 days, counted from
+    /// each rotation; `0` = never expire, as the original).
     pub refresh_token: i64,
     /// ID tokens (`JHE_ID_TOKEN_LIFETIME`, default 36 000).
     pub id_token: i64,
@@ -67,7 +68,7 @@ impl Default for TokenLifetimes {
     fn default() -> Self {
         Self {
             access_token: 1_209_600,
-            refresh_token: 0,
+            refresh_token: 2_592_000,
             id_token: 36_000,
             authorization_code: 60,
             invitation_code: 1_209_600,
@@ -306,6 +307,15 @@ mod tests {
         assert_eq!(c.registration_invite_code, "jhe");
         assert_eq!(c.lifetimes.access_token, 1_209_600);
         assert!(c.smtp.is_none());
+    }
+
+    #[test]
+    fn refresh_tokens_expire_after_30_days_unless_set() {
+        assert_eq!(config(&[]).unwrap().lifetimes.refresh_token, 2_592_000);
+        let never = config(&[("JHE_REFRESH_TOKEN_LIFETIME", "0")]).unwrap();
+        assert_eq!(never.lifetimes.refresh_token, 0);
+        let hour = config(&[("JHE_REFRESH_TOKEN_LIFETIME", "3600")]).unwrap();
+        assert_eq!(hour.lifetimes.refresh_token, 3600);
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum CoreError {
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// The bearer token's scopes do not cover the request (RFC 6750 §3.1 `insufficient_scope`);
+    /// carries the scope(s) that would, space-separated (alternatives).
+    #[error("This token's scope does not allow this request; it needs one of these scopes: {0}.")]
+    InsufficientScope(String),
     /// The thing does not exist (or is not visible to the caller).
     #[error("{0}")]
     NotFound(String),

@@ -14,6 +14,7 @@ use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigratorTrait;
 
 mod m20261129_000001_initial;
+mod m20261130_000002_token_scopes;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -21,6 +22,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_initial::Migration)]
+        vec![
+            Box::new(m20261129_000001_initial::Migration),
+            Box::new(m20261130_000002_token_scopes::Migration),
+        ]
     }
 }

@@ -637,6 +637,245 @@ async fn roundtrip(db: &DatabaseConnection) -> TestResult {
     Ok(())
 }
 
+/// The SMART form of the patient-app scope, as the token-scopes migration writes it.
+const PATIENT_APP: &str =
+    "openid email patient/Consent.cru patient/Observation.crs patient/Patient.rs";
+
+async fn column_exists(db: &DatabaseConnection, table: &str, column: &str) -> TestResult<bool> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => format!(
+            "SELECT COUNT(*) AS n FROM pragma_table_info('{table}') WHERE name = '{column}'"
+        ),
+        _ => format!(
+            "SELECT COUNT(*) AS n FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{table}' \
+             AND column_name = '{column}'"
+        ),
+    };
+    let row = query_one(db, &sql).await?;
+    Ok(row.try_get::<i64>("", "n")? == 1)
+}
+
+async fn scope_of(db: &DatabaseConnection, table: &str, id: i64) -> TestResult<String> {
+    let row = query_one(
+        db,
+        &format!(r#"SELECT "scope" FROM "{table}" WHERE "id" = {id}"#),
+    )
+    .await?;
+    Ok(row.try_get::<String>("", "scope")?)
+}
+
+/// The token-scopes migration on a database holding rows of the initial schema: scopes are
+/// rewritten in the SMART form (full role for the portal client and client-less tokens, the
+/// patient-app scope for other clients), refresh-token scopes come from the family string, the
+/// plain invitation code is dropped; `down` restores the columns and forgets used codes.
+async fn token_scopes_upgrade(db: &DatabaseConnection) -> TestResult {
+    Migrator::up(db, Some(1)).await?;
+    let now: Value = ts(1_700_000_000)?.into();
+    let later: Value = ts(4_000_000_000)?.into();
+    let user = insert(db, "users", user("u@example.org", None)?).await?;
+    let application = |name: &'static str, client_id: &'static str| {
+        vec![
+            ("client_id", client_id.into()),
+            ("client_type", "public".into()),
+            ("authorization_grant_type", "authorization-code".into()),
+            ("name", name.into()),
+            ("created", now.clone()),
+            ("updated", now.clone()),
+        ]
+    };
+    let portal = insert(db, "oauth_applications", application("JHE Admin UI", "p")).await?;
+    let partner = insert(db, "oauth_applications", application("CommonHealth", "c")).await?;
+    let access = |n: char, app: Option<i64>, scope: &'static str| {
+        vec![
+            ("token_hash", n.to_string().repeat(64).into()),
+            ("user_id", user.into()),
+            ("application_id", app.into()),
+            ("expires", later.clone()),
+            ("scope", scope.into()),
+            ("created", now.clone()),
+            ("updated", now.clone()),
+        ]
+    };
+    let portal_access = insert(
+        db,
+        "oauth_access_tokens",
+        access('a', Some(portal), "openid email"),
+    )
+    .await?;
+    let partner_access = insert(
+        db,
+        "oauth_access_tokens",
+        access('b', Some(partner), "openid email"),
+    )
+    .await?;
+    let exchanged = insert(db, "oauth_access_tokens", access('c', None, "openid")).await?;
+    let refresh = |n: char, app: i64, family: String| {
+        vec![
+            ("token_hash", n.to_string().repeat(64).into()),
+            ("application_id", app.into()),
+            ("user_id", user.into()),
+            ("token_family", family.into()),
+            ("created", now.clone()),
+            ("updated", now.clone()),
+        ]
+    };
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    let portal_refresh = insert(
+        db,
+        "oauth_refresh_tokens",
+        refresh('d', portal, format!("s3-{uuid}")),
+    )
+    .await?;
+    let email_refresh = insert(
+        db,
+        "oauth_refresh_tokens",
+        refresh('e', portal, format!("s2-{uuid}")),
+    )
+    .await?;
+    let plain_refresh = insert(
+        db,
+        "oauth_refresh_tokens",
+        refresh('f', portal, uuid::Uuid::new_v4().to_string()),
+    )
+    .await?;
+    let partner_refresh = insert(
+        db,
+        "oauth_refresh_tokens",
+        refresh('g', partner, format!("s3-{uuid}")),
+    )
+    .await?;
+    let grant = |n: char, app: i64, scope: &'static str, invitation: Option<&'static str>| {
+        vec![
+            ("code_hash", n.to_string().repeat(64).into()),
+            ("invitation_code", invitation.map(str::to_string).into()),
+            ("application_id", app.into()),
+            ("user_id", user.into()),
+            ("expires", later.clone()),
+            ("redirect_uri", "http://localhost/cb".into()),
+            ("scope", scope.into()),
+            ("created", now.clone()),
+        ]
+    };
+    let portal_grant = insert(db, "oauth_grants", grant('h', portal, "openid", None)).await?;
+    let invitation = insert(
+        db,
+        "oauth_grants",
+        grant('i', partner, "openid email", Some("PLAIN-CODE")),
+    )
+    .await?;
+
+    Migrator::up(db, None).await?;
+    let full = "openid email user/*.cruds";
+    assert_eq!(
+        scope_of(db, "oauth_access_tokens", portal_access).await?,
+        full
+    );
+    assert_eq!(
+        scope_of(db, "oauth_access_tokens", partner_access).await?,
+        PATIENT_APP
+    );
+    assert_eq!(
+        scope_of(db, "oauth_access_tokens", exchanged).await?,
+        "openid user/*.cruds"
+    );
+    assert_eq!(
+        scope_of(db, "oauth_refresh_tokens", portal_refresh).await?,
+        full
+    );
+    assert_eq!(
+        scope_of(db, "oauth_refresh_tokens", email_refresh).await?,
+        "email user/*.cruds"
+    );
+    assert_eq!(
+        scope_of(db, "oauth_refresh_tokens", plain_refresh).await?,
+        "openid user/*.cruds"
+    );
+    assert_eq!(
+        scope_of(db, "oauth_refresh_tokens", partner_refresh).await?,
+        PATIENT_APP
+    );
+    assert_eq!(
+        scope_of(db, "oauth_grants", portal_grant).await?,
+        "openid user/*.cruds"
+    );
+    assert_eq!(scope_of(db, "oauth_grants", invitation).await?, PATIENT_APP);
+    assert!(
+        !column_exists(db, "oauth_grants", "invitation_code").await?,
+        "plain invitation codes are gone"
+    );
+    assert!(column_exists(db, "oauth_refresh_tokens", "scope").await?);
+    // New columns: a used code with its token family; refresh tokens default to no scope.
+    exec(
+        db,
+        &format!(r#"UPDATE "oauth_grants" SET "consumed" = "created", "token_family" = '{uuid}' WHERE "id" = {portal_grant}"#),
+    )
+    .await?;
+    assert_eq!(
+        count(db, "oauth_grants", r#""consumed" IS NOT NULL"#).await?,
+        1
+    );
+    insert(
+        db,
+        "oauth_refresh_tokens",
+        refresh('j', portal, uuid.clone()),
+    )
+    .await?;
+    assert_eq!(
+        count(db, "oauth_refresh_tokens", r#""scope" = ''"#).await?,
+        1
+    );
+
+    // Down one step: used codes are forgotten (the old code would accept them again).
+    Migrator::down(db, Some(1)).await?;
+    assert_eq!(count(db, "oauth_grants", "1 = 1").await?, 1);
+    assert_eq!(
+        count(db, "oauth_grants", r#""invitation_code" IS NULL"#).await?,
+        1
+    );
+    assert!(column_exists(db, "oauth_grants", "invitation_code").await?);
+    for (table, column) in [
+        ("oauth_refresh_tokens", "scope"),
+        ("oauth_grants", "consumed"),
+        ("oauth_grants", "token_family"),
+    ] {
+        assert!(!column_exists(db, table, column).await?, "{table}.{column}");
+    }
+    Migrator::up(db, None).await?;
+    Migrator::down(db, None).await?;
+    for table in TABLES {
+        assert!(!table_exists(db, table).await?, "{table} left after down");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_scopes_upgrade_sqlite() -> TestResult {
+    let db = Database::connect("sqlite::memory:").await?;
+    token_scopes_upgrade(&db).await
+}
+
+#[tokio::test]
+async fn token_scopes_upgrade_postgres() -> TestResult {
+    let Ok(url) = std::env::var("JHE_TEST_POSTGRES_URL") else {
+        eprintln!("JHE_TEST_POSTGRES_URL not set; PostgreSQL upgrade test skipped");
+        return Ok(());
+    };
+    let admin = Database::connect(&url).await?;
+    let name = format!("jhe_mig_{}", uuid::Uuid::new_v4().simple());
+    exec(&admin, &format!(r#"CREATE DATABASE "{name}""#)).await?;
+    let result = async {
+        let db = Database::connect(with_database(&url, &name)?).await?;
+        let result = token_scopes_upgrade(&db).await;
+        db.close().await?;
+        result
+    }
+    .await;
+    exec(&admin, &format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#)).await?;
+    admin.close().await?;
+    result
+}
+
 #[tokio::test]
 async fn roundtrip_sqlite() -> TestResult {
     let db = Database::connect("sqlite::memory:").await?;

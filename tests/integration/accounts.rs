@@ -16,13 +16,13 @@ pub fn csrf_token(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-async fn get_form(app: &TestApp, path: &str) -> String {
+pub async fn get_form(app: &TestApp, path: &str) -> String {
     let response = app.get(path).await;
     assert_eq!(response.status(), 200, "GET {path}");
     csrf_token(&response.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .form(fields)
@@ -48,7 +48,7 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
 }
 
 /// The path of the first link in the newest mail to `to` that contains `needle`.
-async fn link_from_mail(app: &TestApp, to: &str, needle: &str) -> String {
+pub async fn link_from_mail(app: &TestApp, to: &str, needle: &str) -> String {
     let mails = FileMailer::new(&app.config.mail_dir)
         .messages()
         .await

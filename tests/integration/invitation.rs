@@ -8,6 +8,8 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::*;
 
+pub const PATIENT_APP: &str =
+    "openid email patient/Consent.cru patient/Observation.crs patient/Patient.rs";
 const MARY: i64 = 10002;
 const MEGAN: i64 = 10003;
 const MARK: i64 = 10008;
@@ -17,7 +19,7 @@ const VERIFIER: &str = "abcVERIFIERabcVERIFIERabcVERIFIERabcVERIFIER1";
 const INVITATION_URL: &str = "https://app.example.org/invite?code=CODE";
 
 /// A partner app registered as the portal does it (`POST /api/v1/clients`).
-async fn partner_client(app: &TestApp, client_id: &str, settings: bool) -> OAuthClient {
+pub async fn partner_client(app: &TestApp, client_id: &str, settings: bool) -> OAuthClient {
     let client = app
         .db
         .store
@@ -57,7 +59,7 @@ async fn bearer(app: &TestApp, user: i64) -> String {
         .to_string()
 }
 
-async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
+pub async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
     let response = bearer_get(
         app,
         &format!("/api/v1/patients/{PETER_PATIENT}/invitation_link{query}"),
@@ -68,14 +70,14 @@ async fn request_link(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-struct Invitation {
-    host: String,
-    client_id: String,
-    code: String,
-    verifier: String,
+pub struct Invitation {
+    pub host: String,
+    pub client_id: String,
+    pub code: String,
+    pub verifier: String,
 }
 
-fn parse(link: &str) -> Invitation {
+pub fn parse(link: &str) -> Invitation {
     let code = link
         .strip_prefix("https://app.example.org/invite?code=")
         .unwrap_or_else(|| panic!("{link}"));
@@ -90,7 +92,7 @@ fn parse(link: &str) -> Invitation {
 }
 
 /// What the mobile app does with the invitation code.
-async fn redeem(app: &TestApp, invitation: &Invitation, redirect_uri: &str) -> (u16, Value) {
+pub async fn redeem(app: &TestApp, invitation: &Invitation, redirect_uri: &str) -> (u16, Value) {
     let response = plain_client()
         .post(format!("http://{}/o/token/", invitation.host))
         .form(&[
@@ -130,12 +132,9 @@ async fn invitation_links_end_to_end(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(grant.redirect_uri, callback_uri(&app));
-    assert_eq!(grant.scope, "openid email");
+    // The patient-app scope (the original granted `openid email`, i.e. the account's power).
+    assert_eq!(grant.scope, PATIENT_APP);
     assert_eq!(grant.code_challenge_method, "S256");
-    assert_eq!(
-        grant.invitation_code.as_deref(),
-        Some(invitation.code.as_str())
-    );
     assert_eq!(grant.code_hash, jhe_kdf::sha256_hex(&invitation.code));
     let days = (grant.expires - chrono::Utc::now()).num_days();
     assert!((13..=14).contains(&days), "{days}");
@@ -149,7 +148,7 @@ async fn invitation_links_end_to_end(backend: Backend) {
     // The app redeems the code.
     let (status, tokens) = redeem(&app, &invitation, &callback_uri(&app)).await;
     assert_eq!(status, 200, "{tokens}");
-    assert_eq!(tokens["scope"], "openid email");
+    assert_eq!(tokens["scope"], PATIENT_APP);
     assert!(tokens["id_token"].is_string());
     assert!(tokens["refresh_token"].is_string());
     let access = tokens["access_token"].as_str().unwrap();
@@ -165,10 +164,16 @@ async fn invitation_links_end_to_end(backend: Backend) {
     keys.sort();
     assert_eq!(keys, ["id", "isSuperuser", "patient", "userType"]);
     assert!(!profile.to_string().contains("peter@example.com"));
-    // Single use.
+    // Single use; the second presentation revokes the tokens of the first.
     let (status, body) = redeem(&app, &invitation, &callback_uri(&app)).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        bearer_get(&app, "/api/v1/users/profile", access)
+            .await
+            .status(),
+        401
+    );
 
     // A new link (here with applicationId) invalidates the previous code.
     let (_, first) = request_link(&app, &mary, &query).await;

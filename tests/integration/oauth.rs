@@ -11,7 +11,7 @@ use crate::support::*;
 const MARY: i64 = 10002;
 const PETER: i64 = 10006;
 
-async fn create_client(app: &TestApp, new: NewOAuthClient) -> OAuthClient {
+pub async fn create_client(app: &TestApp, new: NewOAuthClient) -> OAuthClient {
     app.db.store.create_client(new).await.unwrap()
 }
 
@@ -30,7 +30,7 @@ fn public_client(client_id: &str, redirect_uri: &str, skip: bool) -> NewOAuthCli
     }
 }
 
-fn confidential_client(
+pub fn confidential_client(
     client_id: &str,
     secret: &str,
     grant: &str,
@@ -51,7 +51,7 @@ fn confidential_client(
 }
 
 /// A code for `user` through the Admin UI client; returns (code, verifier, client_id, redirect).
-async fn code_for(app: &TestApp, user: i64) -> (String, String, String, String) {
+pub async fn code_for(app: &TestApp, user: i64) -> (String, String, String, String) {
     let cookie = login_session(app, user).await;
     let client_id = admin_ui_client_id(app).await;
     let redirect_uri = callback_uri(app);
@@ -135,7 +135,7 @@ async fn authorization_code_flow(backend: Backend) {
     assert_eq!(headers["pragma"], "no-cache");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 1_209_600);
-    assert_eq!(tokens["scope"], "openid email");
+    assert_eq!(tokens["scope"], "openid email user/*.cruds");
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(access.len(), 30);
@@ -180,7 +180,7 @@ async fn authorization_code_flow(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{refreshed}");
-    assert_eq!(refreshed["scope"], "openid email");
+    assert_eq!(refreshed["scope"], "openid email user/*.cruds");
     assert!(
         refreshed["id_token"].is_string(),
         "an ID token on refresh too"
@@ -402,7 +402,7 @@ async fn authorization_errors(backend: Backend) {
         &base(&[
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
-            ("scope", "openid profile"),
+            ("scope", "openid telepathy"),
         ]),
     )
     .await;
@@ -783,7 +783,7 @@ async fn confidential_clients_and_introspection(backend: Backend) {
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["active"], true, "{body}");
-        assert_eq!(body["scope"], "openid email");
+        assert_eq!(body["scope"], "openid email user/*.cruds");
         assert_eq!(body["username"], "peter@example.com");
         assert_eq!(body["sub"], PETER.to_string());
         assert_eq!(body["client_id"], admin_ui_client_id(&app).await);
@@ -1153,7 +1153,7 @@ async fn consent_page_for_third_party_clients(backend: Backend) {
     )
     .await;
     assert_eq!(s, 200, "{tokens}");
-    assert_eq!(tokens["scope"], "openid");
+    assert_eq!(tokens["scope"], "openid user/*.cruds");
     // prompt=none cannot show the consent page.
     let mut none = query.to_vec();
     none.push(("prompt", "none"));

@@ -664,7 +664,6 @@ async fn oauth_artefacts(backend: Backend) {
         .unwrap();
     let grant = NewAuthorizationGrant {
         code_hash: jhe_kdf::sha256_hex("code-1"),
-        invitation_code: None,
         application_id: app.id,
         user_id: u.id,
         expires: Utc::now() + Duration::seconds(60),
@@ -681,17 +680,45 @@ async fn oauth_artefacts(backend: Backend) {
         s.find_grant(u.id, app.id).await.unwrap().unwrap().scope,
         "openid email"
     );
-    let taken = s.take_grant(&jhe_kdf::sha256_hex("code-1")).await.unwrap();
-    assert!(taken.is_some());
+    let now = Utc::now();
+    let taken = s
+        .take_grant(&jhe_kdf::sha256_hex("code-1"), "family-1", now)
+        .await
+        .unwrap();
+    let Some(GrantRedemption::Redeemed(taken)) = taken else {
+        panic!("first presentation redeems: {taken:?}");
+    };
+    assert_eq!(taken.token_family.as_deref(), Some("family-1"));
+    assert!(taken.consumed.is_some());
+    let again = s
+        .take_grant(&jhe_kdf::sha256_hex("code-1"), "family-2", Utc::now())
+        .await
+        .unwrap();
+    let Some(GrantRedemption::Replayed(again)) = again else {
+        panic!("codes are single-use: {again:?}");
+    };
+    assert_eq!(
+        again.token_family.as_deref(),
+        Some("family-1"),
+        "a replay names the first exchange's family"
+    );
     assert!(
-        s.take_grant(&jhe_kdf::sha256_hex("code-1"))
+        s.find_grant(u.id, app.id).await.unwrap().is_none(),
+        "a used code is not the current grant"
+    );
+    assert!(
+        s.take_grant(&jhe_kdf::sha256_hex("unknown"), "f", now)
             .await
             .unwrap()
-            .is_none(),
-        "codes are single-use"
+            .is_none()
     );
-    s.create_grant(grant.clone()).await.unwrap();
-    assert_eq!(s.delete_grants(u.id, app.id).await.unwrap(), 1);
+    s.create_grant(NewAuthorizationGrant {
+        code_hash: jhe_kdf::sha256_hex("code-2"),
+        ..grant.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.delete_grants(u.id, app.id).await.unwrap(), 2);
 
     let access = s
         .create_access_token(NewAccessToken {
@@ -720,6 +747,7 @@ async fn oauth_artefacts(backend: Backend) {
             application_id: app.id,
             user_id: u.id,
             token_family: uuid::Uuid::new_v4().to_string(),
+            scope: "openid user/*.cruds".into(),
         })
         .await
         .unwrap();

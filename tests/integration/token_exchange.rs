@@ -175,7 +175,8 @@ async fn token_exchange_with_a_trusted_idp(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["issued_token_type"], TOKEN_TYPE);
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["scope"], "openid");
+    // The practitioner's full role, as a portal login (the original said `openid`).
+    assert_eq!(body["scope"], "openid user/*.cruds");
     assert_eq!(body["expires_in"], 1_209_600);
     assert!(body.get("refresh_token").is_none());
     let access = body["access_token"].as_str().unwrap();

@@ -11,6 +11,7 @@ mod paging;
 mod patient;
 mod practitioner;
 mod setting;
+mod smart_scope;
 mod study;
 mod user;
 
@@ -23,6 +24,7 @@ pub use paging::*;
 pub use patient::*;
 pub use practitioner::*;
 pub use setting::*;
+pub use smart_scope::*;
 pub use study::*;
 pub use user::*;
 

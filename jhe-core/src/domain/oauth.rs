@@ -79,10 +79,8 @@ pub struct NewOAuthClient {
 pub struct AuthorizationGrant {
     /// Primary key.
     pub id: Id,
-    /// SHA-256 hex of the code.
+    /// SHA-256 hex of the code (the code itself is never stored, invitation codes included).
     pub code_hash: String,
-    /// The code itself, kept only for patient invitation links (re-shown by the portal).
-    pub invitation_code: Option<String>,
     /// Client.
     pub application_id: Id,
     /// User.
@@ -105,6 +103,21 @@ pub struct AuthorizationGrant {
     pub auth_time: Option<DateTime<Utc>>,
     /// Creation time.
     pub created: DateTime<Utc>,
+    /// When the code was exchanged at the token endpoint; `None` while unused. A used code is
+    /// kept until it expires so that a second presentation can be recognised (RFC 6749 §4.1.2).
+    pub consumed: Option<DateTime<Utc>>,
+    /// The rotation family of the tokens its exchange issued (revoked if the code comes back).
+    pub token_family: Option<String>,
+}
+
+/// The outcome of presenting an authorization code (see `OAuthStore::take_grant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantRedemption {
+    /// First presentation: the grant is now marked used and bound to the new token family.
+    Redeemed(AuthorizationGrant),
+    /// The code was used before (RFC 6749 §4.1.2: deny, and revoke the tokens of its first
+    /// exchange, whose family the grant names).
+    Replayed(AuthorizationGrant),
 }
 
 /// What is needed to create an [`AuthorizationGrant`].
@@ -112,8 +125,6 @@ pub struct AuthorizationGrant {
 pub struct NewAuthorizationGrant {
     /// SHA-256 hex of the code.
     pub code_hash: String,
-    /// Plain code (invitation grants only).
-    pub invitation_code: Option<String>,
     /// Client.
     pub application_id: Id,
     /// User.
@@ -195,6 +206,9 @@ pub struct RefreshToken {
     pub revoked: Option<DateTime<Utc>>,
     /// All tokens of one rotation chain share a family (reuse revokes the family).
     pub token_family: String,
+    /// The scope granted to the chain (canonical, see `GrantedScopes`); a refresh never widens
+    /// it.
+    pub scope: String,
     /// Creation time.
     pub created: DateTime<Utc>,
 }
@@ -212,6 +226,8 @@ pub struct NewRefreshToken {
     pub user_id: Id,
     /// Rotation family.
     pub token_family: String,
+    /// Granted scope (canonical).
+    pub scope: String,
 }
 
 /// An ID-token signing key; retired keys stay published in the JWKS for a while.

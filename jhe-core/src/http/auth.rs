@@ -4,7 +4,8 @@
 //! (session cookies do not). Failures follow rest-api.md §0.2: a missing token is
 //! [`CoreError::Unauthenticated`], an unknown, expired or revoked one [`CoreError::InvalidToken`]
 //! (both 401 `{"detail": "Authentication credentials were not provided."}`, with different
-//! `WWW-Authenticate` headers).
+//! `WWW-Authenticate` headers). A valid token whose granted scopes do not cover the route gets
+//! 403 [`CoreError::InsufficientScope`] (see [`crate::http::scopes`]).
 //!
 //! [`BearerAuth`] is the poem-openapi extractor of API operations: it declares the OAuth 2.0
 //! authorization-code security scheme in the OpenAPI document and resolves the principal.
@@ -16,7 +17,9 @@ use poem::http::header;
 use poem_openapi::registry::{MetaOAuthFlow, MetaOAuthFlows, MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OAuthScopes};
 
+use crate::domain::GrantedScopes;
 use crate::error::{CoreError, CoreResult};
+use crate::http::scopes;
 use crate::policy::{AuthMethod, Principal};
 use crate::server::AppState;
 use crate::services::oauth::tokens::validate_access_token;
@@ -31,11 +34,21 @@ pub fn bearer_token(req: &Request) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-/// The principal of a bearer token (see the module documentation for the errors).
+/// The principal of a bearer token, with the token's granted scopes (see the module
+/// documentation for the errors). Does not check the scopes against a route: [`principal`] does.
+///
+/// # Errors
+///
+/// [`CoreError::InvalidToken`] for an unknown, expired or revoked token or an inactive account;
+/// storage errors.
 pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Principal> {
     let Some((access, user)) = validate_access_token(state.store.as_ref(), token).await? else {
         return Err(CoreError::InvalidToken);
     };
+    let scopes = GrantedScopes::parse(&access.scope).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, token_id = access.id, "unreadable token scope; granting nothing");
+        GrantedScopes::default()
+    });
     let practitioner = state.store.get_practitioner_by_user(user.id).await?;
     let patient = state.store.get_patient_by_user(user.id).await?;
     Ok(Principal {
@@ -44,17 +57,27 @@ pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Pr
         patient,
         via: AuthMethod::Bearer {
             application_id: access.application_id,
-            scope: access.scope,
         },
+        scopes,
     })
 }
 
-/// The authenticated caller of an API request.
+/// The authenticated caller of an API request (`/api/v1`, `/fhir/r5`, `/FHIR/R5`), once the
+/// token's scopes are known to cover the route ([`crate::http::scopes`]).
+///
+/// # Errors
+///
+/// [`CoreError::Unauthenticated`] without a bearer token, [`CoreError::InvalidToken`] for a bad
+/// one, [`CoreError::InsufficientScope`] (403) when its scopes do not cover the request (RFC 6750
+/// §3.1), storage errors.
 pub async fn principal(state: &AppState, req: &Request) -> CoreResult<Principal> {
-    match bearer_token(req) {
-        None => Err(CoreError::Unauthenticated),
-        Some(token) => principal_for_token(state, &token).await,
-    }
+    let principal = match bearer_token(req) {
+        None => return Err(CoreError::Unauthenticated),
+        Some(token) => principal_for_token(state, &token).await?,
+    };
+    let uri = req.original_uri();
+    scopes::enforce(&principal.scopes, req.method(), uri.path(), uri.query())?;
+    Ok(principal)
 }
 
 /// The scopes of the OAuth 2.0 security scheme.

@@ -10,7 +10,7 @@ use crate::store::StoreError;
 pub fn status_of(error: &CoreError) -> StatusCode {
     match error {
         CoreError::Unauthenticated | CoreError::InvalidToken => StatusCode::UNAUTHORIZED,
-        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::Forbidden(_) | CoreError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
         CoreError::BadRequest(_) | CoreError::Validation(_) => StatusCode::BAD_REQUEST,
         CoreError::Conflict(_)
@@ -45,6 +45,14 @@ impl From<CoreError> for poem::Error {
             .status(status)
             .content_type("application/json")
             .body(Body::from_json(body_of(&error)).unwrap_or_default());
+        if let CoreError::InsufficientScope(needed) = &error {
+            // RFC 6750 §3.1; the needed scopes are scope-tokens (no quotes or backslashes).
+            if let Ok(value) = poem::http::HeaderValue::from_str(&format!(
+                "Bearer realm=\"api\",error=\"insufficient_scope\",scope=\"{needed}\""
+            )) {
+                response.headers_mut().insert("WWW-Authenticate", value);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "WWW-Authenticate",

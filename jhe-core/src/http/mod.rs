@@ -10,6 +10,7 @@ pub mod fhir;
 pub mod oauth;
 pub mod portal;
 pub mod rest;
+pub mod scopes;
 pub mod session;
 pub mod system;
 pub mod templates;

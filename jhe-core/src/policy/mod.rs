@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use scope::{AccessScope, ObservationConsent, PatientVisibility, ScopeIssuer};
 
-use crate::domain::{Id, Patient, Practitioner, User};
+use crate::domain::{GrantedScopes, Id, Patient, Practitioner, User};
 use crate::store::{Store, StoreResult};
 
 /// How a request was authenticated.
@@ -18,8 +18,6 @@ pub enum AuthMethod {
     Bearer {
         /// The client the token was issued to, if any.
         application_id: Option<Id>,
-        /// The token's scope.
-        scope: String,
     },
     /// A browser session cookie.
     Session,
@@ -36,6 +34,12 @@ pub struct Principal {
     pub patient: Option<Patient>,
     /// How the caller authenticated.
     pub via: AuthMethod,
+    /// What the credential was granted: a bearer token's scopes, or
+    /// [`GrantedScopes::full_role`] for a browser session. The HTTP layer has already refused
+    /// requests the scopes do not cover (`crate::http::scopes`); when
+    /// [`GrantedScopes::is_patient_compartment_only`] holds, the caller must see only their own
+    /// patient record's data whatever the account could otherwise do.
+    pub scopes: GrantedScopes,
 }
 
 impl Principal {
@@ -141,8 +145,20 @@ pub trait Policy: Send + Sync {
 }
 
 /// The access scope `policy` issues to `principal`: the one way request code gets a scope.
+///
+/// Whatever the policy decides, a token limited to the patient compartment (SMART `patient/…`
+/// scopes only, as invitation-link tokens of patient apps are) sees at most its own patient's
+/// record and data.
 pub async fn access_scope(policy: &dyn Policy, principal: &Principal) -> AccessScope {
-    policy.access_scope(principal, ScopeIssuer::new()).await
+    let scope = policy.access_scope(principal, ScopeIssuer::new()).await;
+    if !principal.scopes.is_patient_compartment_only() {
+        return scope;
+    }
+    match &principal.patient {
+        Some(patient) if scope.own_patient() == Some(patient.id) => scope,
+        Some(patient) => ScopeIssuer::new().own_patient(patient.id),
+        None => ScopeIssuer::new().nothing(),
+    }
 }
 
 /// A policy that refuses everything and shows nothing. The default until a real policy is set.

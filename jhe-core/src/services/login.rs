@@ -78,8 +78,10 @@ pub async fn login(
                     Authenticated::User(user) => *user,
                     Authenticated::External(identity) => provision(state, identity).await?,
                 };
+                // Only `last_login` is written: a whole-row write could restore a password
+                // changed at the same moment.
+                state.store.touch_last_login(user.id, now).await?;
                 user.last_login = Some(now);
-                let user = state.store.update_user(&user).await?;
                 if let Some(key) = &account_key {
                     state.store.record_login_attempt(key, true, now).await?;
                 }

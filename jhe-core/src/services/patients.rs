@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use crate::domain::{
     Id, NewPatient, NewUser, OAuthClient, Organization, Page, PageRequest, Patient, UserType, keys,
@@ -704,15 +704,15 @@ async fn client_setting(state: &AppState, key: &str, client_id: Id) -> CoreResul
         .and_then(|s| s.value.as_str().map(str::to_string)))
 }
 
-/// The clients of every study the patient is enrolled in (distinct, by id), each with the link
-/// of the patient's current invitation code (`null` without an unexpired one). The code verifier
-/// is only shown to callers who may manage clients.
+/// The clients of every study the patient is enrolled in (distinct, by id). `invitation_link` is
+/// always `None`: invitation codes are stored hashed, so only `invitation_link` (which mints a
+/// new code) can show one. The code verifier is only shown to callers who may manage clients.
 pub async fn consolidated_clients(
     state: &AppState,
     principal: &Principal,
     id: Id,
 ) -> CoreResult<Vec<PatientClient>> {
-    let patient = visible_or_404(state, principal, id).await?;
+    visible_or_404(state, principal, id).await?;
     let mut client_ids = BTreeSet::new();
     for enrolment in state
         .store
@@ -723,9 +723,7 @@ pub async fn consolidated_clients(
             client_ids.insert(link.client_id);
         }
     }
-    let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
     let show_verifier = allowed(state, principal, Action::ManageClients).await?;
-    let now = Utc::now();
     let mut out = Vec::with_capacity(client_ids.len());
     for client_id in client_ids {
         let Some(client) = state.store.get_client(client_id).await? else {
@@ -733,24 +731,9 @@ pub async fn consolidated_clients(
         };
         let code_verifier = client_setting(state, keys::CLIENT_CODE_VERIFIER, client.id).await?;
         let invitation_url = client_setting(state, keys::CLIENT_INVITATION_URL, client.id).await?;
-        let grant = match patient.jhe_user_id {
-            Some(uid) => state.store.find_grant(uid, client.id).await?,
-            None => None,
-        };
-        let invitation_link = match (grant, &code_verifier, &invitation_url) {
-            (Some(grant), Some(verifier), Some(url)) if grant.expires > now => {
-                grant.invitation_code.map(|code| {
-                    crate::services::oauth::invitation::render_link(
-                        &site,
-                        &client.client_id,
-                        &code,
-                        verifier,
-                        url,
-                    )
-                })
-            }
-            _ => None,
-        };
+        // Invitation codes are stored hashed only, so a link cannot be shown again: mint a new
+        // one with `invitation_link` (the original re-rendered the stored plain code).
+        let invitation_link = None;
         out.push(PatientClient {
             client,
             code_verifier: code_verifier.filter(|_| show_verifier),

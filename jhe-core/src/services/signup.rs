@@ -253,7 +253,13 @@ pub async fn reset_link_user(
     .then_some(user))
 }
 
-/// Sets a new password and ends every session of the user. Errors are messages for the form.
+/// Sets a new password (change or reset) and, in the same transaction, revokes every access
+/// token, refresh token, authorization code and browser session of the user. Errors in the inner
+/// result are messages for the form.
+///
+/// # Errors
+///
+/// `Internal` when hashing fails, `NotFound` when the account is gone, storage errors.
 pub async fn set_password(
     state: &AppState,
     mut user: User,
@@ -266,8 +272,11 @@ pub async fn set_password(
     }
     user.password =
         jhe_kdf::hash_password(password).map_err(|e| CoreError::Internal(e.to_string()))?;
-    let user = state.store.update_user(&user).await?;
-    state.store.delete_user_sessions(user.id).await?;
+    if !state.store.set_password(user.id, &user.password).await? {
+        return Err(CoreError::NotFound(
+            "No JheUser matches the given query.".into(),
+        ));
+    }
     Ok(Ok(user))
 }
 

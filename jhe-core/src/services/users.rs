@@ -193,6 +193,9 @@ pub struct UserChanges {
     pub user_type: Option<Option<UserType>>,
     /// Superuser flag (superusers only).
     pub is_superuser: Option<bool>,
+    /// Active flag (superusers only, not on their own account). Deactivating revokes every
+    /// token, code and session of the account.
+    pub is_active: Option<bool>,
 }
 
 /// Creates a user (superusers only), with the profile its type implies.
@@ -234,7 +237,8 @@ pub async fn create(
     with_patient(state, principal, user).await
 }
 
-/// Updates a user: yourself (e-mail and names only) or, as superuser, anyone (every field).
+/// Updates a user: yourself (e-mail and names only) or, as superuser, anyone (every field;
+/// `is_active: false` deactivates the account and revokes its tokens and sessions).
 pub async fn update(
     state: &AppState,
     principal: &Principal,
@@ -247,10 +251,18 @@ pub async fn update(
             "You can only change your own account.".into(),
         ));
     }
-    if !principal.is_superuser() && (changes.is_superuser.is_some() || changes.user_type.is_some())
+    if !principal.is_superuser()
+        && (changes.is_superuser.is_some()
+            || changes.user_type.is_some()
+            || changes.is_active.is_some())
     {
         return Err(CoreError::Forbidden(
-            "Only superusers can change isSuperuser or userType.".into(),
+            "Only superusers can change isSuperuser, isActive or userType.".into(),
+        ));
+    }
+    if own && changes.is_active == Some(false) {
+        return Err(CoreError::Forbidden(
+            "You cannot deactivate your own account.".into(),
         ));
     }
     let mut user = state
@@ -288,6 +300,14 @@ pub async fn update(
         }
         user.is_superuser = v;
         user.is_staff = v || user.is_staff;
+    }
+    if let Some(active) = changes.is_active
+        && active != user.is_active
+    {
+        // The flag and (on deactivation) the revocation of every token and session, in one
+        // transaction.
+        state.store.set_user_active(id, active).await?;
+        user.is_active = active;
     }
     let user = state.store.update_user(&user).await?;
     with_patient(state, principal, user).await

@@ -3,8 +3,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreResult;
 use crate::domain::{
-    AccessToken, AuthorizationGrant, Id, NewAccessToken, NewAuthorizationGrant, NewRefreshToken,
-    NewSigningKey, RefreshToken, Session, SigningKey,
+    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
+    NewRefreshToken, NewSigningKey, RefreshToken, Session, SigningKey,
 };
 
 /// Authorization codes, tokens and signing keys of the OAuth 2.0 / OIDC server.
@@ -12,10 +12,22 @@ use crate::domain::{
 pub trait OAuthStore {
     /// Stores an authorization code.
     async fn create_grant(&self, new: NewAuthorizationGrant) -> StoreResult<AuthorizationGrant>;
-    /// Atomically removes and returns the grant with this code hash: a code is used at most once
-    /// even when two requests race.
-    async fn take_grant(&self, code_hash: &str) -> StoreResult<Option<AuthorizationGrant>>;
-    /// The current grant of a user for a client (newest), without consuming it.
+    /// Presents the code with this hash: the first presentation atomically marks the grant used
+    /// at `at` and binds it to `token_family` ([`GrantRedemption::Redeemed`]); any later one
+    /// answers [`GrantRedemption::Replayed`] with the family of the first exchange, so a code is
+    /// used at most once even when two requests race (RFC 6749 §4.1.2). `None` for an unknown
+    /// code.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails.
+    async fn take_grant(
+        &self,
+        code_hash: &str,
+        token_family: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<GrantRedemption>>;
+    /// The current grant of a user for a client (newest unused one), without consuming it.
     async fn find_grant(
         &self,
         user_id: Id,
@@ -38,9 +50,10 @@ pub trait OAuthStore {
     /// Marks a refresh token revoked if it is still active; `true` if this call revoked it
     /// (so two racing rotations cannot both succeed).
     async fn revoke_refresh_token(&self, id: Id, at: DateTime<Utc>) -> StoreResult<bool>;
-    /// Revokes every token of a rotation family and deletes their access tokens.
+    /// Revokes every refresh token of a rotation family and deletes their access tokens; returns
+    /// how many refresh tokens it revoked.
     async fn revoke_token_family(&self, token_family: &str, at: DateTime<Utc>) -> StoreResult<u64>;
-    /// Deletes expired access tokens and grants; returns how many rows.
+    /// Deletes expired access tokens and grants (used ones included); returns how many rows.
     async fn delete_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Stores a signing key; when it is `active`, the others become inactive (retired now).

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::StoreResult;
 use crate::domain::{
@@ -16,8 +17,44 @@ pub trait UserStore {
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Users whose external identifier equals `identifier`.
     async fn find_users_by_identifier(&self, identifier: &str) -> StoreResult<Vec<User>>;
-    /// Writes every field of `user` (by id).
+    /// Writes every field of `user` (by id). Prefer the targeted writes below for the password,
+    /// the active flag and the last login, which must not race with each other.
     async fn update_user(&self, user: &User) -> StoreResult<User>;
+    /// Sets the password hash and, in the same transaction, ends everything the old password
+    /// vouched for: deletes the user's access tokens, authorization codes (invitation codes
+    /// included) and browser sessions and revokes their refresh tokens. `false` if the user does
+    /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
+    async fn set_password(&self, user_id: Id, password_hash: &str) -> StoreResult<bool>;
+    /// Replaces the password hash by `new_hash` only if it is still `current_hash` (a rehash of
+    /// the same password at login, which keeps tokens and sessions); `true` if it did.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
+    async fn upgrade_password_hash(
+        &self,
+        user_id: Id,
+        current_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool>;
+    /// Sets the active flag; deactivating also deletes, in the same transaction, the user's
+    /// access tokens, authorization codes and sessions and revokes their refresh tokens (which
+    /// stay dead if the account is reactivated). `false` if the user does not exist.
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
+    async fn set_user_active(&self, user_id: Id, active: bool) -> StoreResult<bool>;
+    /// Records a successful login at `at` (writes `last_login` only).
+    ///
+    /// # Errors
+    ///
+    /// `Backend` when the database fails (nothing is written then).
+    async fn touch_last_login(&self, user_id: Id, at: DateTime<Utc>) -> StoreResult<()>;
     /// Deletes a user and (by cascade) their profiles, tokens, grants and sessions.
     async fn delete_user(&self, id: Id) -> StoreResult<bool>;
     /// Users ordered by last name then id, optionally only the one with `email`.

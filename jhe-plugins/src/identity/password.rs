@@ -46,9 +46,15 @@ impl IdentityProvider for PasswordIdp {
             Verification::Invalid => Err(IdpError::InvalidCredentials),
             Verification::Valid { .. } if !user.is_active => Err(IdpError::Inactive),
             Verification::Valid { needs_rehash } => {
-                if needs_rehash && let Ok(hash) = jhe_kdf::hash_password(password) {
+                // Only if the hash is still the one just verified: a password changed meanwhile
+                // is never overwritten, and tokens and sessions are kept (same password).
+                if needs_rehash
+                    && let Ok(hash) = jhe_kdf::hash_password(password)
+                    && store
+                        .upgrade_password_hash(user.id, &user.password, &hash)
+                        .await?
+                {
                     user.password = hash;
-                    user = store.update_user(&user).await?;
                     tracing::info!(user_id = user.id, "password hash upgraded to argon2id");
                 }
                 Ok(Authenticated::User(Box::new(user)))

@@ -3,19 +3,20 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jhe_core::domain::{
-    AccessToken, AuthorizationGrant, Id, NewAccessToken, NewAuthorizationGrant, NewRefreshToken,
-    NewSigningKey, RefreshToken, SigningKey,
+    AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
+    NewRefreshToken, NewSigningKey, RefreshToken, SigningKey,
 };
 use jhe_core::store::{OAuthStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use super::entity::{
     oauth_access_token as at, oauth_grant as grant, oauth_refresh_token as rt,
-    oauth_signing_key as key,
+    oauth_signing_key as key, session,
 };
 use super::{DbResultExt, SeaOrmStore};
 
@@ -23,7 +24,6 @@ fn grant_from(m: grant::Model) -> AuthorizationGrant {
     AuthorizationGrant {
         id: m.id,
         code_hash: m.code_hash,
-        invitation_code: m.invitation_code,
         application_id: m.application_id,
         user_id: m.user_id,
         expires: m.expires,
@@ -35,6 +35,8 @@ fn grant_from(m: grant::Model) -> AuthorizationGrant {
         claims: m.claims,
         auth_time: m.auth_time,
         created: m.created,
+        consumed: m.consumed,
+        token_family: m.token_family,
     }
 }
 
@@ -61,6 +63,7 @@ fn refresh_from(m: rt::Model) -> RefreshToken {
         user_id: m.user_id,
         revoked: m.revoked,
         token_family: m.token_family,
+        scope: m.scope,
         created: m.created,
     }
 }
@@ -84,7 +87,6 @@ impl OAuthStore for SeaOrmStore {
         let model = grant::ActiveModel {
             id: NotSet,
             code_hash: Set(n.code_hash),
-            invitation_code: Set(n.invitation_code),
             application_id: Set(n.application_id),
             user_id: Set(n.user_id),
             expires: Set(n.expires),
@@ -96,26 +98,51 @@ impl OAuthStore for SeaOrmStore {
             claims: Set(n.claims),
             auth_time: Set(n.auth_time),
             created: Set(Utc::now()),
+            consumed: Set(None),
+            token_family: Set(None),
         };
         Ok(grant_from(model.insert(&self.db).await.db()?))
     }
 
-    async fn take_grant(&self, code_hash: &str) -> StoreResult<Option<AuthorizationGrant>> {
-        let Some(found) = grant::Entity::find()
-            .filter(grant::Column::CodeHash.eq(code_hash))
-            .one(&self.db)
-            .await
-            .db()?
-        else {
+    async fn take_grant(
+        &self,
+        code_hash: &str,
+        token_family: &str,
+        at_time: DateTime<Utc>,
+    ) -> StoreResult<Option<GrantRedemption>> {
+        let find = || async {
+            grant::Entity::find()
+                .filter(grant::Column::CodeHash.eq(code_hash))
+                .one(&self.db)
+                .await
+                .db()
+        };
+        let Some(found) = find().await? else {
             return Ok(None);
         };
-        // Only the request whose DELETE removed the row may use the code.
-        let deleted = grant::Entity::delete_by_id(found.id)
+        if found.consumed.is_some() {
+            return Ok(Some(GrantRedemption::Replayed(grant_from(found))));
+        }
+        // Only the request whose UPDATE marked the row may use the code.
+        let marked = grant::Entity::update_many()
+            .col_expr(grant::Column::Consumed, Expr::value(at_time))
+            .col_expr(grant::Column::TokenFamily, Expr::value(token_family))
+            .filter(grant::Column::Id.eq(found.id))
+            .filter(grant::Column::Consumed.is_null())
             .exec(&self.db)
             .await
             .db()?
             .rows_affected;
-        Ok((deleted == 1).then(|| grant_from(found)))
+        if marked == 1 {
+            let mut taken = grant_from(found);
+            taken.consumed = Some(at_time);
+            taken.token_family = Some(token_family.to_string());
+            return Ok(Some(GrantRedemption::Redeemed(taken)));
+        }
+        // Another request used it at the same moment.
+        Ok(find()
+            .await?
+            .map(|m| GrantRedemption::Replayed(grant_from(m))))
     }
 
     async fn find_grant(
@@ -126,6 +153,7 @@ impl OAuthStore for SeaOrmStore {
         Ok(grant::Entity::find()
             .filter(grant::Column::UserId.eq(user_id))
             .filter(grant::Column::ApplicationId.eq(application_id))
+            .filter(grant::Column::Consumed.is_null())
             .order_by_desc(grant::Column::Id)
             .one(&self.db)
             .await
@@ -188,6 +216,7 @@ impl OAuthStore for SeaOrmStore {
             user_id: Set(n.user_id),
             revoked: Set(None),
             token_family: Set(n.token_family),
+            scope: Set(n.scope),
             created: Set(now),
             updated: Set(now),
         };
@@ -335,4 +364,38 @@ impl OAuthStore for SeaOrmStore {
         txn.commit().await.db()?;
         Ok(true)
     }
+}
+
+/// Ends everything that authenticates `user_id`, inside the caller's transaction: deletes their
+/// access tokens, authorization codes (invitation codes included) and browser sessions, and marks
+/// their refresh tokens revoked at `at`.
+pub(crate) async fn revoke_user_credentials<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Id,
+    at_time: DateTime<Utc>,
+) -> StoreResult<()> {
+    at::Entity::delete_many()
+        .filter(at::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await
+        .db()?;
+    rt::Entity::update_many()
+        .col_expr(rt::Column::Revoked, Expr::value(at_time))
+        .col_expr(rt::Column::Updated, Expr::value(at_time))
+        .filter(rt::Column::UserId.eq(user_id))
+        .filter(rt::Column::Revoked.is_null())
+        .exec(conn)
+        .await
+        .db()?;
+    grant::Entity::delete_many()
+        .filter(grant::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await
+        .db()?;
+    session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await
+        .db()?;
+    Ok(())
 }

@@ -1,19 +1,21 @@
 //! [`UserStore`]: accounts, practitioner profiles and their organisation links.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jhe_core::domain::{
     Id, NewPractitioner, NewUser, Page, PageRequest, Practitioner, PractitionerOrganization, User,
     UserType,
 };
 use jhe_core::store::{StoreResult, UserStore};
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entity::{practitioner, practitioner_organization as pro, user};
+use super::oauth::revoke_user_credentials;
 use super::{DbResultExt, SeaOrmStore, limit_of};
 
 pub(crate) fn user_from(m: user::Model) -> User {
@@ -122,6 +124,65 @@ impl UserStore for SeaOrmStore {
             user_type: Set(u.user_type.map(|t| t.as_str().to_string())),
         };
         Ok(user_from(model.update(&self.db).await.db()?))
+    }
+
+    async fn set_password(&self, user_id: Id, password_hash: &str) -> StoreResult<bool> {
+        let txn = self.db.begin().await.db()?;
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::Password, Expr::value(password_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await
+            .db()?
+            .rows_affected;
+        if updated == 1 {
+            revoke_user_credentials(&txn, user_id, Utc::now()).await?;
+        }
+        txn.commit().await.db()?;
+        Ok(updated == 1)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user_id: Id,
+        current_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        Ok(user::Entity::update_many()
+            .col_expr(user::Column::Password, Expr::value(new_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .filter(user::Column::Password.eq(current_hash))
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            == 1)
+    }
+
+    async fn set_user_active(&self, user_id: Id, active: bool) -> StoreResult<bool> {
+        let txn = self.db.begin().await.db()?;
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::IsActive, Expr::value(active))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await
+            .db()?
+            .rows_affected;
+        if updated == 1 && !active {
+            revoke_user_credentials(&txn, user_id, Utc::now()).await?;
+        }
+        txn.commit().await.db()?;
+        Ok(updated == 1)
+    }
+
+    async fn touch_last_login(&self, user_id: Id, at: DateTime<Utc>) -> StoreResult<()> {
+        user::Entity::update_many()
+            .col_expr(user::Column::LastLogin, Expr::value(at))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await
+            .db()?;
+        Ok(())
     }
 
     async fn delete_user(&self, id: Id) -> StoreResult<bool> {

@@ -459,9 +459,19 @@ pub async fn bearer_get(app: &TestApp, path: &str, token: &str) -> reqwest::Resp
         .expect("request")
 }
 
-/// A valid bearer token for `user_id` (an access token inserted directly, valid for an hour), for
-/// API tests that are not about the OAuth flow itself.
+/// A valid bearer token for `user_id` (an access token inserted directly, valid for an hour, with
+/// the full role of a portal login), for API tests that are not about the OAuth flow itself.
 pub async fn bearer_for(app: &TestApp, user_id: i64) -> String {
+    bearer_with_scope(
+        app,
+        user_id,
+        &jhe_core::domain::GrantedScopes::full_role().to_string(),
+    )
+    .await
+}
+
+/// Like [`bearer_for`], with the given scope string.
+pub async fn bearer_with_scope(app: &TestApp, user_id: i64, scope: &str) -> String {
     use jhe_core::store::OAuthStore;
     let token = jhe_kdf::random_token(30);
     app.db
@@ -471,7 +481,7 @@ pub async fn bearer_for(app: &TestApp, user_id: i64) -> String {
             user_id: Some(user_id),
             application_id: None,
             expires: chrono::Utc::now() + chrono::Duration::hours(1),
-            scope: "openid email".into(),
+            scope: scope.into(),
             source_refresh_token_id: None,
             id_token_jti: None,
         })
@@ -614,6 +624,7 @@ pub fn principal_of(
         practitioner,
         patient,
         via: jhe_core::policy::AuthMethod::Session,
+        scopes: jhe_core::domain::GrantedScopes::full_role(),
     }
 }
 

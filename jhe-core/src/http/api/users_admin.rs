@@ -33,6 +33,9 @@ pub struct UserIn {
     pub user_type: MaybeUndefined<String>,
     /// Superuser flag (superusers only).
     pub is_superuser: Option<bool>,
+    /// Active flag (superusers only, not on their own account); `false` deactivates the account
+    /// and revokes all of its tokens and sessions.
+    pub is_active: Option<bool>,
 }
 
 /// The answer of `search_by_email` when nobody matches (the original's empty user, no `id`).
@@ -81,6 +84,7 @@ fn changes(body: UserIn) -> Result<UserChanges, CoreError> {
         last_name: body.last_name,
         user_type,
         is_superuser: body.is_superuser,
+        is_active: body.is_active,
     })
 }
 

@@ -5,9 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::clients::allows_grant;
 use super::pkce::{S256, is_valid_challenge};
-use super::{OAuthError, OAuthErrorCode, TOKEN_LENGTH, normalize_scope, tokens};
+use super::{OAuthError, OAuthErrorCode, TOKEN_LENGTH, grant_scope, requested_scope, tokens};
 use crate::config::Config;
-use crate::domain::{NewAuthorizationGrant, OAuthClient, User};
+use crate::domain::{GrantedScopes, NewAuthorizationGrant, OAuthClient, User};
 use crate::error::{CoreError, CoreResult};
 use crate::store::Store;
 
@@ -158,7 +158,7 @@ pub struct ValidatedAuthorization {
     pub client: OAuthClient,
     /// The redirect URI (registered).
     pub redirect_uri: String,
-    /// The scope to grant (canonical).
+    /// The scope to grant (canonical SMART form: the user's full role narrowed to the request).
     pub scope: String,
     /// The client's `state`.
     pub state: Option<String>,
@@ -289,8 +289,11 @@ pub async fn validate(
             "The client may not use the authorization code flow.",
         ));
     }
-    let scope = match normalize_scope(params.scope.as_deref()) {
-        Ok(scope) => scope,
+    // A browser login grants the user's full role, narrowed to what the client asked for.
+    let scope = match requested_scope(params.scope.as_deref())
+        .and_then(|requested| grant_scope(&GrantedScopes::full_role(), requested.as_ref(), false))
+    {
+        Ok(scope) => scope.to_string(),
         Err(error) => return redirect(error),
     };
     let Some(code_challenge) = params.code_challenge.as_deref().filter(|c| !c.is_empty()) else {
@@ -345,7 +348,6 @@ pub async fn issue_code(
     store
         .create_grant(NewAuthorizationGrant {
             code_hash: tokens::hash(&code),
-            invitation_code: None,
             application_id: request.client.id,
             user_id: user.id,
             expires: Utc::now() + Duration::seconds(config.lifetimes.authorization_code),

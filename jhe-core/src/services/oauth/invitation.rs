@@ -5,9 +5,9 @@
 use chrono::{Duration, Utc};
 
 use super::pkce::{S256, is_valid_verifier, s256_challenge};
-use super::{DEFAULT_SCOPE, TOKEN_LENGTH, tokens};
+use super::{TOKEN_LENGTH, tokens};
 use crate::config::Config;
-use crate::domain::{Id, NewAuthorizationGrant, keys};
+use crate::domain::{GrantedScopes, Id, NewAuthorizationGrant, keys};
 use crate::error::{CoreError, CoreResult};
 use crate::mailer::{Email, Mailer};
 use crate::policy::Principal;
@@ -56,7 +56,17 @@ async fn client_setting(store: &dyn Store, key: &str, application_id: Id) -> Cor
 ///
 /// Existing codes of the patient for that client stop working; the new code lives
 /// `JHE_INVITATION_CODE_LIFETIME` seconds (14 days), is bound to `<site url>/auth/callback`,
-/// scope `openid email` and the S256 challenge of the client's `client.code_verifier`.
+/// the patient-app scope ([`GrantedScopes::patient_app`]: the patient's own compartment only,
+/// where the original granted `openid email`, i.e. the account's full power) and the S256
+/// challenge of the client's `client.code_verifier`. Only the code's SHA-256 is stored, so the
+/// link can be shown once and never re-rendered.
+///
+/// # Errors
+///
+/// `BadRequest` without `application_id`, for a patient without an account, or a client whose
+/// `client.code_verifier`/`client.invitation_url` settings are missing or invalid; `NotFound` for
+/// an unknown patient or client; `Forbidden` when the caller may not invite the patient;
+/// `Internal` when the e-mail cannot be rendered or sent.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_invitation_link(
     store: &dyn Store,
@@ -93,7 +103,7 @@ pub async fn create_invitation_link(
         Some(id) => store.get_user(id).await?,
         None => None,
     };
-    let Some(mut user) = user else {
+    let Some(user) = user else {
         return Err(CoreError::BadRequest(
             "The patient has no user account.".into(),
         ));
@@ -108,20 +118,18 @@ pub async fn create_invitation_link(
     }
     let site = site_url(store, config).await?;
     let now = Utc::now();
-    user.last_login = Some(now);
-    let user = store.update_user(&user).await?;
+    store.touch_last_login(user.id, now).await?;
     store.delete_grants(user.id, client.id).await?;
     let code =
         jhe_kdf::try_random_token(TOKEN_LENGTH).map_err(|e| CoreError::Internal(e.to_string()))?;
     store
         .create_grant(NewAuthorizationGrant {
             code_hash: tokens::hash(&code),
-            invitation_code: Some(code.clone()),
             application_id: client.id,
             user_id: user.id,
             expires: now + Duration::seconds(config.lifetimes.invitation_code),
             redirect_uri: format!("{site}/auth/callback"),
-            scope: DEFAULT_SCOPE.into(),
+            scope: GrantedScopes::patient_app().to_string(),
             code_challenge: s256_challenge(&code_verifier),
             code_challenge_method: S256.into(),
             nonce: String::new(),

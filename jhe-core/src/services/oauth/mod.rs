@@ -25,14 +25,14 @@ pub mod tokens;
 
 use thiserror::Error;
 
+use crate::domain::GrantedScopes;
 use crate::error::CoreError;
 use crate::store::StoreError;
 
-/// The scopes the server knows, in canonical order.
+/// The scopes listed as `scopes_supported` in the discovery document (auth.md §5.2: exactly the
+/// original's). The server also understands the SMART App Launch v2 scopes of
+/// [`GrantedScopes`](crate::domain::GrantedScopes).
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "email"];
-
-/// The scope granted when a client asks for none (all scopes, as the original).
-pub const DEFAULT_SCOPE: &str = "openid email";
 
 /// Length of authorization codes, access and refresh tokens.
 pub const TOKEN_LENGTH: usize = 30;
@@ -168,25 +168,51 @@ impl From<CoreError> for OAuthError {
 /// Result of an OAuth use case.
 pub type OAuthResult<T> = Result<T, OAuthError>;
 
-/// Splits a space-separated scope string, checks every scope is supported and returns the
-/// canonical form (known order, no duplicates). An empty request gives [`DEFAULT_SCOPE`].
-pub fn normalize_scope(requested: Option<&str>) -> OAuthResult<String> {
-    let requested: Vec<&str> = requested.unwrap_or("").split_whitespace().collect();
-    if requested.is_empty() {
-        return Ok(DEFAULT_SCOPE.to_string());
-    }
-    if let Some(unknown) = requested.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
+/// Parses the `scope` parameter of an authorization or token request (RFC 6749 §3.3): `None`
+/// when it is absent or blank (the client asks for everything it may have).
+///
+/// # Errors
+///
+/// `invalid_scope` (RFC 6749 §4.1.2.1, §5.2) for a malformed scope or one the server does not
+/// know (neither an identity scope nor a SMART resource scope).
+pub fn requested_scope(requested: Option<&str>) -> OAuthResult<Option<GrantedScopes>> {
+    let Some(text) = requested.filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let scopes = GrantedScopes::parse(text)
+        .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))?;
+    if let Some(unknown) = scopes.opaque().next() {
         return Err(OAuthError::new(
             OAuthErrorCode::InvalidScope,
             format!("Unsupported scope: {unknown}"),
         ));
     }
-    Ok(SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| requested.contains(s))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" "))
+    Ok(Some(scopes))
+}
+
+/// The scope to grant out of `available` for a request (RFC 6749 §3.3, §6): all of it when the
+/// request names none, else [`GrantedScopes::narrowed_to`] the request.
+///
+/// # Errors
+///
+/// With `strict`, `invalid_scope` when the request asks for anything `available` does not cover
+/// (RFC 6749 §6: a refresh, or a code exchange narrowing its code's scope, may not ask for more
+/// than was granted). Without it (the authorization endpoint) the grant is silently narrowed.
+pub fn grant_scope(
+    available: &GrantedScopes,
+    requested: Option<&GrantedScopes>,
+    strict: bool,
+) -> OAuthResult<GrantedScopes> {
+    let Some(requested) = requested else {
+        return Ok(available.clone());
+    };
+    if strict && !available.covers(requested) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            "The requested scope exceeds the granted scope.",
+        ));
+    }
+    Ok(available.narrowed_to(requested))
 }
 
 /// Whether a space-separated scope string contains `scope`.
@@ -204,18 +230,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scopes_are_normalized() {
-        assert_eq!(normalize_scope(None).unwrap(), "openid email");
-        assert_eq!(normalize_scope(Some("  ")).unwrap(), "openid email");
+    fn requested_scopes_are_parsed() {
+        assert_eq!(requested_scope(None).unwrap(), None);
+        assert_eq!(requested_scope(Some("  ")).unwrap(), None);
         assert_eq!(
-            normalize_scope(Some("email openid email")).unwrap(),
+            requested_scope(Some("email openid email"))
+                .unwrap()
+                .unwrap()
+                .to_string(),
             "openid email"
         );
-        assert_eq!(normalize_scope(Some("openid")).unwrap(), "openid");
-        let err = normalize_scope(Some("openid profile")).unwrap_err();
+        let err = requested_scope(Some("openid telepathy")).unwrap_err();
+        assert_eq!(err.code, OAuthErrorCode::InvalidScope);
+        let err = requested_scope(Some("user/Observation.x")).unwrap_err();
         assert_eq!(err.code, OAuthErrorCode::InvalidScope);
         assert!(has_scope("openid email", "email"));
         assert!(!has_scope("openid", "email"));
+    }
+
+    #[test]
+    fn grants_narrow_and_strict_ones_refuse_more() {
+        let full = GrantedScopes::full_role();
+        let openid = requested_scope(Some("openid")).unwrap();
+        assert_eq!(
+            grant_scope(&full, openid.as_ref(), true)
+                .unwrap()
+                .to_string(),
+            "openid user/*.cruds"
+        );
+        let wider = requested_scope(Some("openid patient/Observation.d")).unwrap();
+        let app = GrantedScopes::patient_app();
+        assert_eq!(
+            grant_scope(&app, wider.as_ref(), true).unwrap_err().code,
+            OAuthErrorCode::InvalidScope
+        );
+        // Not strict (the authorization endpoint): what is not available is left out.
+        assert_eq!(
+            grant_scope(&full, wider.as_ref(), false)
+                .unwrap()
+                .to_string(),
+            "openid"
+        );
+        let narrower = requested_scope(Some("patient/Observation.c")).unwrap();
+        assert_eq!(
+            grant_scope(&app, narrower.as_ref(), true)
+                .unwrap()
+                .to_string(),
+            "patient/Observation.c"
+        );
+        assert_eq!(grant_scope(&app, None, true).unwrap(), app);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use chrono::{Duration, Utc};
 
 use super::clients::{ClientCredentials, allows_grant, authenticate};
 use super::pkce::{S256, is_valid_verifier, verify_s256};
-use super::tokens::{IssueRequest, IssuedTokens, family_scope, hash, issue, new_family};
-use super::{OAuthError, OAuthErrorCode, OAuthResult, has_scope, normalize_scope};
+use super::tokens::{IssueRequest, IssuedTokens, RefreshIssue, hash, issue, new_family};
+use super::{OAuthError, OAuthErrorCode, OAuthResult, grant_scope, requested_scope};
 use crate::config::Config;
-use crate::domain::{OAuthClient, User};
+use crate::domain::{GrantRedemption, GrantedScopes, OAuthClient, User};
 use crate::store::Store;
 
 /// A token request: its form parameters and the client's credentials.
@@ -107,6 +107,15 @@ async fn active_user(store: &dyn Store, id: crate::domain::Id) -> OAuthResult<Us
         .ok_or_else(|| OAuthError::invalid_grant("The user is inactive or does not exist."))
 }
 
+/// The scope stored on a grant or token (written by this server in canonical form); a value that
+/// no longer parses grants nothing.
+fn stored_scope(text: &str) -> GrantedScopes {
+    GrantedScopes::parse(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "unreadable stored scope; granting nothing");
+        GrantedScopes::default()
+    })
+}
+
 async fn authorization_code(
     store: &dyn Store,
     config: &Config,
@@ -119,14 +128,31 @@ async fn authorization_code(
     if code.len() > 255 {
         return Err(OAuthError::invalid_grant("Invalid code."));
     }
-    // Consumed now, whatever happens next: a code is never usable twice.
-    let Some(grant) = store.take_grant(&hash(code)).await? else {
-        return Err(OAuthError::invalid_grant("Invalid code."));
+    let now = Utc::now();
+    let family = new_family();
+    // Marked used now, whatever happens next: a code is never usable twice.
+    let grant = match store.take_grant(&hash(code), &family, now).await? {
+        None => return Err(OAuthError::invalid_grant("Invalid code.")),
+        Some(GrantRedemption::Redeemed(grant)) => grant,
+        Some(GrantRedemption::Replayed(grant)) => {
+            // RFC 6749 §4.1.2 / §10.5: the code leaked; revoke what its first exchange issued.
+            let revoked = match &grant.token_family {
+                Some(first) => store.revoke_token_family(first, now).await?,
+                None => 0,
+            };
+            tracing::warn!(
+                user_id = grant.user_id,
+                application_id = grant.application_id,
+                revoked,
+                "authorization code presented again; the tokens of its first exchange are revoked"
+            );
+            return Err(OAuthError::invalid_grant("Invalid code."));
+        }
     };
     if grant.application_id != client.id {
         return Err(OAuthError::invalid_grant("Invalid code."));
     }
-    if grant.expires <= Utc::now() {
+    if grant.expires <= now {
         return Err(OAuthError::invalid_grant("The code has expired."));
     }
     if request.param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
@@ -143,6 +169,9 @@ async fn authorization_code(
             return Err(OAuthError::invalid_grant("Invalid code_verifier."));
         }
     }
+    // The code's scope, narrowed if the client asks for less (never more).
+    let requested = requested_scope(request.param("scope"))?;
+    let scope = grant_scope(&stored_scope(&grant.scope), requested.as_ref(), true)?;
     let user = active_user(store, grant.user_id).await?;
     Ok(issue(
         store,
@@ -150,8 +179,11 @@ async fn authorization_code(
         IssueRequest {
             user,
             client: Some(client.clone()),
-            refresh_family: Some(new_family(&grant.scope)),
-            scope: grant.scope,
+            refresh: Some(RefreshIssue {
+                family,
+                scope: scope.clone(),
+            }),
+            scope,
             source_refresh_token_id: None,
             id_token: true,
             nonce: Some(grant.nonce).filter(|n| !n.is_empty()),
@@ -200,23 +232,10 @@ async fn refresh_token(
     if lifetime > 0 && current.created + Duration::seconds(lifetime) <= now {
         return Err(OAuthError::invalid_grant("The refresh token has expired."));
     }
-    let granted = family_scope(&current.token_family).unwrap_or_else(|| "openid".into());
-    let scope = match request.param("scope") {
-        None => granted.clone(),
-        Some(requested) => {
-            let requested = normalize_scope(Some(requested))?;
-            if requested
-                .split_whitespace()
-                .any(|s| !has_scope(&granted, s))
-            {
-                return Err(OAuthError::new(
-                    OAuthErrorCode::InvalidScope,
-                    "The requested scope exceeds the granted scope.",
-                ));
-            }
-            requested
-        }
-    };
+    // RFC 6749 §6: the access token may be narrowed; the new refresh token keeps the chain's scope.
+    let granted = stored_scope(&current.scope);
+    let requested = requested_scope(request.param("scope"))?;
+    let scope = grant_scope(&granted, requested.as_ref(), true)?;
     let user = active_user(store, current.user_id).await?;
     if !store.revoke_refresh_token(current.id, now).await? {
         // Another request rotated it at the same moment: treat as reuse.
@@ -235,7 +254,10 @@ async fn refresh_token(
             user,
             client: Some(client.clone()),
             scope,
-            refresh_family: Some(current.token_family),
+            refresh: Some(RefreshIssue {
+                family: current.token_family,
+                scope: granted,
+            }),
             source_refresh_token_id: Some(current.id),
             id_token: true,
             nonce: None,
@@ -257,7 +279,9 @@ async fn client_credentials(
             "The client has no owner to act for.",
         ));
     };
-    let scope = normalize_scope(request.param("scope"))?;
+    // The owner's full role, narrowed to the request.
+    let requested = requested_scope(request.param("scope"))?;
+    let scope = grant_scope(&GrantedScopes::full_role(), requested.as_ref(), false)?;
     let user = store
         .get_user(owner)
         .await?
@@ -275,7 +299,7 @@ async fn client_credentials(
             user,
             client: Some(client.clone()),
             scope,
-            refresh_family: None,
+            refresh: None,
             source_refresh_token_id: None,
             id_token: false,
             nonce: None,

@@ -1,5 +1,6 @@
 //! Token exchange (RFC 8693, auth.md §7): a practitioner's access token from the trusted external
-//! identity provider is swapped for a JHE access token (scope `openid`, no refresh token).
+//! identity provider is swapped for a JHE access token (request scope `openid`; granted
+//! `openid user/*.cruds`, the practitioner's full role as for a portal login; no refresh token).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use super::tokens::{IssueRequest, issue};
 use crate::config::Config;
-use crate::domain::{User, keys};
+use crate::domain::{GrantedScopes, User, keys};
 use crate::error::CoreError;
 use crate::services::settings::{site_url, string_setting};
 use crate::store::Store;
@@ -34,7 +35,7 @@ pub struct ExchangedToken {
     pub token_type: String,
     /// Lifetime in seconds.
     pub expires_in: i64,
-    /// Always `openid`.
+    /// The granted scope: `openid user/*.cruds`.
     pub scope: String,
 }
 
@@ -250,8 +251,9 @@ pub async fn exchange(
         IssueRequest {
             user,
             client: None,
-            scope: "openid".into(),
-            refresh_family: None,
+            // A notebook acting for the practitioner: the full role, as a portal login.
+            scope: GrantedScopes::full_role().narrowed_to(&GrantedScopes::parse("openid")?),
+            refresh: None,
             source_refresh_token_id: None,
             id_token: false,
             nonce: None,

@@ -4,9 +4,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::id_token::{IdTokenClaims, at_hash, sign};
-use super::{SUPPORTED_SCOPES, TOKEN_LENGTH, has_scope, issuer};
+use super::{TOKEN_LENGTH, issuer};
 use crate::config::Config;
-use crate::domain::{AccessToken, Id, NewAccessToken, NewRefreshToken, OAuthClient, User};
+use crate::domain::{
+    AccessToken, GrantedScopes, Id, IdentityScope, NewAccessToken, NewRefreshToken, OAuthClient,
+    User,
+};
 use crate::error::CoreResult;
 use crate::store::Store;
 
@@ -36,10 +39,10 @@ pub struct IssueRequest {
     pub user: User,
     /// The client (none for token exchange).
     pub client: Option<OAuthClient>,
-    /// Granted scope (canonical form).
-    pub scope: String,
-    /// Issue a refresh token in this rotation family (see [`new_family`]).
-    pub refresh_family: Option<String>,
+    /// Scope of the access token.
+    pub scope: GrantedScopes,
+    /// Issue a refresh token too (only with a client).
+    pub refresh: Option<RefreshIssue>,
     /// The refresh token this issuance rotates.
     pub source_refresh_token_id: Option<Id>,
     /// Issue an ID token (when `scope` has `openid` and there is a client).
@@ -50,39 +53,24 @@ pub struct IssueRequest {
     pub auth_time: Option<DateTime<Utc>>,
 }
 
+/// The refresh token of an [`IssueRequest`].
+#[derive(Debug, Clone)]
+pub struct RefreshIssue {
+    /// Its rotation family (see [`new_family`]).
+    pub family: String,
+    /// Its scope: what later refreshes may ask for (RFC 6749 §6). At least the access token's.
+    pub scope: GrantedScopes,
+}
+
 /// The SHA-256 hex under which a code or token is stored.
 pub fn hash(token: &str) -> String {
     jhe_kdf::sha256_hex(token)
 }
 
-/// A new rotation family for a refresh token chain.
-///
-/// The family string also records the granted scope (a bit mask over
-/// [`SUPPORTED_SCOPES`]: `s<hex>-<uuid>`, 35 characters) because refresh-token rows have no
-/// scope column; rotated tokens keep exactly the scope of the original grant.
-pub fn new_family(scope: &str) -> String {
-    let mask = SUPPORTED_SCOPES
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| has_scope(scope, s))
-        .fold(0u32, |m, (i, _)| m | (1 << i));
-    format!("s{mask:x}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The scope recorded in a family string by [`new_family`]; `None` for other formats.
-pub fn family_scope(family: &str) -> Option<String> {
-    let rest = family.strip_prefix('s')?;
-    let (mask, _) = rest.split_once('-')?;
-    let mask = u32::from_str_radix(mask, 16).ok()?;
-    Some(
-        SUPPORTED_SCOPES
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, s)| *s)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+/// A new rotation family for the tokens of one authorization (32 hex digits). Reusing a rotated
+/// refresh token, or presenting the code again, revokes the whole family.
+pub fn new_family() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Issues an access token (and optionally a refresh token and an ID token).
@@ -95,8 +83,8 @@ pub async fn issue(
     let lifetime = config.lifetimes.access_token;
     let access_token = jhe_kdf::try_random_token(TOKEN_LENGTH)
         .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
-    let wants_id_token =
-        request.id_token && request.client.is_some() && has_scope(&request.scope, "openid");
+    let wants_id_token = request.id_token && request.client.is_some() && request.scope.has_openid();
+    let scope = request.scope.to_string();
     let jti = wants_id_token.then(|| uuid::Uuid::new_v4().to_string());
     let stored = store
         .create_access_token(NewAccessToken {
@@ -104,13 +92,13 @@ pub async fn issue(
             user_id: Some(request.user.id),
             application_id: request.client.as_ref().map(|c| c.id),
             expires: now + Duration::seconds(lifetime),
-            scope: request.scope.clone(),
+            scope: scope.clone(),
             source_refresh_token_id: request.source_refresh_token_id,
             id_token_jti: jti.clone(),
         })
         .await?;
-    let refresh_token = match (&request.refresh_family, &request.client) {
-        (Some(family), Some(client)) => {
+    let refresh_token = match (&request.refresh, &request.client) {
+        (Some(refresh), Some(client)) => {
             let token = jhe_kdf::try_random_token(TOKEN_LENGTH)
                 .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
             store
@@ -119,7 +107,8 @@ pub async fn issue(
                     access_token_id: Some(stored.id),
                     application_id: client.id,
                     user_id: request.user.id,
-                    token_family: family.clone(),
+                    token_family: refresh.family.clone(),
+                    scope: refresh.scope.to_string(),
                 })
                 .await?;
             Some(token)
@@ -141,7 +130,10 @@ pub async fn issue(
                     .map(|t| t.timestamp()),
                 jti,
                 at_hash: Some(at_hash(&access_token)),
-                email: has_scope(&request.scope, "email").then(|| request.user.email.clone()),
+                email: request
+                    .scope
+                    .has(IdentityScope::Email)
+                    .then(|| request.user.email.clone()),
                 nonce: request.nonce.filter(|n| !n.is_empty()),
             };
             Some(sign(store, &claims).await?)
@@ -152,7 +144,7 @@ pub async fn issue(
         access_token,
         expires_in: lifetime,
         token_type: "Bearer".into(),
-        scope: request.scope,
+        scope,
         refresh_token,
         id_token,
     })
@@ -188,13 +180,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn families_carry_the_scope() {
-        for scope in ["openid email", "openid", "email", ""] {
-            let family = new_family(scope);
-            assert!(family.len() <= 36, "{family}");
-            assert_eq!(family_scope(&family).as_deref(), Some(scope));
-        }
-        assert_eq!(family_scope(&uuid::Uuid::new_v4().to_string()), None);
-        assert_ne!(new_family("openid"), new_family("openid"));
+    fn families_are_unique_and_carry_nothing() {
+        let family = new_family();
+        assert_eq!(family.len(), 32);
+        assert!(family.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(new_family(), new_family());
     }
 }

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A row of `oauth_grants`.
-#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "oauth_grants")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -11,9 +11,6 @@ pub struct Model {
     /// SHA-256 hex of the code.
     #[sea_orm(column_type = "String(StringLen::N(64))", unique)]
     pub code_hash: String,
-    /// Plain code, kept only for patient-invitation grants.
-    #[sea_orm(column_type = "Text")]
-    pub invitation_code: Option<String>,
     pub application_id: i64,
     pub user_id: i64,
     pub expires: DateTimeUtc,
@@ -33,31 +30,11 @@ pub struct Model {
     pub claims: String,
     pub auth_time: Option<DateTimeUtc>,
     pub created: DateTimeUtc,
-}
-
-/// Like the derived `Debug`, but hides `invitation_code`.
-impl std::fmt::Debug for Model {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model")
-            .field("id", &self.id)
-            .field("code_hash", &self.code_hash)
-            .field(
-                "invitation_code",
-                &self.invitation_code.as_ref().map(|_| "<redacted>"),
-            )
-            .field("application_id", &self.application_id)
-            .field("user_id", &self.user_id)
-            .field("expires", &self.expires)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("scope", &self.scope)
-            .field("code_challenge", &self.code_challenge)
-            .field("code_challenge_method", &self.code_challenge_method)
-            .field("nonce", &self.nonce)
-            .field("claims", &self.claims)
-            .field("auth_time", &self.auth_time)
-            .field("created", &self.created)
-            .finish()
-    }
+    /// When the code was exchanged; NULL while unused.
+    pub consumed: Option<DateTimeUtc>,
+    /// Rotation family of the tokens issued from the code.
+    #[sea_orm(column_type = "String(StringLen::N(36))")]
+    pub token_family: Option<String>,
 }
 
 /// Relations of `oauth_grants`.

@@ -20,6 +20,9 @@ pub struct Model {
     /// UUID shared by all rotations of one grant.
     #[sea_orm(column_type = "String(StringLen::N(36))")]
     pub token_family: String,
+    /// Granted scope (canonical SMART form).
+    #[sea_orm(column_type = "Text")]
+    pub scope: String,
     pub created: DateTimeUtc,
     pub updated: DateTimeUtc,
 }

@@ -315,7 +315,6 @@ async fn exercise(db: &DatabaseConnection) -> TestResult {
         oauth_grant::Model {
             id: 0,
             code_hash: "a".repeat(64),
-            invitation_code: Some("code".into()),
             application_id: app.id,
             user_id: u.id,
             expires: t2,
@@ -327,6 +326,8 @@ async fn exercise(db: &DatabaseConnection) -> TestResult {
             claims: "{}".into(),
             auth_time: Some(t),
             created: t,
+            consumed: Some(t2),
+            token_family: Some("f".repeat(32)),
         }
     );
     let at = roundtrip!(
@@ -356,6 +357,7 @@ async fn exercise(db: &DatabaseConnection) -> TestResult {
             user_id: u.id,
             revoked: Some(t2),
             token_family: "00000000-0000-0000-0000-000000000000".into(),
+            scope: "openid user/*.cruds".into(),
             created: t,
             updated: t,
         }
