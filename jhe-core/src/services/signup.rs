@@ -12,7 +12,7 @@ use crate::services::links::{self, Purpose};
 use crate::services::settings;
 
 /// The sign-up form (field names as the original's: `joincode`, `email`, `password`, `password2`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SignupForm {
     /// Invite code.
     pub joincode: String,
@@ -23,6 +23,8 @@ pub struct SignupForm {
     /// Password again (checked when sent).
     pub password2: Option<String>,
 }
+
+crate::domain::debug_redacted!(SignupForm { email } redact { joincode, password, password2 });
 
 /// Minimum password length for new passwords.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
@@ -282,6 +284,24 @@ mod tests {
         assert!(!password_problems("Str0ng#pass", Some("other"), "a@example.org").is_empty());
         assert!(!password_problems("123456789", None, "a@example.org").is_empty());
         assert!(!password_problems("maryjane123", None, "maryjane@example.org").is_empty());
+    }
+
+    #[test]
+    fn forms_and_credentials_do_not_print_passwords() {
+        let form = SignupForm {
+            joincode: "invite-secret".into(),
+            email: "a@example.org".into(),
+            password: "pw-secret".into(),
+            password2: Some("pw-secret".into()),
+        };
+        let credentials = crate::identity::Credentials::Password {
+            email: "a@example.org".into(),
+            password: "pw-secret".into(),
+        };
+        for printed in [format!("{form:?}"), format!("{credentials:?}")] {
+            assert!(!printed.contains("secret"), "{printed}");
+            assert!(printed.contains("a@example.org"));
+        }
     }
 
     #[test]
