@@ -25,6 +25,7 @@ mod journeys;
 mod migrations;
 mod oauth;
 mod openapi;
+mod safe_defaults;
 mod seed;
 mod server;
 mod store_crud;
