@@ -32,6 +32,13 @@ impl UserType {
     }
 }
 
+/// The stored form of an e-mail address: trimmed and lower-cased (the whole address), so that
+/// addresses differing only in case are one account. Stores normalise on write and compare
+/// normalised forms on lookup.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// A login account (`JheUser` in the original). The e-mail address is the user name.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {

@@ -17,14 +17,16 @@ mod reference;
 mod sessions;
 mod settings;
 mod studies;
+mod unit_of_work;
 mod users;
 
 use std::time::Duration;
 
+use jhe_core::domain::Id;
 use jhe_core::store::{StoreError, StoreResult};
 use sea_orm::{
-    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, QueryFilter, SqlErr,
 };
 
 /// The sea-orm store. Cheap to clone (a connection pool).
@@ -91,12 +93,7 @@ impl SeaOrmStore {
         A: Into<sea_orm::Value>,
         B: Into<sea_orm::Value>,
     {
-        E::find()
-            .filter(a.0.eq(a.1))
-            .filter(b.0.eq(b.1))
-            .one(&self.db)
-            .await
-            .db()
+        find_pair::<E, _, _, _>(&self.db, a, b).await
     }
 
     /// Deletes the rows of a link table holding both values; whether there were any.
@@ -110,15 +107,73 @@ impl SeaOrmStore {
         A: Into<sea_orm::Value>,
         B: Into<sea_orm::Value>,
     {
-        Ok(E::delete_many()
-            .filter(a.0.eq(a.1))
-            .filter(b.0.eq(b.1))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        delete_pair::<E, _, _, _>(&self.db, a, b).await
     }
+}
+
+/// The row of a link table holding both values, on any connection or transaction.
+pub(crate) async fn find_pair<E, A, B, C>(
+    db: &C,
+    a: (E::Column, A),
+    b: (E::Column, B),
+) -> StoreResult<Option<E::Model>>
+where
+    E: EntityTrait,
+    A: Into<sea_orm::Value>,
+    B: Into<sea_orm::Value>,
+    C: ConnectionTrait,
+{
+    E::find()
+        .filter(a.0.eq(a.1))
+        .filter(b.0.eq(b.1))
+        .one(db)
+        .await
+        .db()
+}
+
+/// Deletes the rows of a link table holding both values; whether there were any.
+pub(crate) async fn delete_pair<E, A, B, C>(
+    db: &C,
+    a: (E::Column, A),
+    b: (E::Column, B),
+) -> StoreResult<bool>
+where
+    E: EntityTrait,
+    A: Into<sea_orm::Value>,
+    B: Into<sea_orm::Value>,
+    C: ConnectionTrait,
+{
+    Ok(E::delete_many()
+        .filter(a.0.eq(a.1))
+        .filter(b.0.eq(b.1))
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected
+        > 0)
+}
+
+/// Inserts a row of a link table unless a row with the same pair exists
+/// (`INSERT … ON CONFLICT (a, b) DO NOTHING`), then returns the row either way. Concurrent adds
+/// of the same pair all succeed and leave one row.
+pub(crate) async fn insert_link<M, C>(
+    db: &C,
+    model: M,
+    a: (<M::Entity as EntityTrait>::Column, Id),
+    b: (<M::Entity as EntityTrait>::Column, Id),
+) -> StoreResult<<M::Entity as EntityTrait>::Model>
+where
+    M: ActiveModelTrait + Send,
+    C: ConnectionTrait,
+{
+    <M::Entity as EntityTrait>::insert(model)
+        .on_conflict_do_nothing_on([a.0, b.0])
+        .exec_without_returning(db)
+        .await
+        .db()?;
+    find_pair::<M::Entity, _, _, _>(db, a, b)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("link".into()))
 }
 
 /// Unique rules of the schema: the names a driver uses for them (PostgreSQL constraint or index
