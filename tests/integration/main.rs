@@ -31,3 +31,4 @@ mod server;
 mod store_crud;
 mod store_rules;
 mod token_exchange;
+mod unit_of_work;
