@@ -14,6 +14,8 @@ use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigratorTrait;
 
 mod m20261129_000001_initial;
+// m20261130_000002 is reserved (token scopes).
+mod m20261130_000003_email_case_insensitive;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -21,6 +23,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_initial::Migration)]
+        vec![
+            Box::new(m20261129_000001_initial::Migration),
+            Box::new(m20261130_000003_email_case_insensitive::Migration),
+        ]
     }
 }
