@@ -87,13 +87,8 @@ pub async fn signup(state: &AppState, form: &SignupForm) -> CoreResult<Result<Us
     let mut errors = Vec::new();
     if !looks_like_email(email) {
         errors.push("Enter a valid email address.".to_string());
-    } else if state.store.get_user_by_email(email).await?.is_some()
-        || state
-            .store
-            .get_user_by_email(&email.to_lowercase())
-            .await?
-            .is_some()
-    {
+    } else if state.store.get_user_by_email(email).await?.is_some() {
+        // Stores compare e-mail addresses regardless of case.
         errors.push("This Email already exists".to_string());
     }
     errors.extend(password_problems(
