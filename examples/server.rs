@@ -2,7 +2,7 @@
 //! standard plug-ins, and a small CLI.
 //!
 //! ```text
-//! cargo run --release --example server                 # serve on 127.0.0.1:8000 (migrates, seeds an empty DB)
+//! cargo run --release --example server                 # serve on 127.0.0.1:8000 (migrates; seeds the empty default SQLite DB)
 //! cargo run --release --example server -- migrate      # apply migrations (--down to revert all)
 //! cargo run --release --example server -- seed --flush # reset to the demo data
 //! cargo run --release --example server -- create-superuser --email admin@example.org
@@ -32,7 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP (the default). Applies pending migrations first; seeds an empty database.
+    /// Serve HTTP (the default). Applies pending migrations first; seeds demo data only into an
+    /// empty default SQLite database (`DATABASE_URL` unset) or with `JHE_SEED_ON_EMPTY=true`.
+    /// Refuses a non-loopback SITE_URL without SECRET_KEY or with demo accounts left.
     Serve {
         /// Listen address (also JHE_BIND). SITE_URL defaults to http://<this address>.
         #[arg(long)]
@@ -86,7 +88,22 @@ fn progress_bar() -> Bar {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // A refusal to start is an operator's problem: one clear message, no stack trace.
+            if let Some(refusal) = error.downcast_ref::<jhe_core::config::ConfigError>() {
+                eprintln!("error: refusing to start: {refusal}");
+                return std::process::ExitCode::from(2);
+            }
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -157,13 +174,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Serve { .. } => {
-            store.migrate().await?;
-            if config.seed_on_empty && store.is_empty().await? {
-                tracing::info!(
-                    "empty database: seeding demo data (log in as mary@example.com / Jhe1234!)"
-                );
-                seed::seed(&store, &config, false, &progress_bar()).await?;
-            }
+            jhe::prepare_to_serve(&store, &config, &progress_bar()).await?;
             let bind = config.bind.clone();
             let site = config.site_url.clone();
             let server = assemble(config, store)?;

@@ -6,8 +6,11 @@
 pub use jhe_core as core;
 pub use jhe_plugins as plugins;
 
+use jhe_core::config::ConfigError;
 use jhe_core::domain::{NewUser, User, UserType};
 use jhe_core::services::accounts::{ProfileDetails, create_user_with_profile};
+use jhe_core::services::seed::{self, Progress, SeedReport};
+use jhe_core::store::MaintenanceStore;
 use jhe_core::{Config, CoreError, CoreResult, JheServer};
 use jhe_plugins::SeaOrmStore;
 
@@ -24,6 +27,66 @@ pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer>
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
         .build()?)
+}
+
+/// What [`prepare_to_serve`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServePreparation {
+    /// The demo data it loaded, when it seeded.
+    pub seeded: Option<SeedReport>,
+    /// Demo accounts that still have the published password (checked only for a non-loopback
+    /// `SITE_URL`, where they are allowed by `JHE_ALLOW_DEMO_ACCOUNTS=true` only).
+    pub demo_accounts: Vec<String>,
+}
+
+/// The start-up of `serve`, before the listener opens: applies migrations; refuses unsafe
+/// configurations of a server reachable beyond this machine (non-loopback `SITE_URL` without
+/// `SECRET_KEY`); seeds demo data only where [`Config::seeds_on_serve`] allows (an empty default
+/// SQLite database, or `JHE_SEED_ON_EMPTY=true`), with a loud warning; and on a non-loopback
+/// `SITE_URL` refuses to start while a demo account still has the published password, unless
+/// `JHE_ALLOW_DEMO_ACCOUNTS=true`.
+///
+/// # Errors
+/// A [`ConfigError::Unsafe`] (inside the `anyhow::Error`; `downcast_ref` it) when the server must
+/// not start; store and seeding errors otherwise.
+pub async fn prepare_to_serve(
+    store: &SeaOrmStore,
+    config: &Config,
+    progress: &dyn Progress,
+) -> anyhow::Result<ServePreparation> {
+    config.check_link_secret()?;
+    store.migrate().await?;
+    let database_is_empty = store.is_empty().await?;
+    if config.seeds_on_serve(database_is_empty)
+        && !config.site_is_loopback()
+        && !config.allow_demo_accounts
+    {
+        return Err(ConfigError::Unsafe(format!(
+            "refusing to seed demo accounts (shared published password) on a server whose \
+             SITE_URL ({}) is not a loopback address; run the `seed` command deliberately, or \
+             set JHE_ALLOW_DEMO_ACCOUNTS=true for a throw-away demo",
+            config.site_url
+        ))
+        .into());
+    }
+    let seeded = seed::seed_on_serve(store, config, progress).await?;
+    let mut preparation = ServePreparation {
+        seeded,
+        demo_accounts: Vec::new(),
+    };
+    if !config.site_is_loopback() {
+        preparation.demo_accounts = seed::accounts_with_published_password(store).await?;
+        seed::refuse_published_demo_accounts(config, &preparation.demo_accounts)?;
+        if !preparation.demo_accounts.is_empty() {
+            tracing::warn!(
+                accounts = %preparation.demo_accounts.join(", "),
+                site = %config.site_url,
+                "JHE_ALLOW_DEMO_ACCOUNTS=true: serving a non-loopback SITE_URL with demo accounts \
+                 that share the published password"
+            );
+        }
+    }
+    Ok(preparation)
 }
 
 /// Creates a superuser account (with its empty practitioner profile).

@@ -19,6 +19,24 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The configuration is unsafe for a server reachable beyond this machine (a non-loopback
+    /// `SITE_URL`): the server refuses to start. The message says what to change.
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+/// When `serve` loads the demo data into an empty database (`JHE_SEED_ON_EMPTY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeedOnEmpty {
+    /// `JHE_SEED_ON_EMPTY` unset: seed only an empty SQLite database at the default location
+    /// (`DATABASE_URL` unset, [`DEFAULT_DATABASE_URL`]) — the README's first command. Any other
+    /// database, PostgreSQL included, is seeded by an operator with the `seed` command.
+    #[default]
+    DefaultDatabaseOnly,
+    /// `JHE_SEED_ON_EMPTY=true`: seed whatever empty database `serve` finds (demos, test suites).
+    Always,
+    /// `JHE_SEED_ON_EMPTY=false`: never seed on `serve`.
+    Never,
 }
 
 /// SMTP relay settings (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`).
@@ -34,13 +52,16 @@ pub struct SmtpConfig {
     pub password: Option<String>,
 }
 
+/// Shown instead of a secret in `Debug` output.
+const REDACTED: &str = "[redacted]";
+
 impl std::fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpConfig")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
             .finish()
     }
 }
@@ -103,8 +124,12 @@ pub struct Config {
     pub trusted_token_idp: Option<String>,
     /// OAuth lifetimes.
     pub lifetimes: TokenLifetimes,
-    /// Seed demo data when the database is empty at `serve` (`JHE_SEED_ON_EMPTY`, default true).
-    pub seed_on_empty: bool,
+    /// When `serve` seeds demo data into an empty database (`JHE_SEED_ON_EMPTY`; unset: only the
+    /// default SQLite database).
+    pub seed_on_empty: SeedOnEmpty,
+    /// Start even though demo accounts with the published password exist while `SITE_URL` is
+    /// not a loopback address (`JHE_ALLOW_DEMO_ACCOUNTS=true`; default false).
+    pub allow_demo_accounts: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,28 +140,49 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field(
                 "oidc_rsa_private_key",
-                &self.oidc_rsa_private_key.as_ref().map(|_| "***"),
+                &self.oidc_rsa_private_key.as_ref().map(|_| REDACTED),
             )
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
-            .field("registration_invite_code", &"***")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| REDACTED))
+            .field("registration_invite_code", &REDACTED)
             .field("smtp", &self.smtp)
             .field("mail_dir", &self.mail_dir)
             .field("from_email", &self.from_email)
             .field("trusted_token_idp", &self.trusted_token_idp)
             .field("lifetimes", &self.lifetimes)
             .field("seed_on_empty", &self.seed_on_empty)
+            .field("allow_demo_accounts", &self.allow_demo_accounts)
             .finish()
     }
 }
 
-/// Hides the password of a URL like `postgres://user:secret@host/db`.
+/// Hides the password of a URL like `postgres://user:secret@host/db`. A URL that does not parse
+/// is hidden whole (it might still hold a password).
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => url.to_string(),
+        Err(_) => REDACTED.to_string(),
+    }
+}
+
+/// Whether `url`'s host is a loopback address: `localhost`, `127.0.0.0/8` or `[::1]`
+/// (an IPv4-mapped `[::ffff:127.x.y.z]` too). Anything that does not parse is not.
+pub fn is_loopback_url(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(name)) => {
+            name.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
     }
 }
 
@@ -161,7 +207,8 @@ impl Default for Config {
             from_email: "support@jhe.org".into(),
             trusted_token_idp: None,
             lifetimes: TokenLifetimes::default(),
-            seed_on_empty: true,
+            seed_on_empty: SeedOnEmpty::default(),
+            allow_demo_accounts: false,
         }
     }
 }
@@ -257,7 +304,14 @@ impl Config {
             session: seconds("JHE_SESSION_LIFETIME", d.session)?,
         };
         if let Some(v) = get("JHE_SEED_ON_EMPTY") {
-            config.seed_on_empty = matches!(v.to_lowercase().as_str(), "1" | "true" | "yes" | "on");
+            config.seed_on_empty = if flag("JHE_SEED_ON_EMPTY", &v)? {
+                SeedOnEmpty::Always
+            } else {
+                SeedOnEmpty::Never
+            };
+        }
+        if let Some(v) = get("JHE_ALLOW_DEMO_ACCOUNTS") {
+            config.allow_demo_accounts = flag("JHE_ALLOW_DEMO_ACCOUNTS", &v)?;
         }
         Ok(config)
     }
@@ -265,6 +319,65 @@ impl Config {
     /// Whether the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
+    }
+
+    /// Whether the database is the default one ([`DEFAULT_DATABASE_URL`], i.e. `DATABASE_URL`
+    /// and `DB_NAME` unset): the demo SQLite file of the README's first command.
+    pub fn uses_default_database(&self) -> bool {
+        self.database_url == DEFAULT_DATABASE_URL
+    }
+
+    /// Whether `SITE_URL` is a loopback address ([`is_loopback_url`]): a server only this machine
+    /// reaches, where the demo defaults are acceptable.
+    pub fn site_is_loopback(&self) -> bool {
+        is_loopback_url(&self.site_url)
+    }
+
+    /// Whether `serve` loads the demo data, given whether the database is empty: only into an
+    /// empty database, and (unless `JHE_SEED_ON_EMPTY` says otherwise) only into the default one.
+    pub fn seeds_on_serve(&self, database_is_empty: bool) -> bool {
+        database_is_empty
+            && match self.seed_on_empty {
+                SeedOnEmpty::DefaultDatabaseOnly => self.uses_default_database(),
+                SeedOnEmpty::Always => true,
+                SeedOnEmpty::Never => false,
+            }
+    }
+
+    /// Refuses a non-loopback `SITE_URL` without `SECRET_KEY`: the secret of signed links
+    /// (password reset, e-mail verification) would otherwise be derived from the signing key
+    /// held in the database, so anyone who reads a database backup could forge reset links.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unsafe`] naming `SECRET_KEY` when it is missing on a non-loopback site.
+    pub fn check_link_secret(&self) -> Result<(), ConfigError> {
+        if self.secret_key.is_some() || self.site_is_loopback() {
+            return Ok(());
+        }
+        Err(ConfigError::Unsafe(format!(
+            "SECRET_KEY is not set and SITE_URL ({}) is not a loopback address: set SECRET_KEY \
+             to a long random value (e.g. `openssl rand -hex 32`); link-signing secrets are \
+             derived from the database-held signing key only for loopback sites",
+            self.site_url
+        )))
+    }
+
+    /// Whether link-signing secrets may be derived from the database-held signing key (no
+    /// `SECRET_KEY`, loopback `SITE_URL`).
+    pub fn may_derive_link_secret(&self) -> bool {
+        self.check_link_secret().is_ok()
+    }
+}
+
+/// Reads a boolean variable (`1/true/yes/on`, `0/false/no/off`, any case).
+fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value:?} is not true or false"),
+        }),
     }
 }
 
@@ -350,6 +463,90 @@ mod tests {
         assert!(
             !format!("{c:?}").contains(":p@"),
             "debug output must not show the password"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print_through_debug() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:dbpass-qzx@db/jhe"),
+            ("SECRET_KEY", "qzx-key-qzx"),
+            ("SMTP_HOST", "smtp.example.org"),
+            ("SMTP_PASSWORD", "smtp-qzx"),
+            ("OIDC_RSA_PRIVATE_KEY", "pem-qzx"),
+            ("REGISTRATION_INVITE_CODE", "invite-qzx"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("qzx"), "{printed}");
+        assert!(printed.contains("smtp.example.org"));
+        assert!(!redact_url("postgres://u:pw@db:5432/jhe").contains("pw@"));
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        for url in [
+            "http://localhost:8000",
+            "http://LOCALHOST",
+            "http://127.0.0.1:9000",
+            "http://127.8.9.10",
+            "http://[::1]:8000",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://jhe.example.org",
+            "http://10.0.0.1:8000",
+            "http://0.0.0.0:8000",
+            "http://[::]:8000",
+            "http://localhost.example.org",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn seeding_on_serve_follows_the_database_and_the_flag() {
+        let default = config(&[]).unwrap();
+        assert_eq!(default.seed_on_empty, SeedOnEmpty::DefaultDatabaseOnly);
+        assert!(default.uses_default_database());
+        assert!(default.seeds_on_serve(true));
+        assert!(!default.seeds_on_serve(false));
+        let pg = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/jhe")]).unwrap();
+        assert!(!pg.seeds_on_serve(true));
+        let other_sqlite = config(&[("DATABASE_URL", "sqlite://other.db?mode=rwc")]).unwrap();
+        assert!(!other_sqlite.seeds_on_serve(true));
+        let db_vars = config(&[("DB_NAME", "jhe")]).unwrap();
+        assert!(!db_vars.seeds_on_serve(true));
+        let forced = config(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/jhe"),
+            ("JHE_SEED_ON_EMPTY", "true"),
+        ])
+        .unwrap();
+        assert!(forced.seeds_on_serve(true));
+        assert!(!forced.seeds_on_serve(false));
+        let never = config(&[("JHE_SEED_ON_EMPTY", "false")]).unwrap();
+        assert!(!never.seeds_on_serve(true));
+        assert!(config(&[("JHE_SEED_ON_EMPTY", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn public_sites_need_a_secret_key() {
+        assert!(config(&[]).unwrap().check_link_secret().is_ok());
+        let public = config(&[("SITE_URL", "https://jhe.example.org")]).unwrap();
+        let err = public.check_link_secret().unwrap_err();
+        assert!(matches!(err, ConfigError::Unsafe(_)));
+        assert!(err.to_string().contains("SECRET_KEY"), "{err}");
+        assert!(!public.may_derive_link_secret());
+        let keyed =
+            config(&[("SITE_URL", "https://jhe.example.org"), ("SECRET_KEY", "k")]).unwrap();
+        assert!(keyed.check_link_secret().is_ok());
+        assert!(
+            config(&[("JHE_ALLOW_DEMO_ACCOUNTS", "TRUE")])
+                .unwrap()
+                .allow_demo_accounts
         );
     }
 

@@ -12,7 +12,7 @@ use crate::domain::User;
 use crate::store::{Store, StoreError};
 
 /// What the browser sent to log in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// Local e-mail and password.
     Password {
@@ -26,6 +26,22 @@ pub enum Credentials {
         /// Form or query parameters of the callback.
         params: BTreeMap<String, String>,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password { email, .. } => f
+                .debug_struct("Password")
+                .field("email", email)
+                .field("password", &crate::domain::Redacted)
+                .finish(),
+            Credentials::Callback { params } => f
+                .debug_struct("Callback")
+                .field("params", &params.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// A person as an external provider describes them, to find or create the JHE user.

@@ -15,6 +15,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 mod m20261129_000001_initial;
 mod m20261130_000002_token_scopes;
+mod m20261130_000003_email_case_insensitive;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261130_000002_token_scopes::Migration),
+            Box::new(m20261130_000003_email_case_insensitive::Migration),
         ]
     }
 }

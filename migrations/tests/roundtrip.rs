@@ -613,6 +613,75 @@ async fn table_exists(db: &DatabaseConnection, table: &str) -> TestResult<bool> 
     Ok(row.try_get::<i64>("", "n")? == 1)
 }
 
+/// E-mail addresses are unique regardless of case (`ux_users_email_lower`).
+async fn check_email_case(db: &DatabaseConnection) -> TestResult {
+    insert(db, "users", user("Case.X@Example.org", None)?).await?;
+    assert!(!try_insert(db, "users", user("case.x@example.org", None)?).await);
+    assert!(!try_insert(db, "users", user("CASE.X@EXAMPLE.ORG", None)?).await);
+    exec(
+        db,
+        r#"DELETE FROM "users" WHERE LOWER("email") = 'case.x@example.org'"#,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn email_of(db: &DatabaseConnection, id: i64) -> TestResult<String> {
+    let row = query_one(
+        db,
+        &format!(r#"SELECT "email" FROM "users" WHERE "id" = {id}"#),
+    )
+    .await?;
+    Ok(row.try_get::<String>("", "email")?)
+}
+
+/// From an empty database: the initial schema with mixed-case duplicates, then the e-mail
+/// migration (oldest account keeps the address, others renamed), then its `down` (original
+/// spellings back), then everything down.
+async fn check_email_migration(db: &DatabaseConnection) -> TestResult {
+    Migrator::up(db, Some(1)).await?;
+    let with_time = |email: &str, id: i64, secs: i64| -> TestResult<Vec<(&'static str, Value)>> {
+        let mut cols = user(email, Some(id))?;
+        cols[1] = ("date_joined", ts(secs)?.into());
+        Ok(cols)
+    };
+    insert(db, "users", with_time("Dup@Example.org", 1, 1_700_000_300)?).await?;
+    insert(db, "users", with_time("dup@example.org", 2, 1_700_000_100)?).await?; // oldest
+    insert(db, "users", with_time("DUP@example.org", 3, 1_700_000_200)?).await?;
+    insert(
+        db,
+        "users",
+        with_time("Solo@Example.org", 4, 1_700_000_000)?,
+    )
+    .await?;
+    insert(
+        db,
+        "users",
+        with_time("plain@example.org", 5, 1_700_000_000)?,
+    )
+    .await?;
+
+    Migrator::up(db, None).await?;
+    assert_eq!(email_of(db, 2).await?, "dup@example.org");
+    assert_eq!(email_of(db, 1).await?, "dup+duplicate-1@example.org");
+    assert_eq!(email_of(db, 3).await?, "dup+duplicate-3@example.org");
+    assert_eq!(email_of(db, 4).await?, "solo@example.org");
+    assert_eq!(email_of(db, 5).await?, "plain@example.org");
+    assert!(!try_insert(db, "users", user("SOLO@example.org", Some(6))?).await);
+
+    // Revert only the e-mail migration: original spellings come back, the index goes.
+    Migrator::down(db, Some(1)).await?;
+    assert_eq!(email_of(db, 1).await?, "Dup@Example.org");
+    assert_eq!(email_of(db, 2).await?, "dup@example.org");
+    assert_eq!(email_of(db, 3).await?, "DUP@example.org");
+    assert_eq!(email_of(db, 4).await?, "Solo@Example.org");
+    insert(db, "users", user("SOLO@example.org", Some(6))?).await?;
+    assert!(!table_exists(db, "users_email_case_backup").await?);
+
+    Migrator::down(db, None).await?;
+    Ok(())
+}
+
 /// Up, exercise, down, up, exercise.
 async fn roundtrip(db: &DatabaseConnection) -> TestResult {
     Migrator::up(db, None).await?;
@@ -623,17 +692,21 @@ async fn roundtrip(db: &DatabaseConnection) -> TestResult {
     check_ids(db).await?;
     check_defaults(db).await?;
     check_constraints(db).await?;
+    check_email_case(db).await?;
 
     Migrator::down(db, None).await?;
     for table in TABLES {
         assert!(!table_exists(db, table).await?, "{table} left after down");
     }
+    assert!(!table_exists(db, "users_email_case_backup").await?);
+    check_email_migration(db).await?;
 
     Migrator::up(db, None).await?;
     check_pk_ddl(db).await?;
     check_ids(db).await?;
     check_defaults(db).await?;
     check_constraints(db).await?;
+    check_email_case(db).await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use super::Id;
 pub const ADMIN_UI_CLIENT_NAME: &str = "JHE Admin UI";
 
 /// An OAuth 2.0 client application ("Client" in the portal).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthClient {
     /// Numeric id (used by the Admin API, study clients and client settings).
     pub id: Id,
@@ -42,6 +42,8 @@ pub struct OAuthClient {
     pub updated: DateTime<Utc>,
 }
 
+debug_redacted!(OAuthClient { id, client_id, redirect_uris, post_logout_redirect_uris, client_type, authorization_grant_type, hash_client_secret, name, user_id, skip_authorization, algorithm, allowed_origins, created, updated } redact { client_secret });
+
 impl OAuthClient {
     /// Whether `uri` is one of the registered redirect URIs (exact match).
     pub fn allows_redirect_uri(&self, uri: &str) -> bool {
@@ -50,7 +52,7 @@ impl OAuthClient {
 }
 
 /// What is needed to create an [`OAuthClient`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct NewOAuthClient {
     /// Fixed id (seed data).
     pub id: Option<Id>,
@@ -74,8 +76,10 @@ pub struct NewOAuthClient {
     pub algorithm: String,
 }
 
+debug_redacted!(NewOAuthClient { id, client_id, redirect_uris, client_type, authorization_grant_type, name, user_id, skip_authorization, algorithm } redact { client_secret });
+
 /// An authorization code (a "grant"), stored by the SHA-256 of the code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationGrant {
     /// Primary key.
     pub id: Id,
@@ -120,8 +124,10 @@ pub enum GrantRedemption {
     Replayed(AuthorizationGrant),
 }
 
+debug_redacted!(AuthorizationGrant { id, application_id, user_id, expires, redirect_uri, scope, code_challenge, code_challenge_method, nonce, claims, auth_time, created, consumed, token_family } redact { code_hash });
+
 /// What is needed to create an [`AuthorizationGrant`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewAuthorizationGrant {
     /// SHA-256 hex of the code.
     pub code_hash: String,
@@ -147,8 +153,10 @@ pub struct NewAuthorizationGrant {
     pub auth_time: Option<DateTime<Utc>>,
 }
 
+debug_redacted!(NewAuthorizationGrant { application_id, user_id, expires, redirect_uri, scope, code_challenge, code_challenge_method, nonce, claims, auth_time } redact { code_hash });
+
 /// An opaque access token, stored by its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
     /// Primary key.
     pub id: Id,
@@ -170,8 +178,10 @@ pub struct AccessToken {
     pub created: DateTime<Utc>,
 }
 
+debug_redacted!(AccessToken { id, user_id, application_id, expires, scope, source_refresh_token_id, id_token_jti, created } redact { token_hash });
+
 /// What is needed to create an [`AccessToken`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewAccessToken {
     /// SHA-256 hex of the token.
     pub token_hash: String,
@@ -189,8 +199,10 @@ pub struct NewAccessToken {
     pub id_token_jti: Option<String>,
 }
 
+debug_redacted!(NewAccessToken { user_id, application_id, expires, scope, source_refresh_token_id, id_token_jti } redact { token_hash });
+
 /// An opaque refresh token, stored by its SHA-256; rotated on use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshToken {
     /// Primary key.
     pub id: Id,
@@ -213,8 +225,10 @@ pub struct RefreshToken {
     pub created: DateTime<Utc>,
 }
 
+debug_redacted!(RefreshToken { id, access_token_id, application_id, user_id, revoked, token_family, scope, created } redact { token_hash });
+
 /// What is needed to create a [`RefreshToken`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewRefreshToken {
     /// SHA-256 hex of the token.
     pub token_hash: String,
@@ -230,8 +244,10 @@ pub struct NewRefreshToken {
     pub scope: String,
 }
 
+debug_redacted!(NewRefreshToken { access_token_id, application_id, user_id, token_family, scope } redact { token_hash });
+
 /// An ID-token signing key; retired keys stay published in the JWKS for a while.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKey {
     /// Primary key.
     pub id: Id,
@@ -252,8 +268,10 @@ pub struct SigningKey {
     pub retired: Option<DateTime<Utc>>,
 }
 
+debug_redacted!(SigningKey { id, kid, algorithm, public_jwk, active, created, retired } redact { private_key_pem });
+
 /// What is needed to store a [`SigningKey`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewSigningKey {
     /// Key id.
     pub kid: String,
@@ -264,6 +282,8 @@ pub struct NewSigningKey {
     /// Public JWK JSON text.
     pub public_jwk: String,
 }
+
+debug_redacted!(NewSigningKey { kid, algorithm, public_jwk } redact { private_key_pem });
 
 /// A server-side browser session (stored by the SHA-256 of the cookie value).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

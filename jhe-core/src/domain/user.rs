@@ -32,8 +32,15 @@ impl UserType {
     }
 }
 
+/// The stored form of an e-mail address: trimmed and lower-cased (the whole address), so that
+/// addresses differing only in case are one account. Stores normalise on write and compare
+/// normalised forms on lookup.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// A login account (`JheUser` in the original). The e-mail address is the user name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Primary key.
     pub id: Id,
@@ -64,8 +71,10 @@ pub struct User {
     pub user_type: Option<UserType>,
 }
 
+debug_redacted!(User { id, email, first_name, last_name, is_superuser, is_staff, is_active, date_joined, last_login, email_is_verified, identifier, user_type } redact { password });
+
 /// What is needed to create a [`User`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct NewUser {
     /// Fixed id (seed data); `None` lets the database choose.
     pub id: Option<Id>,
@@ -88,3 +97,5 @@ pub struct NewUser {
     /// Whether the e-mail address is already verified.
     pub email_is_verified: bool,
 }
+
+debug_redacted!(NewUser { id, email, first_name, last_name, is_superuser, is_staff, identifier, user_type, email_is_verified } redact { password });

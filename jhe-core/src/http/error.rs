@@ -34,8 +34,26 @@ pub fn body_of(error: &CoreError) -> serde_json::Value {
             tracing::error!(error = %msg, "internal error");
             serde_json::json!({"detail": "Internal server error."})
         }
+        // The store puts the broken rule in these (never the driver's text); sentence case.
+        CoreError::Store(StoreError::Conflict(rule) | StoreError::Constraint(rule)) => {
+            serde_json::json!({"detail": sentence(rule)})
+        }
+        CoreError::Store(StoreError::NotFound(_)) => serde_json::json!({"detail": "Not found."}),
         other => serde_json::json!({"detail": other.to_string()}),
     }
+}
+
+/// `rule` with a capital first letter and a final full stop.
+fn sentence(rule: &str) -> String {
+    let mut chars = rule.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return "The change conflicts with existing data.".into(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 impl From<CoreError> for poem::Error {
@@ -99,5 +117,24 @@ mod tests {
             "password=secret".into(),
         )));
         assert!(!leaked.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn conflicts_name_the_rule() {
+        let body = body_of(&CoreError::Store(StoreError::Conflict(
+            "a user with this e-mail already exists".into(),
+        )));
+        assert_eq!(
+            body,
+            serde_json::json!({"detail": "A user with this e-mail already exists."})
+        );
+        let body = body_of(&CoreError::Store(StoreError::Constraint(
+            "a referenced record does not exist".into(),
+        )));
+        assert_eq!(
+            body,
+            serde_json::json!({"detail": "A referenced record does not exist."})
+        );
+        assert!(!body.to_string().contains("conflict:"));
     }
 }

@@ -19,12 +19,18 @@ pub struct ProfileDetails {
 }
 
 /// Creates a user; for `practitioner` also a Practitioner row and the default organisations
-/// (setting `auth.default_orgs`), for `patient` a Patient row.
+/// (setting `auth.default_orgs`), for `patient` a Patient row — all in one unit of work, so a
+/// failure at any step leaves no account behind.
+///
+/// # Errors
+/// `BadRequest` when `auth.default_orgs` is invalid or names a missing organisation; a store
+/// error (`Conflict` for an e-mail that exists in any case) otherwise. Nothing is written then.
 pub async fn create_user_with_profile(
     store: &dyn Store,
     new: NewUser,
     details: ProfileDetails,
 ) -> CoreResult<User> {
+    // Reads and checks first, then one short unit of work.
     let default_orgs = if new.user_type == Some(UserType::Practitioner) {
         let raw = crate::services::settings::string_setting(store, keys::AUTH_DEFAULT_ORGS).await?;
         parse_default_orgs(raw.as_deref().unwrap_or(""))?
@@ -38,10 +44,11 @@ pub async fn create_user_with_profile(
             )));
         }
     }
-    let user = store.create_user(new).await?;
+    let uow = store.begin().await?;
+    let user = uow.create_user(new).await?;
     match user.user_type {
         Some(UserType::Practitioner) => {
-            let practitioner = store
+            let practitioner = uow
                 .create_practitioner(NewPractitioner {
                     id: details.profile_id,
                     jhe_user_id: user.id,
@@ -52,28 +59,27 @@ pub async fn create_user_with_profile(
                 })
                 .await?;
             for (org_id, role) in default_orgs {
-                store
-                    .upsert_practitioner_organization(practitioner.id, org_id, role.as_str())
+                uow.upsert_practitioner_organization(practitioner.id, org_id, role.as_str())
                     .await?;
             }
         }
         Some(UserType::Patient) => {
-            store
-                .create_patient(NewPatient {
-                    id: details.profile_id,
-                    jhe_user_id: Some(user.id),
-                    identifier: Some(user.identifier.clone()),
-                    name_family: user.last_name.clone(),
-                    name_given: user.first_name.clone(),
-                    birth_date: details
-                        .birth_date
-                        .unwrap_or_else(|| Utc::now().date_naive()),
-                    telecom_phone: details.telecom_phone,
-                })
-                .await?;
+            uow.create_patient(NewPatient {
+                id: details.profile_id,
+                jhe_user_id: Some(user.id),
+                identifier: Some(user.identifier.clone()),
+                name_family: user.last_name.clone(),
+                name_given: user.first_name.clone(),
+                birth_date: details
+                    .birth_date
+                    .unwrap_or_else(|| Utc::now().date_naive()),
+                telecom_phone: details.telecom_phone,
+            })
+            .await?;
         }
         None => {}
     }
+    uow.commit().await?;
     Ok(user)
 }
 

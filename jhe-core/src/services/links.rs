@@ -40,11 +40,18 @@ impl Purpose {
     }
 }
 
-/// The secret signing links: `SECRET_KEY`, else derived from the active ID-token signing key (so
-/// every replica agrees without extra configuration).
+/// The secret signing links: `SECRET_KEY`, else (loopback `SITE_URL` only) derived from the
+/// active ID-token signing key, so every local replica agrees without extra configuration.
+///
+/// # Errors
+/// [`CoreError::Internal`] without `SECRET_KEY` on a non-loopback site (the server refuses to
+/// start in that case, see [`Config::check_link_secret`]); store errors.
 pub async fn secret(store: &dyn Store, config: &Config) -> CoreResult<Vec<u8>> {
     if let Some(key) = &config.secret_key {
         return Ok(key.as_bytes().to_vec());
+    }
+    if let Err(refusal) = config.check_link_secret() {
+        return Err(crate::error::CoreError::Internal(refusal.to_string()));
     }
     let key = crate::services::keys::ensure_signing_key(store, config).await?;
     Ok(Sha256::digest(format!("jhe-link-secret:{}", key.private_key_pem).as_bytes()).to_vec())

@@ -535,43 +535,32 @@ pub async fn remove_from_organization(
         None => return Err(CoreError::Forbidden(NOT_ALLOWED.into())),
     };
     require_manage_through(state, principal, id, organization_id).await?;
-    // Read the enrolments while the caller still sees the patient.
-    let enrolments = state
-        .store
-        .list_patient_studies(&scope(state, principal).await, id)
-        .await?;
-    state
-        .store
-        .remove_patient_organization(id, organization_id)
-        .await?;
-    for enrolment in enrolments {
-        let in_org = state
-            .store
-            .get_study(enrolment.study_id)
-            .await?
-            .is_some_and(|s| s.organization_id == organization_id);
-        if in_org {
-            state.store.unenroll_patient(enrolment.study_id, id).await?;
-        }
-    }
-    if state
-        .store
-        .list_patient_organization_ids(id)
-        .await?
-        .is_empty()
-    {
-        state.store.delete_patient(id).await?;
-        if let Some(uid) = patient.jhe_user_id
-            && let Some(user) = state.store.get_user(uid).await?
-        {
-            let is_practitioner = user.user_type == Some(UserType::Practitioner)
-                || user.is_superuser
-                || state.store.get_practitioner_by_user(uid).await?.is_some();
-            if !is_practitioner {
-                state.store.delete_user(uid).await?;
+    // Whether the account may go with the patient record is decided before the unit of work.
+    let deletable_user = match patient.jhe_user_id {
+        Some(uid) => match state.store.get_user(uid).await? {
+            Some(user) => {
+                let is_practitioner = user.user_type == Some(UserType::Practitioner)
+                    || user.is_superuser
+                    || state.store.get_practitioner_by_user(uid).await?.is_some();
+                (!is_practitioner).then_some(uid)
             }
+            None => None,
+        },
+        None => None,
+    };
+    // Membership, the enrolments in the organisation's studies (with their consents) and, for
+    // the last organisation, the patient and their patient-only account: all or nothing.
+    let uow = state.store.begin().await?;
+    uow.remove_patient_organization(id, organization_id).await?;
+    uow.unenroll_patient_from_organization_studies(id, organization_id)
+        .await?;
+    if uow.list_patient_organization_ids(id).await?.is_empty() {
+        uow.delete_patient(id).await?;
+        if let Some(uid) = deletable_user {
+            uow.delete_user(uid).await?;
         }
     }
+    uow.commit().await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::domain::{
     ADMIN_UI_CLIENT_NAME, Id, NewCodeableConcept, NewDataSource, NewOAuthClient, NewObservation,
     NewOrganization, NewStudy, NewUser, OMH_SYSTEM, ROOT_ORGANIZATION_ID, SettingValue, UserType,
@@ -16,8 +16,13 @@ use crate::error::{CoreError, CoreResult};
 use crate::services::accounts::{ProfileDetails, create_user_with_profile};
 use crate::store::{AccessScope, Store};
 
-/// The password of every seeded user.
+/// The password of every seeded user. It is published (README), so a server reachable from
+/// elsewhere refuses to start while a seeded account still has it (see
+/// [`accounts_with_published_password`]).
 pub const SEED_PASSWORD: &str = "Jhe1234!";
+
+/// The seeded superuser.
+pub const DEMO_SUPERUSER_EMAIL: &str = "sam@example.com";
 
 /// Where the first id of each table starts after seeding (as the original restarts sequences).
 pub const SEQUENCE_STARTS: &[(&str, i64)] = &[
@@ -346,6 +351,85 @@ pub fn sample_data_point(
     }))
 }
 
+/// The e-mail addresses of every account [`seed`] creates, the superuser first; all of them get
+/// [`SEED_PASSWORD`].
+pub fn demo_account_emails() -> Vec<&'static str> {
+    std::iter::once(DEMO_SUPERUSER_EMAIL)
+        .chain(USERS.iter().map(|u| u.email))
+        .collect()
+}
+
+/// The demo accounts (by e-mail, [`demo_account_emails`]) that exist and still accept the
+/// published [`SEED_PASSWORD`]. Only those few accounts are checked (password hashing is slow on
+/// purpose), on a blocking thread so that the async runtime keeps serving.
+///
+/// # Errors
+/// A store error, or [`CoreError::Internal`] when the blocking task fails.
+pub async fn accounts_with_published_password(store: &dyn Store) -> CoreResult<Vec<String>> {
+    let mut candidates = Vec::new();
+    for email in demo_account_emails() {
+        if let Some(user) = store.get_user_by_email(email).await? {
+            candidates.push((user.email, user.password));
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        candidates
+            .into_iter()
+            .filter(|(_, hash)| jhe_kdf::verify_password(SEED_PASSWORD, hash).is_valid())
+            .map(|(email, _)| email)
+            .collect()
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("checking the demo passwords failed: {e}")))
+}
+
+/// Why a server must not start with these demo accounts: `Ok` on a loopback `SITE_URL`, with
+/// `JHE_ALLOW_DEMO_ACCOUNTS=true`, or when `accounts` (from
+/// [`accounts_with_published_password`]) is empty.
+///
+/// # Errors
+/// [`ConfigError::Unsafe`] naming the accounts and what to do.
+pub fn refuse_published_demo_accounts(
+    config: &Config,
+    accounts: &[String],
+) -> Result<(), ConfigError> {
+    if accounts.is_empty() || config.allow_demo_accounts || config.site_is_loopback() {
+        return Ok(());
+    }
+    Err(ConfigError::Unsafe(format!(
+        "SITE_URL ({}) is not a loopback address, and these demo accounts still have the \
+         published password {SEED_PASSWORD:?}: {}. Change their passwords or delete them \
+         (or start on a fresh database without seeding); set JHE_ALLOW_DEMO_ACCOUNTS=true only \
+         for a throw-away demo",
+        config.site_url,
+        accounts.join(", ")
+    )))
+}
+
+/// What `serve` does about demo data: seeds the database when [`Config::seeds_on_serve`] says so
+/// (an empty default SQLite database, or `JHE_SEED_ON_EMPTY=true`), logging a warning that names
+/// the demo accounts and their shared, published password. `None` when it did not seed.
+///
+/// # Errors
+/// A store error, or whatever [`seed`] fails with.
+pub async fn seed_on_serve(
+    store: &dyn Store,
+    config: &Config,
+    progress: &dyn Progress,
+) -> CoreResult<Option<SeedReport>> {
+    if !config.seeds_on_serve(store.is_empty().await?) {
+        return Ok(None);
+    }
+    tracing::warn!(
+        accounts = %demo_account_emails().join(", "),
+        superuser = DEMO_SUPERUSER_EMAIL,
+        "EMPTY DATABASE: SEEDING DEMO DATA. Every demo account shares the published password \
+         {SEED_PASSWORD:?}; keep this server on localhost (a non-loopback SITE_URL refuses to \
+         start while they exist)"
+    );
+    seed(store, config, false, progress).await.map(Some)
+}
+
 /// Seeds the demo data. With `flush`, every table is emptied first.
 pub async fn seed(
     store: &dyn Store,
@@ -669,6 +753,29 @@ fn hash(password: &str) -> CoreResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_accounts_refuse_only_public_sites() {
+        let accounts = vec![DEMO_SUPERUSER_EMAIL.to_string()];
+        let local = Config::default();
+        assert!(refuse_published_demo_accounts(&local, &accounts).is_ok());
+        let public = Config {
+            site_url: "https://jhe.example.org".into(),
+            ..Config::default()
+        };
+        assert!(refuse_published_demo_accounts(&public, &[]).is_ok());
+        let err = refuse_published_demo_accounts(&public, &accounts).unwrap_err();
+        assert!(err.to_string().contains(DEMO_SUPERUSER_EMAIL), "{err}");
+        assert!(err.to_string().contains("JHE_ALLOW_DEMO_ACCOUNTS"), "{err}");
+        let allowed = Config {
+            allow_demo_accounts: true,
+            ..public
+        };
+        assert!(refuse_published_demo_accounts(&allowed, &accounts).is_ok());
+        let emails = demo_account_emails();
+        assert_eq!(emails.len(), USERS.len() + 1);
+        assert!(emails.contains(&"mary@example.com"));
+    }
 
     #[test]
     fn sample_points_follow_the_spec() {

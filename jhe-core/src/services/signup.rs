@@ -12,7 +12,7 @@ use crate::services::links::{self, Purpose};
 use crate::services::settings;
 
 /// The sign-up form (field names as the original's: `joincode`, `email`, `password`, `password2`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SignupForm {
     /// Invite code.
     pub joincode: String,
@@ -23,6 +23,8 @@ pub struct SignupForm {
     /// Password again (checked when sent).
     pub password2: Option<String>,
 }
+
+crate::domain::debug_redacted!(SignupForm { email } redact { joincode, password, password2 });
 
 /// Minimum password length for new passwords.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
@@ -85,13 +87,8 @@ pub async fn signup(state: &AppState, form: &SignupForm) -> CoreResult<Result<Us
     let mut errors = Vec::new();
     if !looks_like_email(email) {
         errors.push("Enter a valid email address.".to_string());
-    } else if state.store.get_user_by_email(email).await?.is_some()
-        || state
-            .store
-            .get_user_by_email(&email.to_lowercase())
-            .await?
-            .is_some()
-    {
+    } else if state.store.get_user_by_email(email).await?.is_some() {
+        // Stores compare e-mail addresses regardless of case.
         errors.push("This Email already exists".to_string());
     }
     errors.extend(password_problems(
@@ -291,6 +288,24 @@ mod tests {
         assert!(!password_problems("Str0ng#pass", Some("other"), "a@example.org").is_empty());
         assert!(!password_problems("123456789", None, "a@example.org").is_empty());
         assert!(!password_problems("maryjane123", None, "maryjane@example.org").is_empty());
+    }
+
+    #[test]
+    fn forms_and_credentials_do_not_print_passwords() {
+        let form = SignupForm {
+            joincode: "invite-secret".into(),
+            email: "a@example.org".into(),
+            password: "pw-secret".into(),
+            password2: Some("pw-secret".into()),
+        };
+        let credentials = crate::identity::Credentials::Password {
+            email: "a@example.org".into(),
+            password: "pw-secret".into(),
+        };
+        for printed in [format!("{form:?}"), format!("{credentials:?}")] {
+            assert!(!printed.contains("secret"), "{printed}");
+            assert!(printed.contains("a@example.org"));
+        }
     }
 
     #[test]

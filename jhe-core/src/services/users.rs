@@ -275,7 +275,9 @@ pub async fn update(
         if !crate::services::signup::looks_like_email(&email) {
             return Err(CoreError::field("email", "Enter a valid email address."));
         }
-        if email != user.email && state.store.get_user_by_email(&email).await?.is_some() {
+        // Another account with this address in any case; changing only the case is allowed.
+        let other = state.store.get_user_by_email(&email).await?;
+        if other.is_some_and(|other| other.id != user.id) {
             return Err(CoreError::field(
                 "email",
                 "jhe user with this email already exists.",

@@ -14,6 +14,7 @@ mod patients;
 mod reference;
 mod settings;
 mod studies;
+mod unit_of_work;
 mod users;
 
 pub use crate::policy::{AccessScope, ObservationConsent, PatientVisibility};
@@ -26,6 +27,7 @@ pub use patients::*;
 pub use reference::*;
 pub use settings::*;
 pub use studies::*;
+pub use unit_of_work::*;
 pub use users::*;
 
 use async_trait::async_trait;
@@ -50,7 +52,8 @@ pub trait MaintenanceStore {
     fn backend_name(&self) -> &'static str;
 }
 
-/// All persistence jhe-core needs. Implemented for every type implementing the sub-traits.
+/// All persistence jhe-core needs (multi-step writes go through a [`UnitOfWork`] from
+/// [`TransactionalStore::begin`]). Implemented for every type implementing the sub-traits.
 pub trait Store:
     UserStore
     + OrganizationStore
@@ -63,6 +66,7 @@ pub trait Store:
     + OAuthStore
     + SessionStore
     + MaintenanceStore
+    + TransactionalStore
     + Send
     + Sync
 {
@@ -80,6 +84,7 @@ impl<T> Store for T where
         + OAuthStore
         + SessionStore
         + MaintenanceStore
+        + TransactionalStore
         + Send
         + Sync
 {

@@ -9,16 +9,20 @@ use crate::domain::{
 /// Accounts and practitioner profiles.
 #[async_trait]
 pub trait UserStore {
-    /// Creates a user; `Conflict` if the e-mail exists.
+    /// Creates a user, storing the e-mail normalised ([`normalize_email`]); `Conflict` if the
+    /// address exists in any case.
+    ///
+    /// [`normalize_email`]: crate::domain::normalize_email
     async fn create_user(&self, new: NewUser) -> StoreResult<User>;
     /// A user by id.
     async fn get_user(&self, id: Id) -> StoreResult<Option<User>>;
-    /// A user by exact e-mail.
+    /// A user by e-mail, regardless of case.
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Users whose external identifier equals `identifier`.
     async fn find_users_by_identifier(&self, identifier: &str) -> StoreResult<Vec<User>>;
-    /// Writes every field of `user` (by id). Prefer the targeted writes below for the password,
-    /// the active flag and the last login, which must not race with each other.
+    /// Writes every field of `user` (by id); the e-mail is stored normalised. Prefer the
+    /// targeted writes below for the password, the active flag and the last login, which must
+    /// not race with each other.
     async fn update_user(&self, user: &User) -> StoreResult<User>;
     /// Sets the password hash and, in the same transaction, ends everything the old password
     /// vouched for: deletes the user's access tokens, authorization codes (invitation codes
@@ -57,7 +61,7 @@ pub trait UserStore {
     async fn touch_last_login(&self, user_id: Id, at: DateTime<Utc>) -> StoreResult<()>;
     /// Deletes a user and (by cascade) their profiles, tokens, grants and sessions.
     async fn delete_user(&self, id: Id) -> StoreResult<bool>;
-    /// Users ordered by last name then id, optionally only the one with `email`.
+    /// Users ordered by last name then id, optionally only the one with `email` (any case).
     async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>>;
 
     /// Creates a practitioner profile.

@@ -29,11 +29,8 @@ impl IdentityProvider for PasswordIdp {
             return Err(IdpError::Unsupported);
         };
         let email = email.trim();
-        let user = match store.get_user_by_email(email).await? {
-            Some(u) => Some(u),
-            // Django normalises the domain part only; accept any case of the whole address too.
-            None => store.get_user_by_email(&email.to_lowercase()).await?,
-        };
+        // Stores compare addresses regardless of case: any case of the address logs in.
+        let user = store.get_user_by_email(email).await?;
         let Some(mut user) = user else {
             // Spend comparable time on unknown accounts, so timing does not reveal them.
             static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

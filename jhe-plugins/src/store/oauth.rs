@@ -81,27 +81,35 @@ fn key_from(m: key::Model) -> SigningKey {
     }
 }
 
+/// Inserts an authorization grant; shared by the store and its units of work.
+pub(crate) async fn insert_grant<C: ConnectionTrait>(
+    db: &C,
+    n: NewAuthorizationGrant,
+) -> StoreResult<AuthorizationGrant> {
+    let model = grant::ActiveModel {
+        id: NotSet,
+        code_hash: Set(n.code_hash),
+        application_id: Set(n.application_id),
+        user_id: Set(n.user_id),
+        expires: Set(n.expires),
+        redirect_uri: Set(n.redirect_uri),
+        scope: Set(n.scope),
+        code_challenge: Set(n.code_challenge),
+        code_challenge_method: Set(n.code_challenge_method),
+        nonce: Set(n.nonce),
+        claims: Set(n.claims),
+        auth_time: Set(n.auth_time),
+        created: Set(Utc::now()),
+        consumed: Set(None),
+        token_family: Set(None),
+    };
+    Ok(grant_from(model.insert(db).await.db()?))
+}
+
 #[async_trait]
 impl OAuthStore for SeaOrmStore {
     async fn create_grant(&self, n: NewAuthorizationGrant) -> StoreResult<AuthorizationGrant> {
-        let model = grant::ActiveModel {
-            id: NotSet,
-            code_hash: Set(n.code_hash),
-            application_id: Set(n.application_id),
-            user_id: Set(n.user_id),
-            expires: Set(n.expires),
-            redirect_uri: Set(n.redirect_uri),
-            scope: Set(n.scope),
-            code_challenge: Set(n.code_challenge),
-            code_challenge_method: Set(n.code_challenge_method),
-            nonce: Set(n.nonce),
-            claims: Set(n.claims),
-            auth_time: Set(n.auth_time),
-            created: Set(Utc::now()),
-            consumed: Set(None),
-            token_family: Set(None),
-        };
-        Ok(grant_from(model.insert(&self.db).await.db()?))
+        insert_grant(&self.db, n).await
     }
 
     async fn take_grant(

@@ -7,13 +7,13 @@ use jhe_core::store::{AccessScope, PatientQuery, PatientStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::access::patient_condition;
 use super::entity::{patient, patient_organization as po, study_patient as sp};
-use super::{DbResultExt, SeaOrmStore, limit_of};
+use super::{DbResultExt, SeaOrmStore, delete_pair, insert_link, limit_of};
 
 pub(crate) fn patient_from(m: patient::Model) -> Patient {
     Patient {
@@ -28,20 +28,89 @@ pub(crate) fn patient_from(m: patient::Model) -> Patient {
     }
 }
 
+/// Inserts a patient; shared by the store and its units of work.
+pub(crate) async fn insert_patient<C: ConnectionTrait>(
+    db: &C,
+    new: NewPatient,
+) -> StoreResult<Patient> {
+    let model = patient::ActiveModel {
+        id: new.id.map(Set).unwrap_or(NotSet),
+        jhe_user_id: Set(new.jhe_user_id),
+        identifier: Set(new.identifier),
+        name_family: Set(new.name_family),
+        name_given: Set(new.name_given),
+        birth_date: Set(new.birth_date),
+        telecom_phone: Set(new.telecom_phone),
+        last_updated: Set(Utc::now()),
+    };
+    Ok(patient_from(model.insert(db).await.db()?))
+}
+
+/// Deletes a patient (enrolments, consents and observations cascade).
+pub(crate) async fn delete_patient_row<C: ConnectionTrait>(db: &C, id: Id) -> StoreResult<bool> {
+    Ok(patient::Entity::delete_by_id(id)
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected
+        > 0)
+}
+
+/// Adds a patient to an organisation (`INSERT … ON CONFLICT DO NOTHING`: idempotent, also
+/// under concurrency).
+pub(crate) async fn insert_patient_organization<C: ConnectionTrait>(
+    db: &C,
+    patient_id: Id,
+    organization_id: Id,
+) -> StoreResult<()> {
+    insert_link(
+        db,
+        po::ActiveModel {
+            id: NotSet,
+            patient_id: Set(patient_id),
+            organization_id: Set(organization_id),
+        },
+        (po::Column::PatientId, patient_id),
+        (po::Column::OrganizationId, organization_id),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Removes a patient from an organisation; `false` if not a member.
+pub(crate) async fn delete_patient_organization<C: ConnectionTrait>(
+    db: &C,
+    patient_id: Id,
+    organization_id: Id,
+) -> StoreResult<bool> {
+    delete_pair::<po::Entity, _, _, _>(
+        db,
+        (po::Column::PatientId, patient_id),
+        (po::Column::OrganizationId, organization_id),
+    )
+    .await
+}
+
+/// Ids of the organisations of a patient, ascending.
+pub(crate) async fn patient_organization_ids<C: ConnectionTrait>(
+    db: &C,
+    patient_id: Id,
+) -> StoreResult<Vec<Id>> {
+    Ok(po::Entity::find()
+        .filter(po::Column::PatientId.eq(patient_id))
+        .order_by_asc(po::Column::OrganizationId)
+        .all(db)
+        .await
+        .db()?
+        .into_iter()
+        .map(|m| m.organization_id)
+        .collect())
+}
+
 #[async_trait]
 impl PatientStore for SeaOrmStore {
     async fn create_patient(&self, new: NewPatient) -> StoreResult<Patient> {
-        let model = patient::ActiveModel {
-            id: new.id.map(Set).unwrap_or(NotSet),
-            jhe_user_id: Set(new.jhe_user_id),
-            identifier: Set(new.identifier),
-            name_family: Set(new.name_family),
-            name_given: Set(new.name_given),
-            birth_date: Set(new.birth_date),
-            telecom_phone: Set(new.telecom_phone),
-            last_updated: Set(Utc::now()),
-        };
-        Ok(patient_from(model.insert(&self.db).await.db()?))
+        insert_patient(&self.db, new).await
     }
 
     async fn get_patient(&self, scope: &AccessScope, id: Id) -> StoreResult<Option<Patient>> {
@@ -80,12 +149,7 @@ impl PatientStore for SeaOrmStore {
     }
 
     async fn delete_patient(&self, id: Id) -> StoreResult<bool> {
-        Ok(patient::Entity::delete_by_id(id)
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        delete_patient_row(&self.db, id).await
     }
 
     async fn list_patients(
@@ -151,24 +215,7 @@ impl PatientStore for SeaOrmStore {
         patient_id: Id,
         organization_id: Id,
     ) -> StoreResult<()> {
-        let exists = po::Entity::find()
-            .filter(po::Column::PatientId.eq(patient_id))
-            .filter(po::Column::OrganizationId.eq(organization_id))
-            .count(&self.db)
-            .await
-            .db()?
-            > 0;
-        if !exists {
-            po::ActiveModel {
-                id: NotSet,
-                patient_id: Set(patient_id),
-                organization_id: Set(organization_id),
-            }
-            .insert(&self.db)
-            .await
-            .db()?;
-        }
-        Ok(())
+        insert_patient_organization(&self.db, patient_id, organization_id).await
     }
 
     async fn remove_patient_organization(
@@ -176,22 +223,10 @@ impl PatientStore for SeaOrmStore {
         patient_id: Id,
         organization_id: Id,
     ) -> StoreResult<bool> {
-        self.delete_pair::<po::Entity, _, _>(
-            (po::Column::PatientId, patient_id),
-            (po::Column::OrganizationId, organization_id),
-        )
-        .await
+        delete_patient_organization(&self.db, patient_id, organization_id).await
     }
 
     async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>> {
-        Ok(po::Entity::find()
-            .filter(po::Column::PatientId.eq(patient_id))
-            .order_by_asc(po::Column::OrganizationId)
-            .all(&self.db)
-            .await
-            .db()?
-            .into_iter()
-            .map(|m| m.organization_id)
-            .collect())
+        patient_organization_ids(&self.db, patient_id).await
     }
 }

@@ -8,9 +8,10 @@ use jhe_core::domain::{
 };
 use jhe_core::store::{AccessScope, StoreResult, StudyStore};
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
@@ -19,7 +20,7 @@ use super::entity::{
     study, study_client as sc, study_data_source as sds, study_patient as sp,
     study_patient_scope_consent as spc, study_scope_request as ssr,
 };
-use super::{DbResultExt, SeaOrmStore, limit_of};
+use super::{DbResultExt, SeaOrmStore, delete_pair, find_pair, insert_link, limit_of};
 
 fn study_from(m: study::Model) -> Study {
     Study {
@@ -31,7 +32,7 @@ fn study_from(m: study::Model) -> Study {
     }
 }
 
-fn enrolment_from(m: sp::Model) -> StudyPatient {
+pub(crate) fn enrolment_from(m: sp::Model) -> StudyPatient {
     StudyPatient {
         id: m.id,
         study_id: m.study_id,
@@ -48,7 +49,7 @@ fn request_from(m: ssr::Model) -> StudyScopeRequest {
     }
 }
 
-fn consent_from(m: spc::Model) -> StudyPatientScopeConsent {
+pub(crate) fn consent_from(m: spc::Model) -> StudyPatientScopeConsent {
     StudyPatientScopeConsent {
         id: m.id,
         study_patient_id: m.study_patient_id,
@@ -57,6 +58,109 @@ fn consent_from(m: spc::Model) -> StudyPatientScopeConsent {
         consented: m.consented,
         consented_time: m.consented_time,
     }
+}
+
+/// Enrols a patient (`INSERT … ON CONFLICT DO NOTHING`, then the enrolment either way).
+pub(crate) async fn insert_enrolment<C: ConnectionTrait>(
+    db: &C,
+    study_id: Id,
+    patient_id: Id,
+) -> StoreResult<StudyPatient> {
+    insert_link(
+        db,
+        sp::ActiveModel {
+            id: NotSet,
+            study_id: Set(study_id),
+            patient_id: Set(patient_id),
+        },
+        (sp::Column::StudyId, study_id),
+        (sp::Column::PatientId, patient_id),
+    )
+    .await
+    .map(enrolment_from)
+}
+
+/// Removes an enrolment (its consents cascade); `false` if there was none.
+pub(crate) async fn delete_enrolment<C: ConnectionTrait>(
+    db: &C,
+    study_id: Id,
+    patient_id: Id,
+) -> StoreResult<bool> {
+    delete_pair::<sp::Entity, _, _, _>(
+        db,
+        (sp::Column::StudyId, study_id),
+        (sp::Column::PatientId, patient_id),
+    )
+    .await
+}
+
+/// Records a consent decision (`INSERT … ON CONFLICT DO UPDATE`, safe under concurrency).
+pub(crate) async fn upsert_consent_row<C: ConnectionTrait>(
+    db: &C,
+    study_patient_id: Id,
+    scope_code_id: Id,
+    consented: bool,
+    at: DateTime<Utc>,
+) -> StoreResult<StudyPatientScopeConsent> {
+    spc::Entity::insert(spc::ActiveModel {
+        id: NotSet,
+        study_patient_id: Set(study_patient_id),
+        scope_code_id: Set(scope_code_id),
+        scope_actions: Set(Some("rs".into())),
+        consented: Set(consented),
+        consented_time: Set(at),
+    })
+    .on_conflict(
+        OnConflict::columns([spc::Column::StudyPatientId, spc::Column::ScopeCodeId])
+            .update_columns([spc::Column::Consented, spc::Column::ConsentedTime])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .db()?;
+    find_pair::<spc::Entity, _, _, _>(
+        db,
+        (spc::Column::StudyPatientId, study_patient_id),
+        (spc::Column::ScopeCodeId, scope_code_id),
+    )
+    .await?
+    .map(consent_from)
+    .ok_or_else(|| jhe_core::store::StoreError::NotFound("consent".into()))
+}
+
+/// Deletes a consent decision (back to pending); `false` if absent.
+pub(crate) async fn delete_consent_row<C: ConnectionTrait>(
+    db: &C,
+    study_patient_id: Id,
+    scope_code_id: Id,
+) -> StoreResult<bool> {
+    delete_pair::<spc::Entity, _, _, _>(
+        db,
+        (spc::Column::StudyPatientId, study_patient_id),
+        (spc::Column::ScopeCodeId, scope_code_id),
+    )
+    .await
+}
+
+/// Deletes every consent of a patient; how many.
+pub(crate) async fn delete_consents_of_patient<C: ConnectionTrait>(
+    db: &C,
+    patient_id: Id,
+) -> StoreResult<u64> {
+    Ok(spc::Entity::delete_many()
+        .filter(
+            spc::Column::StudyPatientId.in_subquery(
+                Query::select()
+                    .column(sp::Column::Id)
+                    .from(sp::Entity)
+                    .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected)
 }
 
 #[async_trait]
@@ -126,29 +230,11 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn enroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<StudyPatient> {
-        let existing = self
-            .find_pair::<sp::Entity, _, _>(
-                (sp::Column::StudyId, study_id),
-                (sp::Column::PatientId, patient_id),
-            )
-            .await?;
-        if let Some(m) = existing {
-            return Ok(enrolment_from(m));
-        }
-        let model = sp::ActiveModel {
-            id: NotSet,
-            study_id: Set(study_id),
-            patient_id: Set(patient_id),
-        };
-        Ok(enrolment_from(model.insert(&self.db).await.db()?))
+        insert_enrolment(&self.db, study_id, patient_id).await
     }
 
     async fn unenroll_patient(&self, study_id: Id, patient_id: Id) -> StoreResult<bool> {
-        self.delete_pair::<sp::Entity, _, _>(
-            (sp::Column::StudyId, study_id),
-            (sp::Column::PatientId, patient_id),
-        )
-        .await
+        delete_enrolment(&self.db, study_id, patient_id).await
     }
 
     async fn list_study_patients(
@@ -196,22 +282,19 @@ impl StudyStore for SeaOrmStore {
         study_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<StudyScopeRequest> {
-        let existing = self
-            .find_pair::<ssr::Entity, _, _>(
-                (ssr::Column::StudyId, study_id),
-                (ssr::Column::ScopeCodeId, scope_code_id),
-            )
-            .await?;
-        if let Some(m) = existing {
-            return Ok(request_from(m));
-        }
-        let model = ssr::ActiveModel {
-            id: NotSet,
-            study_id: Set(study_id),
-            scope_code_id: Set(scope_code_id),
-            scope_actions: Set(Some("rs".into())),
-        };
-        Ok(request_from(model.insert(&self.db).await.db()?))
+        insert_link(
+            &self.db,
+            ssr::ActiveModel {
+                id: NotSet,
+                study_id: Set(study_id),
+                scope_code_id: Set(scope_code_id),
+                scope_actions: Set(Some("rs".into())),
+            },
+            (ssr::Column::StudyId, study_id),
+            (ssr::Column::ScopeCodeId, scope_code_id),
+        )
+        .await
+        .map(request_from)
     }
 
     async fn remove_scope_request(&self, study_id: Id, scope_code_id: Id) -> StoreResult<bool> {
@@ -241,40 +324,11 @@ impl StudyStore for SeaOrmStore {
         consented: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<StudyPatientScopeConsent> {
-        let existing = self
-            .find_pair::<spc::Entity, _, _>(
-                (spc::Column::StudyPatientId, study_patient_id),
-                (spc::Column::ScopeCodeId, scope_code_id),
-            )
-            .await?;
-        let model = match existing {
-            Some(m) => {
-                let mut active = m.into_active_model();
-                active.consented = Set(consented);
-                active.consented_time = Set(at);
-                active.update(&self.db).await.db()?
-            }
-            None => spc::ActiveModel {
-                id: NotSet,
-                study_patient_id: Set(study_patient_id),
-                scope_code_id: Set(scope_code_id),
-                scope_actions: Set(Some("rs".into())),
-                consented: Set(consented),
-                consented_time: Set(at),
-            }
-            .insert(&self.db)
-            .await
-            .db()?,
-        };
-        Ok(consent_from(model))
+        upsert_consent_row(&self.db, study_patient_id, scope_code_id, consented, at).await
     }
 
     async fn delete_consent(&self, study_patient_id: Id, scope_code_id: Id) -> StoreResult<bool> {
-        self.delete_pair::<spc::Entity, _, _>(
-            (spc::Column::StudyPatientId, study_patient_id),
-            (spc::Column::ScopeCodeId, scope_code_id),
-        )
-        .await
+        delete_consent_row(&self.db, study_patient_id, scope_code_id).await
     }
 
     async fn list_patient_consents(
@@ -303,20 +357,7 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn delete_patient_consents(&self, patient_id: Id) -> StoreResult<u64> {
-        Ok(spc::Entity::delete_many()
-            .filter(
-                spc::Column::StudyPatientId.in_subquery(
-                    Query::select()
-                        .column(sp::Column::Id)
-                        .from(sp::Entity)
-                        .and_where(Expr::col(sp::Column::PatientId).eq(patient_id))
-                        .to_owned(),
-                ),
-            )
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected)
+        delete_consents_of_patient(&self.db, patient_id).await
     }
 
     async fn add_study_data_source(
@@ -324,23 +365,17 @@ impl StudyStore for SeaOrmStore {
         study_id: Id,
         data_source_id: Id,
     ) -> StoreResult<StudyDataSource> {
-        let existing = self
-            .find_pair::<sds::Entity, _, _>(
-                (sds::Column::StudyId, study_id),
-                (sds::Column::DataSourceId, data_source_id),
-            )
-            .await?;
-        let m = match existing {
-            Some(m) => m,
-            None => sds::ActiveModel {
+        let m = insert_link(
+            &self.db,
+            sds::ActiveModel {
                 id: NotSet,
                 study_id: Set(study_id),
                 data_source_id: Set(data_source_id),
-            }
-            .insert(&self.db)
-            .await
-            .db()?,
-        };
+            },
+            (sds::Column::StudyId, study_id),
+            (sds::Column::DataSourceId, data_source_id),
+        )
+        .await?;
         Ok(StudyDataSource {
             id: m.id,
             study_id: m.study_id,
@@ -377,23 +412,17 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn add_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<StudyClient> {
-        let existing = self
-            .find_pair::<sc::Entity, _, _>(
-                (sc::Column::StudyId, study_id),
-                (sc::Column::ClientId, client_id),
-            )
-            .await?;
-        let m = match existing {
-            Some(m) => m,
-            None => sc::ActiveModel {
+        let m = insert_link(
+            &self.db,
+            sc::ActiveModel {
                 id: NotSet,
                 study_id: Set(study_id),
                 client_id: Set(client_id),
-            }
-            .insert(&self.db)
-            .await
-            .db()?,
-        };
+            },
+            (sc::Column::StudyId, study_id),
+            (sc::Column::ClientId, client_id),
+        )
+        .await?;
         Ok(StudyClient {
             id: m.id,
             study_id: m.study_id,

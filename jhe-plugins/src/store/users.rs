@@ -4,19 +4,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jhe_core::domain::{
     Id, NewPractitioner, NewUser, Page, PageRequest, Practitioner, PractitionerOrganization, User,
-    UserType,
+    UserType, normalize_email,
 };
 use jhe_core::store::{StoreResult, UserStore};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entity::{practitioner, practitioner_organization as pro, user};
 use super::oauth::revoke_user_credentials;
-use super::{DbResultExt, SeaOrmStore, limit_of};
+use super::{DbResultExt, SeaOrmStore, find_pair, limit_of};
 
 pub(crate) fn user_from(m: user::Model) -> User {
     User {
@@ -57,25 +57,108 @@ pub(crate) fn link_from(m: pro::Model) -> PractitionerOrganization {
     }
 }
 
+/// `users.email` matches `email` regardless of case: `LOWER(email) = <normalised>`, served by the
+/// unique index on `LOWER(email)`.
+pub(crate) fn email_matches(email: &str) -> SimpleExpr {
+    Expr::expr(Func::lower(Expr::col(user::Column::Email))).eq(normalize_email(email))
+}
+
+/// Inserts a user (e-mail normalised); shared by the store and its units of work.
+pub(crate) async fn insert_user<C: ConnectionTrait>(db: &C, new: NewUser) -> StoreResult<User> {
+    let model = user::ActiveModel {
+        id: new.id.map(Set).unwrap_or(NotSet),
+        password: Set(new.password),
+        last_login: Set(None),
+        is_superuser: Set(new.is_superuser),
+        first_name: Set(new.first_name),
+        last_name: Set(new.last_name),
+        is_staff: Set(new.is_staff),
+        is_active: Set(true),
+        date_joined: Set(Utc::now()),
+        email: Set(normalize_email(&new.email)),
+        email_is_verified: Set(new.email_is_verified),
+        identifier: Set(new.identifier),
+        user_type: Set(new.user_type.map(|t| t.as_str().to_string())),
+    };
+    Ok(user_from(model.insert(db).await.db()?))
+}
+
+/// A user by e-mail, regardless of case.
+pub(crate) async fn find_user_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> StoreResult<Option<User>> {
+    Ok(user::Entity::find()
+        .filter(email_matches(email))
+        .one(db)
+        .await
+        .db()?
+        .map(user_from))
+}
+
+/// Deletes a user (profiles, tokens, grants and sessions cascade).
+pub(crate) async fn delete_user_row<C: ConnectionTrait>(db: &C, id: Id) -> StoreResult<bool> {
+    Ok(user::Entity::delete_by_id(id)
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected
+        > 0)
+}
+
+/// Inserts a practitioner profile.
+pub(crate) async fn insert_practitioner<C: ConnectionTrait>(
+    db: &C,
+    new: NewPractitioner,
+) -> StoreResult<Practitioner> {
+    let model = practitioner::ActiveModel {
+        id: new.id.map(Set).unwrap_or(NotSet),
+        jhe_user_id: Set(new.jhe_user_id),
+        identifier: Set(new.identifier),
+        name_family: Set(new.name_family),
+        name_given: Set(new.name_given),
+        telecom_phone: Set(new.telecom_phone),
+        last_updated: Set(Utc::now()),
+    };
+    Ok(practitioner_from(model.insert(db).await.db()?))
+}
+
+/// Links a practitioner to an organisation with `role`, or sets the role of the existing link
+/// (one `INSERT … ON CONFLICT DO UPDATE`, safe under concurrency).
+pub(crate) async fn upsert_practitioner_link<C: ConnectionTrait>(
+    db: &C,
+    practitioner_id: Id,
+    organization_id: Id,
+    role: &str,
+) -> StoreResult<PractitionerOrganization> {
+    pro::Entity::insert(pro::ActiveModel {
+        id: NotSet,
+        practitioner_id: Set(practitioner_id),
+        organization_id: Set(organization_id),
+        role: Set(role.to_string()),
+    })
+    .on_conflict(
+        OnConflict::columns([pro::Column::PractitionerId, pro::Column::OrganizationId])
+            .update_column(pro::Column::Role)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .db()?;
+    find_pair::<pro::Entity, _, _, _>(
+        db,
+        (pro::Column::PractitionerId, practitioner_id),
+        (pro::Column::OrganizationId, organization_id),
+    )
+    .await?
+    .map(link_from)
+    .ok_or_else(|| jhe_core::store::StoreError::NotFound("practitioner organization".into()))
+}
+
 #[async_trait]
 impl UserStore for SeaOrmStore {
     async fn create_user(&self, new: NewUser) -> StoreResult<User> {
-        let model = user::ActiveModel {
-            id: new.id.map(Set).unwrap_or(NotSet),
-            password: Set(new.password),
-            last_login: Set(None),
-            is_superuser: Set(new.is_superuser),
-            first_name: Set(new.first_name),
-            last_name: Set(new.last_name),
-            is_staff: Set(new.is_staff),
-            is_active: Set(true),
-            date_joined: Set(Utc::now()),
-            email: Set(new.email),
-            email_is_verified: Set(new.email_is_verified),
-            identifier: Set(new.identifier),
-            user_type: Set(new.user_type.map(|t| t.as_str().to_string())),
-        };
-        Ok(user_from(model.insert(&self.db).await.db()?))
+        insert_user(&self.db, new).await
     }
 
     async fn get_user(&self, id: Id) -> StoreResult<Option<User>> {
@@ -87,12 +170,7 @@ impl UserStore for SeaOrmStore {
     }
 
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Ok(user::Entity::find()
-            .filter(user::Column::Email.eq(email))
-            .one(&self.db)
-            .await
-            .db()?
-            .map(user_from))
+        find_user_by_email(&self.db, email).await
     }
 
     async fn find_users_by_identifier(&self, identifier: &str) -> StoreResult<Vec<User>> {
@@ -118,7 +196,7 @@ impl UserStore for SeaOrmStore {
             is_staff: Set(u.is_staff),
             is_active: Set(u.is_active),
             date_joined: Set(u.date_joined),
-            email: Set(u.email.clone()),
+            email: Set(normalize_email(&u.email)),
             email_is_verified: Set(u.email_is_verified),
             identifier: Set(u.identifier.clone()),
             user_type: Set(u.user_type.map(|t| t.as_str().to_string())),
@@ -186,18 +264,13 @@ impl UserStore for SeaOrmStore {
     }
 
     async fn delete_user(&self, id: Id) -> StoreResult<bool> {
-        Ok(user::Entity::delete_by_id(id)
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        delete_user_row(&self.db, id).await
     }
 
     async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>> {
         let mut query = user::Entity::find();
         if let Some(email) = email {
-            query = query.filter(user::Column::Email.eq(email));
+            query = query.filter(email_matches(email));
         }
         let total = query.clone().count(&self.db).await.db()?;
         let items = query
@@ -216,16 +289,7 @@ impl UserStore for SeaOrmStore {
     }
 
     async fn create_practitioner(&self, new: NewPractitioner) -> StoreResult<Practitioner> {
-        let model = practitioner::ActiveModel {
-            id: new.id.map(Set).unwrap_or(NotSet),
-            jhe_user_id: Set(new.jhe_user_id),
-            identifier: Set(new.identifier),
-            name_family: Set(new.name_family),
-            name_given: Set(new.name_given),
-            telecom_phone: Set(new.telecom_phone),
-            last_updated: Set(Utc::now()),
-        };
-        Ok(practitioner_from(model.insert(&self.db).await.db()?))
+        insert_practitioner(&self.db, new).await
     }
 
     async fn get_practitioner(&self, id: Id) -> StoreResult<Option<Practitioner>> {
@@ -290,30 +354,7 @@ impl UserStore for SeaOrmStore {
         organization_id: Id,
         role: &str,
     ) -> StoreResult<PractitionerOrganization> {
-        let existing = self
-            .find_pair::<pro::Entity, _, _>(
-                (pro::Column::PractitionerId, practitioner_id),
-                (pro::Column::OrganizationId, organization_id),
-            )
-            .await?;
-        let model = match existing {
-            Some(m) if m.role == role => m,
-            Some(m) => {
-                let mut active = m.into_active_model();
-                active.role = Set(role.to_string());
-                active.update(&self.db).await.db()?
-            }
-            None => pro::ActiveModel {
-                id: NotSet,
-                practitioner_id: Set(practitioner_id),
-                organization_id: Set(organization_id),
-                role: Set(role.to_string()),
-            }
-            .insert(&self.db)
-            .await
-            .db()?,
-        };
-        Ok(link_from(model))
+        upsert_practitioner_link(&self.db, practitioner_id, organization_id, role).await
     }
 
     async fn delete_practitioner_organization(

@@ -12,7 +12,7 @@ use crate::store::Store;
 pub const CONFIDENTIAL: &str = "confidential";
 
 /// What a request offers to identify its client.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ClientCredentials {
     /// `(client_id, client_secret)` from `Authorization: Basic`, already decoded.
     pub basic: Option<(String, String)>,
@@ -21,6 +21,8 @@ pub struct ClientCredentials {
     /// The `client_secret` form field.
     pub client_secret: Option<String>,
 }
+
+crate::domain::debug_redacted!(ClientCredentials { client_id } redact { basic, client_secret });
 
 impl ClientCredentials {
     /// Whether the request used HTTP Basic (a 401 must then carry `WWW-Authenticate: Basic`).

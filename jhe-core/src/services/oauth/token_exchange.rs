@@ -25,7 +25,7 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 const MAX_IDP_RESPONSE: usize = 1 << 20;
 
 /// A successful exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct ExchangedToken {
     /// The JHE access token.
     pub access_token: String,
@@ -38,6 +38,8 @@ pub struct ExchangedToken {
     /// The granted scope: `openid user/*.cruds`.
     pub scope: String,
 }
+
+crate::domain::debug_redacted!(ExchangedToken { issued_token_type, token_type, expires_in, scope } redact { access_token });
 
 /// Why an exchange failed; every variant carries the message of the original.
 #[derive(Debug)]

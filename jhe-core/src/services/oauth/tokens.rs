@@ -14,7 +14,7 @@ use crate::error::CoreResult;
 use crate::store::Store;
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct IssuedTokens {
     /// The access token (shown once; stored hashed).
     pub access_token: String,
@@ -31,6 +31,8 @@ pub struct IssuedTokens {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
 }
+
+crate::domain::debug_redacted!(IssuedTokens { expires_in, token_type, scope } redact { access_token, refresh_token, id_token });
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -178,6 +180,23 @@ pub async fn validate_access_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_tokens_do_not_print_through_debug() {
+        let issued = IssuedTokens {
+            access_token: "access-secret".into(),
+            expires_in: 10,
+            token_type: "Bearer".into(),
+            scope: "openid".into(),
+            refresh_token: Some("refresh-secret".into()),
+            id_token: Some("id-secret".into()),
+        };
+        let printed = format!("{issued:?}");
+        for secret in ["access-secret", "refresh-secret", "id-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("Bearer"));
+    }
 
     #[test]
     fn families_are_unique_and_carry_nothing() {

@@ -20,7 +20,8 @@ pub struct Model {
     pub is_staff: bool,
     pub is_active: bool,
     pub date_joined: DateTimeUtc,
-    /// Unique (case-sensitive).
+    /// Stored normalised (trimmed, lower case); unique regardless of case
+    /// (`ux_users_email_lower` on `LOWER(email)`).
     #[sea_orm(column_type = "String(StringLen::N(254))", unique)]
     pub email: String,
     pub email_is_verified: bool,
