@@ -386,13 +386,14 @@ pub async fn change(
         }
     }
 
+    // Every decision of the request in one transaction: all of them, or none.
     let now = Utc::now();
     let mut out = Vec::with_capacity(plan.len());
+    let uow = state.store.begin().await?;
     for p in plan {
         match op {
             ConsentChange::Record | ConsentChange::Update => {
-                let consent = state
-                    .store
+                let consent = uow
                     .upsert_consent(p.enrolment.id, p.code.id, p.consented, now)
                     .await?;
                 out.push(RecordedConsent {
@@ -406,10 +407,7 @@ pub async fn change(
                     .iter()
                     .find(|c| c.study_patient_id == p.enrolment.id && c.scope_code_id == p.code.id)
                     .cloned();
-                if state
-                    .store
-                    .delete_consent(p.enrolment.id, p.code.id)
-                    .await?
+                if uow.delete_consent(p.enrolment.id, p.code.id).await?
                     && let Some(consent) = before
                 {
                     out.push(RecordedConsent {
@@ -421,5 +419,6 @@ pub async fn change(
             }
         }
     }
+    uow.commit().await?;
     Ok(out)
 }

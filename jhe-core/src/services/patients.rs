@@ -386,28 +386,21 @@ pub async fn create(
             return Err(CoreError::Conflict(ACCOUNT_NOT_PATIENT.into()));
         }
     }
-    let (user, created_user) = match existing {
-        Some(user) => (user, false),
+    // The account (when new), the record and the membership: all or nothing.
+    let uow = state.store.begin().await?;
+    let user = match existing {
+        Some(user) => user,
         None => {
-            let user = state
-                .store
-                .create_user(NewUser {
-                    email: email.clone(),
-                    password: jhe_kdf::unusable_password(),
-                    user_type: Some(UserType::Patient),
-                    ..Default::default()
-                })
-                .await?;
-            (user, true)
+            uow.create_user(NewUser {
+                email: email.clone(),
+                password: jhe_kdf::unusable_password(),
+                user_type: Some(UserType::Patient),
+                ..Default::default()
+            })
+            .await?
         }
     };
-    let undo_user = |uid: Id| async move {
-        if created_user && let Err(e) = state.store.delete_user(uid).await {
-            tracing::error!(error = %e, user = uid, "cannot undo the creation of a user");
-        }
-    };
-    let patient = match state
-        .store
+    let patient = uow
         .create_patient(NewPatient {
             id: None,
             jhe_user_id: Some(user.id),
@@ -417,25 +410,10 @@ pub async fn create(
             birth_date,
             telecom_phone: trimmed(&input.telecom_phone),
         })
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            undo_user(user.id).await;
-            return Err(e.into());
-        }
-    };
-    if let Err(e) = state
-        .store
-        .add_patient_organization(patient.id, organization_id)
-        .await
-    {
-        if let Err(e) = state.store.delete_patient(patient.id).await {
-            tracing::error!(error = %e, patient = patient.id, "cannot undo the creation of a patient");
-        }
-        undo_user(user.id).await;
-        return Err(e.into());
-    }
+        .await?;
+    uow.add_patient_organization(patient.id, organization_id)
+        .await?;
+    uow.commit().await?;
     view(state, patient).await
 }
 

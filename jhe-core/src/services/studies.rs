@@ -387,11 +387,14 @@ pub async fn enroll(
         }
         checked.push((patient, orgs));
     }
+    // Every enrolment of the request, or none.
     let mut enrolments = Vec::with_capacity(checked.len());
+    let uow = state.store.begin().await?;
     for (patient, orgs) in checked {
-        let enrolment = state.store.enroll_patient(id, patient.id).await?;
+        let enrolment = uow.enroll_patient(id, patient.id).await?;
         enrolments.push((enrolment, patient, orgs));
     }
+    uow.commit().await?;
     let record = record(state, principal, study).await?;
     Ok(enrolments
         .into_iter()
@@ -417,11 +420,17 @@ pub async fn unenroll(
     let ids = required_ids(patient_ids, "patientIds")?;
     // Only patients the caller can see are unenrolled; others count as absent.
     let access = scope(state, principal).await;
+    let mut visible = Vec::with_capacity(ids.len());
     for pid in &ids {
         if state.store.get_patient(&access, *pid).await?.is_some() {
-            state.store.unenroll_patient(id, *pid).await?;
+            visible.push(*pid);
         }
     }
+    let uow = state.store.begin().await?;
+    for pid in visible {
+        uow.unenroll_patient(id, pid).await?;
+    }
+    uow.commit().await?;
     Ok(ids.len())
 }
 

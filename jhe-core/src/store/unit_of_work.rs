@@ -117,6 +117,8 @@ pub trait UnitOfWork: Send + Sync {
 
     /// Stores an authorization code (grant).
     async fn create_grant(&self, new: NewAuthorizationGrant) -> StoreResult<AuthorizationGrant>;
+    /// Deletes every authorization code of a user for a client; how many.
+    async fn delete_grants(&self, user_id: Id, application_id: Id) -> StoreResult<u64>;
 
     /// Makes every write of this unit of work durable and visible, at once.
     ///

@@ -106,6 +106,21 @@ pub(crate) async fn insert_grant<C: ConnectionTrait>(
     Ok(grant_from(model.insert(db).await.db()?))
 }
 
+/// Deletes every authorization code of a user for a client; how many.
+pub(crate) async fn remove_grants<C: ConnectionTrait>(
+    db: &C,
+    user_id: Id,
+    application_id: Id,
+) -> StoreResult<u64> {
+    Ok(grant::Entity::delete_many()
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::ApplicationId.eq(application_id))
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected)
+}
+
 #[async_trait]
 impl OAuthStore for SeaOrmStore {
     async fn create_grant(&self, n: NewAuthorizationGrant) -> StoreResult<AuthorizationGrant> {
@@ -170,13 +185,7 @@ impl OAuthStore for SeaOrmStore {
     }
 
     async fn delete_grants(&self, user_id: Id, application_id: Id) -> StoreResult<u64> {
-        Ok(grant::Entity::delete_many()
-            .filter(grant::Column::UserId.eq(user_id))
-            .filter(grant::Column::ApplicationId.eq(application_id))
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected)
+        remove_grants(&self.db, user_id, application_id).await
     }
 
     async fn create_access_token(&self, n: NewAccessToken) -> StoreResult<AccessToken> {

@@ -149,6 +149,10 @@ impl UnitOfWork for SeaOrmUnitOfWork {
         oauth::insert_grant(&self.txn, new).await
     }
 
+    async fn delete_grants(&self, user_id: Id, application_id: Id) -> StoreResult<u64> {
+        oauth::remove_grants(&self.txn, user_id, application_id).await
+    }
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.txn.commit().await.db()
     }

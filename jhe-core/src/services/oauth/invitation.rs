@@ -119,24 +119,26 @@ pub async fn create_invitation_link(
     let site = site_url(store, config).await?;
     let now = Utc::now();
     store.touch_last_login(user.id, now).await?;
-    store.delete_grants(user.id, client.id).await?;
     let code =
         jhe_kdf::try_random_token(TOKEN_LENGTH).map_err(|e| CoreError::Internal(e.to_string()))?;
-    store
-        .create_grant(NewAuthorizationGrant {
-            code_hash: tokens::hash(&code),
-            application_id: client.id,
-            user_id: user.id,
-            expires: now + Duration::seconds(config.lifetimes.invitation_code),
-            redirect_uri: format!("{site}/auth/callback"),
-            scope: GrantedScopes::patient_app().to_string(),
-            code_challenge: s256_challenge(&code_verifier),
-            code_challenge_method: S256.into(),
-            nonce: String::new(),
-            claims: "{}".into(),
-            auth_time: Some(now),
-        })
-        .await?;
+    // The previous codes go and the new one comes in one transaction.
+    let uow = store.begin().await?;
+    uow.delete_grants(user.id, client.id).await?;
+    uow.create_grant(NewAuthorizationGrant {
+        code_hash: tokens::hash(&code),
+        application_id: client.id,
+        user_id: user.id,
+        expires: now + Duration::seconds(config.lifetimes.invitation_code),
+        redirect_uri: format!("{site}/auth/callback"),
+        scope: GrantedScopes::patient_app().to_string(),
+        code_challenge: s256_challenge(&code_verifier),
+        code_challenge_method: S256.into(),
+        nonce: String::new(),
+        claims: "{}".into(),
+        auth_time: Some(now),
+    })
+    .await?;
+    uow.commit().await?;
     let link = render_link(
         &site,
         &client.client_id,
