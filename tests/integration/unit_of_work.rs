@@ -67,6 +67,60 @@ both_backends! {
     create_superuser_whose_profile_fails_leaves_no_user => create_superuser_whose_profile_fails_leaves_no_user;
     remove_from_organization_is_all_or_nothing => remove_from_organization_is_all_or_nothing;
     concurrent_link_adds_do_not_fail => concurrent_link_adds_do_not_fail;
+    consent_changes_are_all_or_nothing => consent_changes_are_all_or_nothing;
+}
+
+/// A consent request changing two studies whose second write fails changes nothing (the API
+/// promises all-or-nothing; each decision used to be written on its own).
+async fn consent_changes_are_all_or_nothing(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let all = AccessScope::system_for_tests();
+    let store = &app.db.store;
+    let enrolments = store.list_patient_studies(&all, 40001).await.unwrap();
+    let in_30002 = enrolments.iter().find(|e| e.study_id == 30002).unwrap().id;
+    let before = store.list_patient_consents(&all, 40001).await.unwrap();
+    // Writes of decisions in study 30002 fail.
+    let conn = app.db.store.connection();
+    match app.db.backend {
+        Backend::Sqlite => conn
+            .execute_unprepared(&format!(
+                "CREATE TRIGGER refuse_30002 BEFORE INSERT ON study_patient_scope_consents \
+                 WHEN NEW.study_patient_id = {in_30002} \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            ))
+            .await
+            .unwrap(),
+        Backend::Postgres => conn
+            .execute_unprepared(&format!(
+                "CREATE FUNCTION refuse_30002() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN IF NEW.study_patient_id = {in_30002} THEN \
+                 RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_30002 BEFORE INSERT ON study_patient_scope_consents \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_30002()"
+            ))
+            .await
+            .unwrap(),
+    };
+    let omh = "https://w3id.org/openmhealth";
+    let body = serde_json::json!({"studyScopeConsents": [
+        {"studyId": 30001, "scopeConsents": [{"codingSystem": omh, "codingCode": "omh:heart-rate:2.0", "consented": false}]},
+        {"studyId": 30002, "scopeConsents": [{"codingSystem": omh, "codingCode": "omh:blood-pressure:4.0", "consented": true}]}]});
+    let peter = bearer_for(&app, seeded::PATIENT).await;
+    let (status, answer) = api_request(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/patients/40001/consents",
+        Some(&peter),
+        Some(body.clone()),
+    )
+    .await;
+    assert!(status >= 500, "{status} {answer}");
+    assert!(!answer.to_string().contains("injected failure"), "{answer}");
+    assert_eq!(
+        store.list_patient_consents(&all, 40001).await.unwrap(),
+        before,
+        "the first study's change was rolled back"
+    );
 }
 
 async fn commit_publishes_and_drop_rolls_back(backend: Backend) {
