@@ -10,11 +10,10 @@
 
 use crate::domain::{Id, KeysetCursor, Observation, Page, PageRequest};
 use crate::error::{CoreError, CoreResult};
-use crate::policy::{Action, Principal};
+use crate::policy::Principal;
 use crate::server::AppState;
-use crate::services::guard::{require, scope};
+use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
-use crate::services::studies::get_or_404 as study_or_404;
 use crate::store::ObservationQuery;
 
 /// `400` detail of a patient filter outside the study filter.
@@ -61,7 +60,7 @@ impl ObservationPage {
 /// `paging`).
 ///
 /// A study filter needs the study to exist (`404`) and the caller to be allowed to read it
-/// (`403`, [`Action::ReadStudy`]); with a patient filter too, the patient must be enrolled in it
+/// (`403`, [`studies::readable`](crate::services::studies::readable)); with a patient filter too, the patient must be enrolled in it
 /// (`400` [`PATIENT_NOT_IN_STUDY`]). An organisation filter on an organisation the practitioner
 /// is not linked to matches nothing.
 ///
@@ -75,15 +74,7 @@ pub async fn search(
 ) -> CoreResult<ObservationPage> {
     let access = scope(state, principal).await;
     if let Some(study_id) = criteria.study_id {
-        let study = study_or_404(state, study_id).await?;
-        require(
-            state,
-            principal,
-            Action::ReadStudy {
-                organization_id: study.organization_id,
-            },
-        )
-        .await?;
+        crate::services::studies::readable(state, principal, study_id).await?;
         if let Some(patient_id) = criteria.patient_id {
             let enrolled = state
                 .store

@@ -829,28 +829,6 @@ fn in_entry(error: FhirError, index: usize) -> FhirError {
 // Search and read
 // ------------------------------------------------------------------------------------------
 
-/// A study filter: the study must exist and the caller may read it (`Action::ReadStudy`).
-async fn authorized_study(state: &AppState, principal: &Principal, study_id: Id) -> FhirResult<Id> {
-    let study =
-        state.store.get_study(study_id).await?.ok_or_else(|| {
-            FhirError::not_found(format!("Study id={study_id} can not be found."))
-        })?;
-    match state
-        .policy
-        .authorize(
-            principal,
-            &Action::ReadStudy {
-                organization_id: study.organization_id,
-            },
-            state.store.as_ref(),
-        )
-        .await?
-    {
-        Decision::Allow => Ok(study.id),
-        Decision::Deny(message) => Err(FhirError::forbidden(message)),
-    }
-}
-
 /// `GET Observation`: the observations visible to the caller that match, newest upload first
 /// (the shared [`observation_search::search`]).
 pub async fn search_observations(
@@ -995,7 +973,11 @@ pub async fn search_patients(
     let mut nothing = search.matches_nothing;
     match single(&search.study_ids) {
         Ok(Some(study_id)) => {
-            q.study_id = Some(authorized_study(state, principal, study_id).await?)
+            q.study_id = Some(
+                crate::services::studies::readable(state, principal, study_id)
+                    .await?
+                    .id,
+            )
         }
         Ok(None) => {}
         Err(_) => nothing = true,

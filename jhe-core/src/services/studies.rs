@@ -85,7 +85,13 @@ async fn with_organization(state: &AppState, study: Study) -> CoreResult<StudyVi
     })
 }
 
-async fn readable(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
+/// The study if the caller may read it ([`Action::ReadStudy`]): `404` when it does not exist,
+/// `403` when the caller is not linked to its organisation. Every study filter (Admin API,
+/// FHIR `_has:Group:member:_id`) checks through this.
+///
+/// # Errors
+/// The above, and store failures.
+pub async fn readable(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
     let study = get_or_404(state, id).await?;
     require(
         state,
