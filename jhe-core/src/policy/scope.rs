@@ -158,6 +158,28 @@ mod tests {
         assert_eq!(scope.own_patient(), None);
     }
 
+    /// The system scope is for internal tasks only: no HTTP handler may name it.
+    #[test]
+    fn the_http_layer_never_uses_the_system_scope() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if std::fs::read_to_string(&path)
+                    .unwrap()
+                    .contains("AccessScope::system")
+                {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+        let http = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let mut found = Vec::new();
+        walk(&http, &mut found);
+        assert!(found.is_empty(), "system scope used in {found:?}");
+    }
+
     #[test]
     fn own_and_nothing() {
         let own = ScopeIssuer::new().own_patient(3);
