@@ -837,7 +837,10 @@ async fn bundles(backend: Backend) {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json["type"], "transaction-response");
     assert_eq!(a.json["entry"][0]["response"]["status"], "201 Created");
-    assert_eq!(a.json["entry"][0]["resource"]["resourceType"], "Resource");
+    assert_eq!(
+        a.json["entry"][0]["resource"]["resourceType"],
+        "Observation"
+    );
     assert_eq!(w.stored().await, 2);
 
     // A batch stores the good entries and reports the bad ones, in order.
@@ -1013,7 +1016,11 @@ async fn bundles(backend: Backend) {
     )
     .await;
     assert_eq!(empty.status, StatusCode::OK);
-    assert_eq!(empty.json["entry"], json!([]));
+    assert!(
+        empty.json.get("entry").is_none(),
+        "no empty arrays: {}",
+        empty.text
+    );
 }
 
 async fn large_batch(backend: Backend) {

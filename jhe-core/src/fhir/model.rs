@@ -381,11 +381,27 @@ impl PatientOut {
     }
 }
 
-/// `{"resource": …}`.
+/// `{"fullUrl": …, "resource": …, "search": {"mode": "match"}}` for FHIR JSON, or the
+/// original's `{"resource": …}` for plain JSON: jupyterhealth-client unwraps an entry only when
+/// it has exactly one key.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SearchEntry<R> {
+    /// Absolute URL of the resource (`<base>/<type>/<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_url: Option<String>,
     /// The resource.
     pub resource: R,
+    /// Why the entry is in the set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchModeOut>,
+}
+
+/// `Bundle.entry.search` of a searchset entry.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SearchModeOut {
+    /// `match`.
+    pub mode: &'static str,
 }
 
 /// `{"relation", "url"}`.
@@ -410,10 +426,13 @@ pub struct SearchBundle<R> {
     /// `searchset`.
     #[serde(rename = "type")]
     pub type_: &'static str,
-    /// Matches in all.
-    pub total: u64,
-    /// This page.
-    pub entry: Vec<SearchEntry<R>>,
+    /// Matches in all; absent with `_total=none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// This page; `None` (absent) when empty, since FHIR JSON has no empty arrays — except for
+    /// plain-JSON page requests, where it is `[]` (jupyterhealth-client indexes `entry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<Vec<SearchEntry<R>>>,
     /// `self`, then `next` / `previous` when they exist.
     pub link: Vec<LinkOut>,
     /// Always `{}`.
@@ -459,32 +478,37 @@ impl OperationOutcomeOut {
     }
 }
 
-/// `{"resourceType": "Resource", "id": …}` of a successful batch entry (as the original).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedRefOut {
-    /// Literally `Resource`.
-    pub resource_type: &'static str,
-    /// The observation id.
-    pub id: String,
-}
-
 /// `Bundle.entry.response`.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EntryResponseOut {
     /// `"201 Created"`, `"409 Conflict"`, …
     pub status: &'static str,
+    /// `Observation/<id>` of a stored entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Weak ETag of a stored entry, `W/"<lastUpdated in Unix nanoseconds>"` (there is no version
+    /// history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `meta.lastUpdated` of a stored entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
     /// Why the entry failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<OperationOutcomeOut>,
 }
 
-/// One entry of a batch/transaction response: `resource` then `response`.
+/// One entry of a batch/transaction response: `fullUrl`, `resource`, then `response`.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResponseEntryOut {
-    /// The created (or matched) observation.
+    /// Absolute URL of the created (or matched) observation.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource: Option<CreatedRefOut>,
+    pub full_url: Option<String>,
+    /// The created (or matched) observation, minimal representation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ObservationCreatedOut>,
     /// Status and outcome.
     pub response: EntryResponseOut,
 }
@@ -498,7 +522,8 @@ pub struct ResponseBundleOut {
     /// `batch-response` or `transaction-response`.
     #[serde(rename = "type")]
     pub type_: &'static str,
-    /// One entry per request entry, in order.
+    /// One entry per request entry, in order (absent for an empty request Bundle).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<ResponseEntryOut>,
 }
 

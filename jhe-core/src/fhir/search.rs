@@ -29,24 +29,39 @@ impl CodeToken {
     }
 }
 
-/// A time window from `date` / `_lastUpdated` parameters: at or after `from`, before `before`.
+/// The bounds of `date` / `_lastUpdated` parameters, kept per FHIR prefix so that a period
+/// (an observation's effective period) can be matched with FHIR period semantics:
+///
+/// * `ge` / `gt` (→ [`from`](Self::from)): the period ends at or after the bound (it overlaps the
+///   range above the value);
+/// * `le` / `lt` (→ [`before`](Self::before)): the period starts before the bound (it overlaps
+///   the range below the value);
+/// * `eq` (→ [`within_from`](Self::within_from), [`within_before`](Self::within_before)): the
+///   period lies inside the value's range.
+///
+/// For a single instant (`_lastUpdated`, or an observation with an effective instant) all of
+/// these reduce to comparing the instant, see [`TimeBounds::instant`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeBounds {
-    /// Inclusive lower bound.
+    /// `ge`/`gt`: the target ends at or after this instant.
     pub from: Option<DateTime<Utc>>,
-    /// Exclusive upper bound.
+    /// `le`/`lt`: the target starts before this instant.
     pub before: Option<DateTime<Utc>>,
+    /// `eq`: the target starts at or after this instant.
+    pub within_from: Option<DateTime<Utc>>,
+    /// `eq`: the target ends before this instant.
+    pub within_before: Option<DateTime<Utc>>,
+}
+
+fn later(a: Option<DateTime<Utc>>, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(a.map_or(t, |f| f.max(t)))
+}
+
+fn earlier(a: Option<DateTime<Utc>>, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(a.map_or(t, |b| b.min(t)))
 }
 
 impl TimeBounds {
-    fn lower(&mut self, t: DateTime<Utc>) {
-        self.from = Some(self.from.map_or(t, |f| f.max(t)));
-    }
-
-    fn upper(&mut self, t: DateTime<Utc>) {
-        self.before = Some(self.before.map_or(t, |b| b.min(t)));
-    }
-
     /// Adds one `[prefix]value` (`eq` when no prefix): `ge`/`gt`/`le`/`lt`/`eq` against the
     /// range the value denotes (`2025-01-01` is that UTC day).
     pub fn add(&mut self, name: &str, raw: &str) -> FhirResult<()> {
@@ -62,13 +77,13 @@ impl TimeBounds {
         };
         match prefix {
             "eq" => {
-                self.lower(start);
-                self.upper(end);
+                self.within_from = later(self.within_from, start);
+                self.within_before = earlier(self.within_before, end);
             }
-            "ge" => self.lower(start),
-            "gt" => self.lower(end),
-            "le" => self.upper(end),
-            "lt" => self.upper(start),
+            "ge" => self.from = later(self.from, start),
+            "gt" => self.from = later(self.from, end),
+            "le" => self.before = earlier(self.before, end),
+            "lt" => self.before = earlier(self.before, start),
             other => {
                 return Err(FhirError::bad_request(format!(
                     "Unsupported prefix '{other}' in {name}: use ge, gt, le, lt or eq."
@@ -78,10 +93,227 @@ impl TimeBounds {
         Ok(())
     }
 
+    /// The bounds for a single instant: at or after the first, before the second.
+    pub fn instant(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let from = match (self.from, self.within_from) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let before = match (self.before, self.within_before) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (from, before)
+    }
+
     /// Whether no instant can satisfy the bounds.
     pub fn is_empty(&self) -> bool {
-        matches!((self.from, self.before), (Some(f), Some(b)) if f >= b)
+        matches!(self.instant(), (Some(f), Some(b)) if f >= b)
     }
+
+    /// Whether no period can satisfy the bounds (a period may overlap `ge` and `lt` ranges that
+    /// do not meet; it cannot lie inside an empty `eq` range).
+    pub fn is_empty_for_periods(&self) -> bool {
+        matches!((self.within_from, self.within_before), (Some(f), Some(b)) if f >= b)
+            || matches!((self.within_from, self.before), (Some(f), Some(b)) if f >= b)
+            || matches!((self.from, self.within_before), (Some(f), Some(b)) if f >= b)
+    }
+}
+
+/// One search parameter the server supports, as the CapabilityStatement advertises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchParamDef {
+    /// The parameter name as sent in the query string.
+    pub name: &'static str,
+    /// The FHIR search parameter type (`token`, `reference`, `date`, `string`, `special`).
+    pub type_: &'static str,
+    /// Canonical URL of the standard SearchParameter it implements, when there is one.
+    pub definition: Option<&'static str>,
+    /// What it does here.
+    pub documentation: &'static str,
+}
+
+const fn param(
+    name: &'static str,
+    type_: &'static str,
+    definition: Option<&'static str>,
+    documentation: &'static str,
+) -> SearchParamDef {
+    SearchParamDef {
+        name,
+        type_,
+        definition,
+        documentation,
+    }
+}
+
+/// The search parameters of `GET Observation` (what [`ObservationSearch::parse`] reads; the
+/// result parameters `_count`, `_sort`, `_summary`, `_total` are in [`RESULT_PARAMS`]).
+pub const OBSERVATION_PARAMS: &[SearchParamDef] = &[
+    param(
+        "_id",
+        "token",
+        Some("http://hl7.org/fhir/SearchParameter/Resource-id"),
+        "The observation id.",
+    ),
+    param(
+        "_lastUpdated",
+        "date",
+        Some("http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"),
+        "When the observation was stored; prefixes eq, ge, gt, le, lt.",
+    ),
+    param(
+        "code",
+        "token",
+        Some("http://hl7.org/fhir/SearchParameter/clinical-code"),
+        "system|code, code, |code or system|; comma-separated alternatives.",
+    ),
+    param(
+        "date",
+        "date",
+        Some("http://hl7.org/fhir/SearchParameter/clinical-date"),
+        "The effective time or period (Open mHealth effective_time_frame / time_interval) with FHIR period semantics: ge, gt, le, lt match periods that overlap the range above or below the value, eq periods inside the value's range.",
+    ),
+    param(
+        "patient",
+        "reference",
+        Some("http://hl7.org/fhir/SearchParameter/clinical-patient"),
+        "The subject patient: 123 or Patient/123.",
+    ),
+    param(
+        "subject",
+        "reference",
+        Some("http://hl7.org/fhir/SearchParameter/Observation-subject"),
+        "Same as patient.",
+    ),
+    param(
+        "patient.identifier",
+        "token",
+        None,
+        "Chained: the subject patient's external identifier (system|value or value).",
+    ),
+    param(
+        "patient.organization",
+        "reference",
+        None,
+        "Chained: patients of this organisation.",
+    ),
+    param(
+        "patient._has:Group:member:_id",
+        "special",
+        None,
+        "Patients enrolled in this study (Group), only data types the study requests and the patient consented to.",
+    ),
+];
+
+/// The search parameters of `GET Patient` (what [`PatientSearch::parse`] reads).
+pub const PATIENT_PARAMS: &[SearchParamDef] = &[
+    param(
+        "_id",
+        "token",
+        Some("http://hl7.org/fhir/SearchParameter/Resource-id"),
+        "The patient id.",
+    ),
+    param(
+        "identifier",
+        "token",
+        Some("http://hl7.org/fhir/SearchParameter/Patient-identifier"),
+        "The external identifier (system|value or value; the system is not stored).",
+    ),
+    param(
+        "name",
+        "string",
+        Some("http://hl7.org/fhir/SearchParameter/Patient-name"),
+        "Family or given name starts with the value (case-insensitive).",
+    ),
+    param(
+        "family",
+        "string",
+        Some("http://hl7.org/fhir/SearchParameter/individual-family"),
+        "Family name starts with the value (case-insensitive).",
+    ),
+    param(
+        "given",
+        "string",
+        Some("http://hl7.org/fhir/SearchParameter/individual-given"),
+        "Given name starts with the value (case-insensitive).",
+    ),
+    param(
+        "birthdate",
+        "date",
+        Some("http://hl7.org/fhir/SearchParameter/individual-birthdate"),
+        "Date of birth; prefixes eq, ge, gt, le, lt.",
+    ),
+    param(
+        "email",
+        "token",
+        Some("http://hl7.org/fhir/SearchParameter/individual-email"),
+        "The e-mail address of the patient's account (case-insensitive).",
+    ),
+    param(
+        "organization",
+        "reference",
+        Some("http://hl7.org/fhir/SearchParameter/Patient-organization"),
+        "Patients of this organisation.",
+    ),
+    param(
+        "_has:Group:member:_id",
+        "special",
+        None,
+        "Patients enrolled in this study (Group).",
+    ),
+];
+
+/// Result parameters every search understands.
+pub const RESULT_PARAMS: &[&str] = &["_count", "_sort", "_summary", "_total"];
+
+/// The `_sort` values of `GET Observation`.
+pub const OBSERVATION_SORTS: &[&str] = &["_lastUpdated", "-_lastUpdated", "date", "-date"];
+
+/// How `GET Observation` results are ordered (`_sort`); ties are broken by id in the same
+/// direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Newest upload first (`-_lastUpdated`, the default).
+    #[default]
+    LastUpdatedDesc,
+    /// Oldest upload first (`_lastUpdated`).
+    LastUpdatedAsc,
+    /// Earliest effective start first (`date`); observations without one come last.
+    DateAsc,
+    /// Latest effective start first (`-date`); observations without one come last.
+    DateDesc,
+}
+
+impl SortOrder {
+    /// Parses a `_sort` value (one key; `_last_updated` is read as `_lastUpdated`).
+    pub fn parse(value: &str) -> FhirResult<SortOrder> {
+        match value.trim() {
+            "-_lastUpdated" | "-_last_updated" => Ok(SortOrder::LastUpdatedDesc),
+            "_lastUpdated" | "_last_updated" => Ok(SortOrder::LastUpdatedAsc),
+            "date" => Ok(SortOrder::DateAsc),
+            "-date" => Ok(SortOrder::DateDesc),
+            other => Err(FhirError::bad_request(format!(
+                "Unsupported _sort '{other}': use one of {}.",
+                OBSERVATION_SORTS.join(", ")
+            ))),
+        }
+    }
+
+    /// Whether the keyset cursor (`_cursor`) can page this order (the `_lastUpdated` orders).
+    pub fn supports_cursor(self) -> bool {
+        matches!(self, SortOrder::LastUpdatedDesc | SortOrder::LastUpdatedAsc)
+    }
+}
+
+/// `_total`: whether a searchset carries the number of matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TotalMode {
+    /// `accurate` and `estimate` (the count is always exact), and the default.
+    #[default]
+    Accurate,
+    /// `none`: the count is skipped and `Bundle.total` omitted.
+    None,
 }
 
 /// The largest `_page` accepted (keeps offsets far inside the databases' integer range).
@@ -97,6 +329,8 @@ pub struct Paging {
     pub page: u64,
     /// Keyset position: continue after this row.
     pub cursor: Option<KeysetCursor>,
+    /// `_total`.
+    pub total: TotalMode,
 }
 
 impl Default for Paging {
@@ -105,6 +339,7 @@ impl Default for Paging {
             count: DEFAULT_PAGE_SIZE,
             page: 1,
             cursor: None,
+            total: TotalMode::Accurate,
         }
     }
 }
@@ -119,7 +354,23 @@ impl Paging {
                     Err(_) => DEFAULT_PAGE_SIZE,
                 };
             }
-            "_summary" if value.trim() == "count" => self.count = 0,
+            "_summary" => match value.trim() {
+                "count" => self.count = 0,
+                "false" => {}
+                // Other summaries are not supported; the full resources are returned.
+                _ => {}
+            },
+            "_total" => {
+                self.total = match value.trim() {
+                    "none" => TotalMode::None,
+                    "estimate" | "accurate" => TotalMode::Accurate,
+                    other => {
+                        return Err(FhirError::bad_request(format!(
+                            "Unsupported _total '{other}': use none, estimate or accurate."
+                        )));
+                    }
+                }
+            }
             "_page" => {
                 self.page = value
                     .trim()
@@ -266,6 +517,8 @@ pub struct ObservationSearch {
     pub last_updated: TimeBounds,
     /// `_id` values.
     pub ids: Vec<Id>,
+    /// `_sort`.
+    pub sort: SortOrder,
     /// A value that can match no row was given (e.g. `patient=abc`): the result is empty.
     pub matches_nothing: bool,
     /// Paging.
@@ -298,11 +551,17 @@ impl ObservationSearch {
                 "code" => s.codes.push(code_tokens(value)),
                 "date" => s.date.add("date", value)?,
                 "_lastUpdated" | "_last_updated" => s.last_updated.add("_lastUpdated", value)?,
+                "_sort" => s.sort = SortOrder::parse(value)?,
                 n if is_study_param(n) => push_id(study_id(value), &mut s.study_ids, nothing),
                 _ => {}
             }
         }
-        if s.date.is_empty() || s.last_updated.is_empty() {
+        if s.paging.cursor.is_some() && !s.sort.supports_cursor() {
+            return Err(FhirError::bad_request(
+                "_cursor pages only the _lastUpdated orders: use _page with _sort=date or -date.",
+            ));
+        }
+        if s.date.is_empty_for_periods() || s.last_updated.is_empty() {
             s.matches_nothing = true;
         }
         Ok(s)
@@ -320,6 +579,16 @@ pub struct PatientSearch {
     pub ids: Vec<Id>,
     /// `organization` values.
     pub organization_ids: Vec<Id>,
+    /// `name` values (family or given name starts with; all must hold).
+    pub names: Vec<String>,
+    /// `family` values.
+    pub families: Vec<String>,
+    /// `given` values.
+    pub givens: Vec<String>,
+    /// `email` values (the account's address, case-insensitive).
+    pub emails: Vec<String>,
+    /// `birthdate`.
+    pub birthdate: TimeBounds,
     /// A value that can match no row was given.
     pub matches_nothing: bool,
     /// Paging (`_cursor` is ignored for patients).
@@ -344,9 +613,17 @@ impl PatientSearch {
                     &mut s.organization_ids,
                     nothing,
                 ),
+                "name" => s.names.push(unescape(value.trim())),
+                "family" => s.families.push(unescape(value.trim())),
+                "given" => s.givens.push(unescape(value.trim())),
+                "email" => s.emails.push(identifier_value(value).trim().to_string()),
+                "birthdate" | "birth_date" => s.birthdate.add("birthdate", value)?,
                 n if is_study_param(n) => push_id(study_id(value), &mut s.study_ids, nothing),
                 _ => {}
             }
+        }
+        if s.birthdate.is_empty() {
+            s.matches_nothing = true;
         }
         Ok(s)
     }
@@ -413,6 +690,7 @@ mod tests {
         assert_eq!(s.paging.count, MAX_PAGE_SIZE);
         assert_eq!(s.paging.page, 3);
         assert!(s.date.from.is_some() && s.date.before.is_some());
+        assert_eq!(s.sort, SortOrder::LastUpdatedDesc);
         assert!(!s.matches_nothing);
         assert!(s.codes[0][0].matches("https://w3id.org/openmhealth", "omh:heart-rate:2.0"));
         assert!(!s.codes[0][0].matches("https://w3id.org/openmhealth", "omh:heart-rate:2.%"));
@@ -440,12 +718,28 @@ mod tests {
         );
         assert!(
             ObservationSearch::parse(&params(&[
+                ("_lastUpdated", "gt2025-01-02"),
+                ("_lastUpdated", "lt2025-01-01")
+            ]))
+            .unwrap()
+            .matches_nothing
+        );
+        // A period from Dec 31 to Jan 3 overlaps both ranges.
+        assert!(
+            !ObservationSearch::parse(&params(&[
                 ("date", "gt2025-01-02"),
                 ("date", "lt2025-01-01")
             ]))
             .unwrap()
             .matches_nothing
         );
+        assert!(
+            ObservationSearch::parse(&params(&[("date", "2025-01-02"), ("date", "lt2025-01-01")]))
+                .unwrap()
+                .matches_nothing
+        );
+        assert!(ObservationSearch::parse(&params(&[("_sort", "status")])).is_err());
+        assert!(ObservationSearch::parse(&params(&[("_total", "exact")])).is_err());
     }
 
     #[test]

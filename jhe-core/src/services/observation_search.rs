@@ -16,6 +16,10 @@ use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
 use crate::store::ObservationQuery;
 
+/// `400` detail of a keyset cursor with an order it cannot page.
+pub const CURSOR_NEEDS_LAST_UPDATED_ORDER: &str =
+    "A cursor pages only the last-updated orders: use page numbers with a date order.";
+
 /// `400` detail of a patient filter outside the study filter.
 pub const PATIENT_NOT_IN_STUDY: &str = "The requested Patient is not part of the specified Study.";
 
@@ -34,7 +38,8 @@ pub struct SearchPaging {
 /// One page of a search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservationPage {
-    /// The rows (newest `last_updated` first, ties by id descending) with the total count.
+    /// The rows (in the criteria's order; by default newest `last_updated` first, ties by id
+    /// descending) with the total count (`0` when the criteria skip the count).
     pub page: Page<Observation>,
     /// Whether more rows follow.
     pub has_next: bool,
@@ -57,7 +62,13 @@ impl ObservationPage {
 }
 
 /// Observations visible to the caller that match `criteria` (its `after` is taken from
-/// `paging`).
+/// `paging`), in `criteria.order`.
+///
+/// With `criteria.skip_total` the matches are not counted (`page.total` is `0`); whether a next
+/// page exists is then found by reading one row past the page. A count-only request
+/// (`paging.count == 0`) always counts. A keyset cursor with an order that does not support it
+/// ([`crate::store::ObservationOrder::supports_cursor`]) is refused (`400`); next cursors are only given for
+/// such orders.
 ///
 /// A study filter needs the study to exist (`404`) and the caller to be allowed to read it
 /// (`403`, [`studies::readable`](crate::services::studies::readable)); with a patient filter too, the patient must be enrolled in it
@@ -72,6 +83,11 @@ pub async fn search(
     mut criteria: ObservationQuery,
     paging: SearchPaging,
 ) -> CoreResult<ObservationPage> {
+    if paging.after.is_some() && !criteria.order.supports_cursor() {
+        return Err(CoreError::BadRequest(
+            CURSOR_NEEDS_LAST_UPDATED_ORDER.into(),
+        ));
+    }
     let access = scope(state, principal).await;
     if let Some(study_id) = criteria.study_id {
         crate::services::studies::readable(state, principal, study_id).await?;
@@ -97,6 +113,7 @@ pub async fn search(
     }
     let store = state.store.as_ref();
     if paging.count == 0 {
+        criteria.skip_total = false;
         let page = store
             .search_observations(&access, &criteria, PageRequest::new(1, 1))
             .await?;
@@ -129,21 +146,33 @@ pub async fn search(
         }
         None => {
             criteria.after = None;
+            let request = PageRequest::new(paging.page, paging.count);
             let page = store
-                .search_observations(
-                    &access,
-                    &criteria,
-                    PageRequest::new(paging.page, paging.count),
-                )
+                .search_observations(&access, &criteria, request)
                 .await?;
-            let has_next = page.has_next();
+            let has_next = if !criteria.skip_total {
+                page.has_next()
+            } else if page.items.len() as u64 >= request.size {
+                // Without a count: is there a row just past this page? (LIMIT 1 OFFSET n)
+                let past = request.offset().saturating_add(request.size);
+                let probe = store
+                    .search_observations(
+                        &access,
+                        &criteria,
+                        PageRequest::new(past.saturating_add(1), 1),
+                    )
+                    .await?;
+                !probe.items.is_empty()
+            } else {
+                false
+            };
             (page, has_next)
         }
     };
     let next_cursor = page
         .items
         .last()
-        .filter(|_| has_next)
+        .filter(|_| has_next && criteria.order.supports_cursor())
         .map(|o| KeysetCursor {
             last_updated: o.last_updated,
             id: o.id,

@@ -20,14 +20,14 @@ use crate::error::CoreError;
 use crate::fhir::attachment::{decode_base64, decode_json_data, is_json_content_type};
 use crate::fhir::datetime::range_of;
 use crate::fhir::model::{ObservationIn, RequestIn};
-use crate::fhir::search::{ObservationSearch, PatientSearch, single};
+use crate::fhir::search::{ObservationSearch, PatientSearch, SortOrder, TotalMode, single};
 use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_resource};
 use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
 use crate::policy::{Action, Decision, Principal};
 use crate::server::AppState;
 use crate::services::guard::scope;
 use crate::services::observation_search::{self, SearchPaging};
-use crate::store::{AccessScope, ObservationQuery, PatientQuery, StoreError};
+use crate::store::{AccessScope, ObservationOrder, ObservationQuery, PatientQuery, StoreError};
 
 /// Step 2 of fhir-api.md §1.2.
 pub const SUBJECT_REQUIRED: &str =
@@ -82,8 +82,8 @@ pub struct BundleOutcome {
 pub struct SearchPage<T> {
     /// The rows of this page.
     pub items: Vec<T>,
-    /// Matches in all.
-    pub total: u64,
+    /// Matches in all; `None` when the search skipped the count (`_total=none`).
+    pub total: Option<u64>,
     /// The 1-based page number.
     pub page: u64,
     /// Whether a next page exists.
@@ -96,7 +96,7 @@ impl<T> SearchPage<T> {
     fn empty(page: u64) -> Self {
         SearchPage {
             items: Vec::new(),
-            total: 0,
+            total: Some(0),
             page,
             has_next: false,
             next_cursor: None,
@@ -776,6 +776,7 @@ pub async fn process_bundle(
         Some(Value::Array(entries)) => entries,
         _ => Vec::new(),
     };
+    check_full_urls_unique(&entries)?;
     let mut uploader = Uploader::new(state, principal).await;
     // Requests first, then one bulk lookup of every identifier named anywhere.
     let requests: Vec<FhirResult<RequestIn>> = entries.iter().map(entry_request).collect();
@@ -811,6 +812,28 @@ pub async fn process_bundle(
         .store(plans, kind == BundleKind::Transaction)
         .await?;
     Ok(BundleOutcome { kind, entries })
+}
+
+/// FHIR invariant bdl-7: the `fullUrl`s of a Bundle's entries are unique (the request entries
+/// carry no `meta.versionId` that could tell equal ones apart). A Bundle breaking it is refused
+/// (`400`), nothing is stored.
+fn check_full_urls_unique(entries: &[Value]) -> FhirResult<()> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(url) = entry.get("fullUrl").and_then(Value::as_str)
+            && let Some(first) = seen.insert(url, i)
+        {
+            let mut e = FhirError::bad_request(format!(
+                "bdl-7: Bundle.entry[{i}].fullUrl '{url}' repeats Bundle.entry[{first}].fullUrl: fullUrl must be unique in a Bundle."
+            ));
+            if let FhirError::Outcome(o) = &mut e {
+                o.code = "invariant";
+                o.expression.push(format!("Bundle.entry[{i}].fullUrl"));
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Prefixes an entry's error with its position (transactions report the first failure).
@@ -882,8 +905,17 @@ pub async fn search_observations(
     }
     q.effective_from = search.date.from;
     q.effective_before = search.date.before;
-    q.updated_from = search.last_updated.from;
-    q.updated_before = search.last_updated.before;
+    q.effective_within_from = search.date.within_from;
+    q.effective_within_before = search.date.within_before;
+    (q.updated_from, q.updated_before) = search.last_updated.instant();
+    q.order = match search.sort {
+        SortOrder::LastUpdatedDesc => ObservationOrder::LastUpdatedDesc,
+        SortOrder::LastUpdatedAsc => ObservationOrder::LastUpdatedAsc,
+        SortOrder::DateAsc => ObservationOrder::EffectiveAsc,
+        SortOrder::DateDesc => ObservationOrder::EffectiveDesc,
+    };
+    let skip_total = paging.total == TotalMode::None && paging.count > 0;
+    q.skip_total = skip_total;
     if nothing {
         return Ok(SearchPage::empty(paging.page));
     }
@@ -925,7 +957,7 @@ pub async fn search_observations(
     }
     Ok(SearchPage {
         items,
-        total: found.page.total,
+        total: (!skip_total).then_some(found.page.total),
         page: paging.page,
         has_next: found.has_next,
         next_cursor: found.next_cursor.and_then(|c| c.to_token()),
@@ -994,6 +1026,31 @@ pub async fn search_patients(
         Ok(o) => q.organization_id = o,
         Err(_) => nothing = true,
     }
+    q.name = search.names.clone();
+    q.family = search.families.clone();
+    q.given = search.givens.clone();
+    match single(&search.emails) {
+        Ok(e) => q.email = e,
+        Err(_) => nothing = true,
+    }
+    // A birth date is a day: the day's start is compared (day precision).
+    let (born_from, born_before) = search.birthdate.instant();
+    q.birth_date_from = born_from.map(|t| {
+        let day = t.date_naive();
+        if t.time() == chrono::NaiveTime::MIN {
+            day
+        } else {
+            day.succ_opt().unwrap_or(day)
+        }
+    });
+    q.birth_date_before = born_before.map(|t| {
+        let day = t.date_naive();
+        if t.time() == chrono::NaiveTime::MIN {
+            day
+        } else {
+            day.succ_opt().unwrap_or(day)
+        }
+    });
     if nothing {
         return Ok(SearchPage::empty(paging.page));
     }
@@ -1005,7 +1062,7 @@ pub async fn search_patients(
     if paging.count == 0 {
         return Ok(SearchPage {
             items: Vec::new(),
-            total: page.total,
+            total: Some(page.total),
             page: 1,
             has_next: false,
             next_cursor: None,
@@ -1021,7 +1078,7 @@ pub async fn search_patients(
     }
     Ok(SearchPage {
         items,
-        total: page.total,
+        total: (paging.total != TotalMode::None).then_some(page.total),
         page: paging.page,
         has_next,
         next_cursor: None,

@@ -22,18 +22,53 @@ pub struct ObservationQuery {
     pub study_id: Option<Id>,
     /// Only these concepts.
     pub codeable_concept_ids: Option<Vec<Id>>,
-    /// Effective time at or after.
+    /// The effective period (`effective_start`, up to `effective_end` or the start when there is
+    /// no end) ends at or after this instant: it overlaps the range from here on.
     pub effective_from: Option<DateTime<Utc>>,
-    /// Effective time before.
+    /// The effective period starts before this instant: it overlaps the range up to here.
     pub effective_before: Option<DateTime<Utc>>,
+    /// The effective period starts at or after this instant (it lies inside a range).
+    pub effective_within_from: Option<DateTime<Utc>>,
+    /// The effective period ends before this instant (it lies inside a range).
+    pub effective_within_before: Option<DateTime<Utc>>,
     /// Last updated at or after.
     pub updated_from: Option<DateTime<Utc>>,
     /// Last updated before.
     pub updated_before: Option<DateTime<Utc>>,
-    /// Keyset position: only rows after this `(last_updated, id)` in the search order (newest
-    /// first). When set, the page's offset is ignored (the cost of a page does not grow with its
-    /// number) and `total` still counts every match of the other conditions.
+    /// Keyset position: only rows after this `(last_updated, id)` in the search order. When
+    /// set, the page's offset is ignored (the cost of a page does not grow with its number) and
+    /// `total` still counts every match of the other conditions. Only the
+    /// [`ObservationOrder::supports_cursor`] orders can be keyset-paged; with another order `after`
+    /// is ignored (the services refuse such requests before they reach the store).
     pub after: Option<KeysetCursor>,
+    /// The order of the rows.
+    pub order: ObservationOrder,
+    /// Skip counting the matches: `Page::total` is then `0` (FHIR `_total=none`).
+    pub skip_total: bool,
+}
+
+/// The order of an observation search; ties are broken by id in the same direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ObservationOrder {
+    /// Newest `last_updated` first (the default).
+    #[default]
+    LastUpdatedDesc,
+    /// Oldest `last_updated` first.
+    LastUpdatedAsc,
+    /// Earliest `effective_start` first; rows without one last.
+    EffectiveAsc,
+    /// Latest `effective_start` first; rows without one last.
+    EffectiveDesc,
+}
+
+impl ObservationOrder {
+    /// Whether [`ObservationQuery::after`] (a `(last_updated, id)` keyset) can page this order.
+    pub fn supports_cursor(self) -> bool {
+        matches!(
+            self,
+            ObservationOrder::LastUpdatedDesc | ObservationOrder::LastUpdatedAsc
+        )
+    }
 }
 
 /// Observations.
@@ -53,8 +88,8 @@ pub trait ObservationStore {
     /// Deletes an observation.
     async fn delete_observation(&self, id: Id) -> StoreResult<bool>;
     /// Observations visible through `scope` (patient visibility and consent rule) and matching
-    /// `query`, newest `last_updated` first
-    /// (ties by id descending), distinct, with their identifiers.
+    /// `query`, in `query.order` (by default newest `last_updated` first, ties by id
+    /// descending), distinct, with their identifiers.
     async fn search_observations(
         &self,
         scope: &AccessScope,

@@ -14,6 +14,18 @@ pub struct PatientQuery {
     pub patient_id: Option<Id>,
     /// Only patients with this external identifier.
     pub identifier: Option<String>,
+    /// Only patients whose family or given name starts with each of these (case-insensitive).
+    pub name: Vec<String>,
+    /// Only patients whose family name starts with each of these (case-insensitive).
+    pub family: Vec<String>,
+    /// Only patients whose given name starts with each of these (case-insensitive).
+    pub given: Vec<String>,
+    /// Only patients whose account has this e-mail address (case-insensitive).
+    pub email: Option<String>,
+    /// Only patients born on or after this day.
+    pub birth_date_from: Option<chrono::NaiveDate>,
+    /// Only patients born before this day.
+    pub birth_date_before: Option<chrono::NaiveDate>,
 }
 
 /// Patients and their organisations.

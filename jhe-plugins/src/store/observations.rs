@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::Utc;
 use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
-use jhe_core::store::{AccessScope, ObservationQuery, ObservationStore, StoreError, StoreResult};
+use jhe_core::store::{
+    AccessScope, ObservationOrder, ObservationQuery, ObservationStore, StoreError, StoreResult,
+};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -132,11 +134,26 @@ impl SeaOrmStore {
         if let Some(codes) = &q.codeable_concept_ids {
             cond = cond.add(obs::Column::CodeableConceptId.is_in(codes.iter().copied()));
         }
+        // FHIR period semantics: the effective period is [effective_start, effective_end], or
+        // the instant effective_start when there is no end; rows without a start match no date.
+        let period_end = || {
+            Expr::cust(
+                r#"COALESCE("observations"."effective_end", "observations"."effective_start")"#,
+            )
+        };
         if let Some(from) = q.effective_from {
-            cond = cond.add(obs::Column::EffectiveStart.gte(from));
+            cond = cond.add(period_end().gte(from));
         }
         if let Some(before) = q.effective_before {
             cond = cond.add(obs::Column::EffectiveStart.lt(before));
+        }
+        if let Some(from) = q.effective_within_from {
+            cond = cond.add(obs::Column::EffectiveStart.gte(from));
+        }
+        if let Some(before) = q.effective_within_before {
+            cond = cond
+                .add(obs::Column::EffectiveStart.is_not_null())
+                .add(period_end().lt(before));
         }
         if let Some(from) = q.updated_from {
             cond = cond.add(obs::Column::LastUpdated.gte(from));
@@ -283,34 +300,53 @@ impl ObservationStore for SeaOrmStore {
             });
         }
         let condition = Self::observation_condition(scope, q);
-        let total = obs::Entity::find()
-            .filter(condition.clone())
-            .count(&self.db)
-            .await
-            .db()?;
+        let total = if q.skip_total {
+            0
+        } else {
+            obs::Entity::find()
+                .filter(condition.clone())
+                .count(&self.db)
+                .await
+                .db()?
+        };
         let mut rows_query = obs::Entity::find().filter(condition);
-        rows_query = match q.after {
-            // Keyset: (last_updated, id) < cursor in the DESC order, served by the
+        let after = q.after.filter(|_| q.order.supports_cursor());
+        rows_query = match after {
+            // Keyset: (last_updated, id) past the cursor in the sort direction, served by the
             // (subject_patient_id, last_updated, id) index; no OFFSET.
-            Some(cursor) => rows_query.filter(
-                Expr::tuple([
+            Some(cursor) => {
+                let row = Expr::tuple([
                     Expr::col((obs::Entity, obs::Column::LastUpdated)),
                     Expr::col((obs::Entity, obs::Column::Id)),
-                ])
-                .lt(Expr::tuple([
-                    Expr::val(cursor.last_updated),
-                    Expr::val(cursor.id),
-                ])),
-            ),
+                ]);
+                let at = Expr::tuple([Expr::val(cursor.last_updated), Expr::val(cursor.id)]);
+                rows_query.filter(if q.order == ObservationOrder::LastUpdatedAsc {
+                    row.gt(at)
+                } else {
+                    row.lt(at)
+                })
+            }
             None => rows_query.offset(page.offset()),
         };
-        let rows = rows_query
-            .order_by_desc(obs::Column::LastUpdated)
-            .order_by_desc(obs::Column::Id)
-            .limit(limit_of(&page))
-            .all(&self.db)
-            .await
-            .db()?;
+        rows_query = match q.order {
+            ObservationOrder::LastUpdatedDesc => rows_query
+                .order_by_desc(obs::Column::LastUpdated)
+                .order_by_desc(obs::Column::Id),
+            ObservationOrder::LastUpdatedAsc => rows_query
+                .order_by_asc(obs::Column::LastUpdated)
+                .order_by_asc(obs::Column::Id),
+            // Rows without an effective time last on both databases (their NULL orderings
+            // differ).
+            ObservationOrder::EffectiveAsc => rows_query
+                .order_by_asc(Expr::col((obs::Entity, obs::Column::EffectiveStart)).is_null())
+                .order_by_asc(obs::Column::EffectiveStart)
+                .order_by_asc(obs::Column::Id),
+            ObservationOrder::EffectiveDesc => rows_query
+                .order_by_asc(Expr::col((obs::Entity, obs::Column::EffectiveStart)).is_null())
+                .order_by_desc(obs::Column::EffectiveStart)
+                .order_by_desc(obs::Column::Id),
+        };
+        let rows = rows_query.limit(limit_of(&page)).all(&self.db).await.db()?;
         let ids: Vec<Id> = rows.iter().map(|r| r.id).collect();
         let mut identifiers = self.identifiers_of(&ids).await?;
         Ok(Page {

@@ -5,14 +5,14 @@ use chrono::Utc;
 use jhe_core::domain::{Id, NewPatient, Page, PageRequest, Patient};
 use jhe_core::store::{AccessScope, PatientQuery, PatientStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::access::patient_condition;
-use super::entity::{patient, patient_organization as po, study_patient as sp};
+use super::entity::{patient, patient_organization as po, study_patient as sp, user};
 use super::{DbResultExt, SeaOrmStore, delete_pair, insert_link, limit_of};
 
 pub(crate) fn patient_from(m: patient::Model) -> Patient {
@@ -193,6 +193,50 @@ impl PatientStore for SeaOrmStore {
         }
         if let Some(identifier) = &q.identifier {
             cond = cond.add(patient::Column::Identifier.eq(identifier.as_str()));
+        }
+        // FHIR string search: starts with, case-insensitive (LOWER on both sides, the same on
+        // SQLite and PostgreSQL; LIKE wildcards in the value are escaped).
+        let starts_with = |column: patient::Column, value: &str| {
+            let escaped = value
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            Expr::expr(Func::lower(Expr::col((patient::Entity, column))))
+                .like(LikeExpr::new(format!("{escaped}%")).escape('\\'))
+        };
+        for name in &q.name {
+            cond = cond.add(
+                Condition::any()
+                    .add(starts_with(patient::Column::NameFamily, name))
+                    .add(starts_with(patient::Column::NameGiven, name)),
+            );
+        }
+        for family in &q.family {
+            cond = cond.add(starts_with(patient::Column::NameFamily, family));
+        }
+        for given in &q.given {
+            cond = cond.add(starts_with(patient::Column::NameGiven, given));
+        }
+        if let Some(email) = &q.email {
+            cond = cond.add(
+                patient::Column::JheUserId.in_subquery(
+                    Query::select()
+                        .column(user::Column::Id)
+                        .from(user::Entity)
+                        .and_where(
+                            Expr::expr(Func::lower(Expr::col((user::Entity, user::Column::Email))))
+                                .eq(email.to_lowercase()),
+                        )
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(from) = q.birth_date_from {
+            cond = cond.add(patient::Column::BirthDate.gte(from));
+        }
+        if let Some(before) = q.birth_date_before {
+            cond = cond.add(patient::Column::BirthDate.lt(before));
         }
         let query = patient::Entity::find().filter(cond);
         let total = query.clone().count(&self.db).await.db()?;

@@ -498,6 +498,7 @@ impl PatientsApi {
             study_id: study_id.0,
             patient_id: patient_id.0,
             identifier: patient_identifier_value.0,
+            ..Default::default()
         };
         let found = patients::list(&self.state, &auth.0, query, page).await?;
         Ok(Json(envelope(

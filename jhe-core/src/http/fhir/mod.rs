@@ -8,12 +8,15 @@
 //! | `GET [base]/Observation/{id}` | read |
 //! | `GET [base]/Patient`, `POST [base]/Patient/_search` | patient search |
 //! | `GET [base]/Patient/{id}` | patient read |
+//! | `GET [base]/metadata` | the CapabilityStatement ([`conformance`]), no authentication |
+//! | `GET [base]/.well-known/smart-configuration`, `GET /.well-known/smart-configuration` | SMART App Launch 2 configuration, no authentication |
 //!
-//! Every route needs `Authorization: Bearer <token>`. Errors are OperationOutcome resources
+//! Every other route needs `Authorization: Bearer <token>`. Errors are OperationOutcome resources
 //! (`application/fhir+json`); request bodies may be `application/json` or
 //! `application/fhir+json`. The handlers are thin: they parse, authenticate, call one function
 //! of [`crate::services::observations`] and shape the answer.
 
+pub mod conformance;
 mod respond;
 
 use std::sync::Arc;
@@ -23,10 +26,10 @@ use poem::web::Data;
 use poem::{Body, Request, Response, Route, handler};
 use serde_json::Value;
 
+use crate::fhir::datetime::format_instant;
 use crate::fhir::model::{
-    CreatedRefOut, Empty, EntryResponseOut, ObservationCreatedOut, ObservationOut,
-    OperationOutcomeOut, PatientOut, ResponseBundleOut, ResponseEntryOut, SearchBundle,
-    SearchEntry,
+    Empty, EntryResponseOut, ObservationCreatedOut, ObservationOut, OperationOutcomeOut,
+    PatientOut, ResponseBundleOut, ResponseEntryOut, SearchBundle, SearchEntry, SearchModeOut,
 };
 use crate::fhir::search::{ObservationSearch, PatientSearch};
 use crate::fhir::{FhirError, FhirResult, FhirStatus};
@@ -51,7 +54,20 @@ pub fn mount(route: Route) -> Route {
             .at(format!("{prefix}/"), fhir_endpoint)
             .at(format!("{prefix}/*rest"), fhir_endpoint);
     }
-    route
+    route.at("/.well-known/smart-configuration", smart_configuration)
+}
+
+/// `GET /.well-known/smart-configuration` (also under the FHIR bases).
+#[handler]
+async fn smart_configuration(state: Data<&Arc<AppState>>, req: &Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return respond::error(not_allowed(req.method(), "the SMART configuration"));
+    }
+    respond::json(
+        StatusCode::OK,
+        "application/json",
+        &conformance::smart_configuration(&state.config),
+    )
 }
 
 #[handler]
@@ -102,10 +118,29 @@ fn not_allowed(method: &Method, what: &str) -> FhirError {
 }
 
 async fn dispatch(state: &AppState, req: &Request, body: Body) -> FhirResult<Response> {
-    let principal = crate::http::auth::principal(state, req).await?;
     let segments = segments(req);
     let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method();
+    // Read before a client has a token: no authentication.
+    match (parts.as_slice(), method) {
+        (["metadata"], &Method::GET | &Method::HEAD) => {
+            return Ok(respond::json(
+                StatusCode::OK,
+                respond::content_type_for(req),
+                &conformance::capability_statement(&state.config, &base_url(state, req)),
+            ));
+        }
+        (["metadata"], m) => return Err(not_allowed(m, "metadata")),
+        ([".well-known", "smart-configuration"], &Method::GET | &Method::HEAD) => {
+            return Ok(respond::json(
+                StatusCode::OK,
+                "application/json",
+                &conformance::smart_configuration(&state.config),
+            ));
+        }
+        _ => {}
+    }
+    let principal = crate::http::auth::principal(state, req).await?;
     match (parts.as_slice(), method) {
         ([], &Method::POST) => {
             let bundle = read_json(req, body).await?;
@@ -264,28 +299,41 @@ async fn bundle_response(
     bundle: Value,
 ) -> FhirResult<Response> {
     let outcome = service::process_bundle(state, principal, bundle).await?;
+    let base = base_url(state, req);
     let entry = outcome
         .entries
         .into_iter()
         .map(|result| match result {
-            Ok(stored) => ResponseEntryOut {
-                resource: Some(CreatedRefOut {
-                    resource_type: "Resource",
-                    id: stored.observation.id.to_string(),
-                }),
-                response: EntryResponseOut {
-                    status: if stored.created {
-                        "201 Created"
-                    } else {
-                        "200 OK"
+            Ok(stored) => {
+                let o = &stored.observation;
+                let location = format!("Observation/{}", o.id);
+                ResponseEntryOut {
+                    full_url: Some(format!("{base}/{location}")),
+                    resource: Some(ObservationCreatedOut::new(o, &stored.concept)),
+                    response: EntryResponseOut {
+                        status: if stored.created {
+                            "201 Created"
+                        } else {
+                            "200 OK"
+                        },
+                        location: Some(location),
+                        etag: o
+                            .last_updated
+                            .timestamp_nanos_opt()
+                            .map(|nanos| format!("W/\"{nanos}\"")),
+                        last_modified: Some(format_instant(o.last_updated)),
+                        outcome: None,
                     },
-                    outcome: None,
-                },
-            },
+                }
+            }
             Err(o) => ResponseEntryOut {
+                full_url: None,
                 resource: None,
                 response: EntryResponseOut {
                     status: o.status.status_line(),
+                    location: None,
+                    etag: None,
+                    last_modified: None,
                     outcome: Some(OperationOutcomeOut::error(
                         o.code,
                         o.diagnostics,
@@ -310,27 +358,45 @@ async fn bundle_response(
     ))
 }
 
+/// A searchset Bundle of one page; `to_resource` gives each row's `<type>/<id>` and resource.
+///
+/// Answered as FHIR JSON (`Accept: application/fhir+json` or `_format`), entries carry
+/// `fullUrl` and `search.mode` and an empty page has no `entry`. Answered as plain JSON (what
+/// the original served and jupyterhealth-client reads), entries are `{"resource": …}` only —
+/// the client unwraps an entry only when it has exactly one key — and an empty page keeps
+/// `"entry": []`, which the client indexes; a count-only request (`_count=0`,
+/// `_summary=count`) never has `entry`.
 fn search_bundle<T, R>(
     state: &AppState,
     req: &Request,
     params: &[(String, String)],
     page: SearchPage<T>,
-    to_resource: impl Fn(T) -> R,
+    count_only: bool,
+    to_resource: impl Fn(T) -> (String, R),
 ) -> SearchBundle<R> {
     let origin = respond::origin(req, &state.config);
+    let base = base_url(state, req);
+    let fhir_json = respond::content_type_for(req) == crate::fhir::FHIR_JSON;
     let links = Links::new(&origin, req.original_uri(), params);
+    let entry: Vec<SearchEntry<R>> = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let (path, resource) = to_resource(item);
+            SearchEntry {
+                full_url: fhir_json.then(|| format!("{base}/{path}")),
+                resource,
+                search: fhir_json.then_some(SearchModeOut { mode: "match" }),
+            }
+        })
+        .collect();
+    let keep_empty = !fhir_json && !count_only;
     SearchBundle {
         resource_type: "Bundle",
         type_: "searchset",
         total: page.total,
         link: links.build(page.page, page.has_next, page.next_cursor.as_deref()),
-        entry: page
-            .items
-            .into_iter()
-            .map(|item| SearchEntry {
-                resource: to_resource(item),
-            })
-            .collect(),
+        entry: (keep_empty || !entry.is_empty()).then_some(entry),
         meta: Empty {},
     }
 }
@@ -343,8 +409,9 @@ async fn observation_search(
 ) -> FhirResult<Response> {
     let search = ObservationSearch::parse(&params)?;
     let page = service::search_observations(state, principal, &search).await?;
-    let bundle = search_bundle(state, req, &params, page, |(o, c)| {
-        ObservationOut::new(&o, &c)
+    let count_only = search.paging.count == 0;
+    let bundle = search_bundle(state, req, &params, page, count_only, |(o, c)| {
+        (format!("Observation/{}", o.id), ObservationOut::new(&o, &c))
     });
     Ok(respond::json(
         StatusCode::OK,
@@ -361,8 +428,12 @@ async fn patient_search(
 ) -> FhirResult<Response> {
     let search = PatientSearch::parse(&params)?;
     let page = service::search_patients(state, principal, &search).await?;
-    let bundle = search_bundle(state, req, &params, page, |(p, email)| {
-        PatientOut::new(&p, email.as_deref())
+    let count_only = search.paging.count == 0;
+    let bundle = search_bundle(state, req, &params, page, count_only, |(p, email)| {
+        (
+            format!("Patient/{}", p.id),
+            PatientOut::new(&p, email.as_deref()),
+        )
     });
     Ok(respond::json(
         StatusCode::OK,
