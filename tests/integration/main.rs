@@ -19,6 +19,7 @@ mod api_studies;
 mod api_users;
 mod client_compat;
 mod email_case;
+mod fhir_consent;
 mod fhir_search;
 mod fhir_upload;
 mod formats;

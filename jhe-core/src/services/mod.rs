@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod clients;
 pub mod consents;
 pub mod data_sources;
+pub mod fhir_consents;
 pub mod guard;
 pub mod jhe_settings;
 pub mod keys;

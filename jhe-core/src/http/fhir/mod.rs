@@ -8,6 +8,8 @@
 //! | `GET [base]/Observation/{id}` | read |
 //! | `GET [base]/Patient`, `POST [base]/Patient/_search` | patient search |
 //! | `GET [base]/Patient/{id}` | patient read |
+//! | `GET [base]/Consent?patient=`, `POST [base]/Consent/_search` | consent decisions (read-only) |
+//! | `GET [base]/Consent/{id}` | consent read |
 //!
 //! Every route needs `Authorization: Bearer <token>`. Errors are OperationOutcome resources
 //! (`application/fhir+json`); request bodies may be `application/json` or
@@ -23,6 +25,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, Route, handler};
 use serde_json::Value;
 
+use crate::fhir::consent::ConsentOut;
 use crate::fhir::model::{
     CreatedRefOut, Empty, EntryResponseOut, ObservationCreatedOut, ObservationOut,
     OperationOutcomeOut, PatientOut, ResponseBundleOut, ResponseEntryOut, SearchBundle,
@@ -148,6 +151,22 @@ async fn dispatch(state: &AppState, req: &Request, body: Body) -> FhirResult<Res
             ))
         }
         (["Patient", ..], m) => Err(not_allowed(m, "Patient")),
+        (["Consent"], &Method::GET) => {
+            consent_search(state, req, &principal, query_params(req)).await
+        }
+        (["Consent", "_search"], &Method::POST) => {
+            let params = form_params(req, body).await?;
+            consent_search(state, req, &principal, params).await
+        }
+        (["Consent", id], &Method::GET) => {
+            let view = crate::services::fhir_consents::read(state, &principal, id).await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                respond::content_type_for(req),
+                &ConsentOut::new(&view),
+            ))
+        }
+        (["Consent", ..], m) => Err(not_allowed(m, "Consent")),
         ([resource_type, ..], _) => Err(FhirError::not_found(format!(
             "Unsupported FHIR resource type: {resource_type}."
         ))),
@@ -364,6 +383,28 @@ async fn patient_search(
     let bundle = search_bundle(state, req, &params, page, |(p, email)| {
         PatientOut::new(&p, email.as_deref())
     });
+    Ok(respond::json(
+        StatusCode::OK,
+        respond::content_type_for(req),
+        &bundle,
+    ))
+}
+
+async fn consent_search(
+    state: &AppState,
+    req: &Request,
+    principal: &Principal,
+    params: Vec<(String, String)>,
+) -> FhirResult<Response> {
+    let views = crate::services::fhir_consents::search(state, principal, &params).await?;
+    let page = SearchPage {
+        total: views.len() as u64,
+        items: views,
+        page: 1,
+        has_next: false,
+        next_cursor: None,
+    };
+    let bundle = search_bundle(state, req, &params, page, |v| ConsentOut::new(&v));
     Ok(respond::json(
         StatusCode::OK,
         respond::content_type_for(req),
