@@ -17,6 +17,7 @@ mod api_practitioners;
 mod api_settings;
 mod api_studies;
 mod api_users;
+mod audit;
 mod client_compat;
 mod email_case;
 mod fhir_consent;

@@ -281,6 +281,10 @@ pub const ROUTES: &[RouteScope] = &[
     row("GET", "/fhir/r5/Patient", P("Patient", S)),
     row("POST", "/fhir/r5/Patient/_search", P("Patient", S)),
     row("GET", "/fhir/r5/Patient/{id}", P("Patient", R)),
+    row("GET", "/fhir/r5/Consent", P("Consent", S)),
+    row("POST", "/fhir/r5/Consent/_search", P("Consent", S)),
+    row("GET", "/fhir/r5/Consent/{id}", P("Consent", R)),
+    row("GET", "/fhir/r5/AuditEvent", P("AuditEvent", S)),
 ];
 
 /// The path's segments, percent-decoded, empty ones dropped, `/FHIR/R5` read as `/fhir/r5`.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{CodeableConcept, Id, Study, StudyPatient, StudyPatientScopeConsent};
 use crate::fhir::{FhirError, FhirResult};
 use crate::policy::{AccessScope, Principal};
@@ -142,7 +143,16 @@ pub async fn search(
         .store
         .list_patient_consents(&scope, patient_id)
         .await?;
-    views_of(state, &scope, patient_id, consents).await
+    let views = views_of(state, &scope, patient_id, consents).await?;
+    crate::services::audit::record_access(
+        state,
+        principal,
+        AuditKind::Search,
+        "Consent",
+        Some(&format!("patient={patient_id}")),
+        views.iter().map(|v| v.enrolment.patient_id),
+    );
+    Ok(views)
 }
 
 /// `GET [base]/Consent/{id}`: one decision, `404` when unknown or not visible to the caller.
@@ -153,7 +163,16 @@ pub async fn read(state: &AppState, principal: &Principal, id: &str) -> FhirResu
     let not_found = || FhirError::not_found(format!("Consent/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
     let scope = scope(state, principal).await;
-    let Some((consent, enrolment)) = state.store.get_consent(&scope, id).await? else {
+    let found = state.store.get_consent(&scope, id).await?;
+    let event = AuditEvent::by(principal, AuditKind::Read).entity(format!("Consent/{id}"));
+    crate::services::audit::record(
+        state,
+        match &found {
+            Some((_, enrolment)) => event.patient(enrolment.patient_id),
+            None => event.failed("not found"),
+        },
+    );
+    let Some((consent, enrolment)) = found else {
         return Err(not_found());
     };
     view_of(

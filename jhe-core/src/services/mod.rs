@@ -2,6 +2,7 @@
 //! store or the policy directly.
 
 pub mod accounts;
+pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod data_sources;

@@ -5,6 +5,7 @@
 //! a [`Policy`](crate::policy::Policy) issues one), so that forgetting the caller's access or the
 //! consent rule does not compile; the backend applies all of it in SQL.
 
+mod audit;
 mod clients;
 mod error;
 mod oauth;
@@ -18,6 +19,7 @@ mod unit_of_work;
 mod users;
 
 pub use crate::policy::{AccessScope, ObservationConsent, PatientVisibility};
+pub use audit::*;
 pub use clients::*;
 pub use error::*;
 pub use oauth::*;
@@ -56,6 +58,7 @@ pub trait MaintenanceStore {
 /// [`TransactionalStore::begin`]). Implemented for every type implementing the sub-traits.
 pub trait Store:
     UserStore
+    + AuditStore
     + OrganizationStore
     + PatientStore
     + StudyStore
@@ -74,6 +77,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: UserStore
+        + AuditStore
         + OrganizationStore
         + PatientStore
         + StudyStore

@@ -10,6 +10,7 @@ use super::{DbResultExt, SeaOrmStore};
 
 /// Every table with a generated `id`, children before parents (the order `flush` deletes in).
 const TABLES: &[&str] = &[
+    "audit_events",
     "login_attempts",
     "oauth_refresh_tokens",
     "oauth_access_tokens",

@@ -5,6 +5,7 @@
 //! SQL (see `access`).
 
 mod access;
+mod audit;
 mod clients;
 #[allow(missing_docs)]
 pub mod entity;

@@ -10,6 +10,7 @@
 //! | `GET [base]/Patient/{id}` | patient read |
 //! | `GET [base]/Consent?patient=`, `POST [base]/Consent/_search` | consent decisions (read-only) |
 //! | `GET [base]/Consent/{id}` | consent read |
+//! | `GET [base]/AuditEvent` | the audit trail: a patient's own events, or all for a superuser |
 //!
 //! Every route needs `Authorization: Bearer <token>`. Errors are OperationOutcome resources
 //! (`application/fhir+json`); request bodies may be `application/json` or
@@ -167,6 +168,10 @@ async fn dispatch(state: &AppState, req: &Request, body: Body) -> FhirResult<Res
             ))
         }
         (["Consent", ..], m) => Err(not_allowed(m, "Consent")),
+        (["AuditEvent"], &Method::GET) => {
+            audit_search(state, req, &principal, query_params(req)).await
+        }
+        (["AuditEvent", ..], m) => Err(not_allowed(m, "AuditEvent")),
         ([resource_type, ..], _) => Err(FhirError::not_found(format!(
             "Unsupported FHIR resource type: {resource_type}."
         ))),
@@ -405,6 +410,33 @@ async fn consent_search(
         next_cursor: None,
     };
     let bundle = search_bundle(state, req, &params, page, |v| ConsentOut::new(&v));
+    Ok(respond::json(
+        StatusCode::OK,
+        respond::content_type_for(req),
+        &bundle,
+    ))
+}
+
+async fn audit_search(
+    state: &AppState,
+    req: &Request,
+    principal: &Principal,
+    params: Vec<(String, String)>,
+) -> FhirResult<Response> {
+    let found = crate::services::audit::search(state, principal, &params).await?;
+    let next_cursor = found
+        .items
+        .last()
+        .filter(|_| found.has_next)
+        .map(|e| e.id.to_string());
+    let page = SearchPage {
+        total: found.total,
+        items: found.items,
+        page: 1,
+        has_next: found.has_next,
+        next_cursor,
+    };
+    let bundle = search_bundle(state, req, &params, page, |e| e.resource);
     Ok(respond::json(
         StatusCode::OK,
         respond::content_type_for(req),
