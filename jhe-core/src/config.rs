@@ -87,6 +87,25 @@ impl AuditConfig {
     }
 }
 
+/// FHIR Bulk Data export (`JHE_EXPORT_DIR`, `JHE_EXPORT_TTL_HOURS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportConfig {
+    /// Where export files are written (`JHE_EXPORT_DIR`, default `exports`); replicas serving
+    /// one database must share it.
+    pub dir: PathBuf,
+    /// How long a job and its files are kept after kick-off (`JHE_EXPORT_TTL_HOURS`, default 24).
+    pub ttl_hours: i64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            dir: PathBuf::from("exports"),
+            ttl_hours: 24,
+        }
+    }
+}
+
 /// SMTP relay settings (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
@@ -180,6 +199,8 @@ pub struct Config {
     pub allow_demo_accounts: bool,
     /// The audit trail's sinks.
     pub audit: AuditConfig,
+    /// Bulk Data export.
+    pub export: ExportConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -202,6 +223,7 @@ impl std::fmt::Debug for Config {
             .field("seed_on_empty", &self.seed_on_empty)
             .field("allow_demo_accounts", &self.allow_demo_accounts)
             .field("audit", &self.audit)
+            .field("export", &self.export)
             .finish()
     }
 }
@@ -261,6 +283,7 @@ impl Default for Config {
             seed_on_empty: SeedOnEmpty::default(),
             allow_demo_accounts: false,
             audit: AuditConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }
@@ -370,6 +393,20 @@ impl Config {
         }
         if let Some(v) = get("JHE_AUDIT_FILE") {
             config.audit.file = PathBuf::from(v);
+        }
+        if let Some(v) = get("JHE_EXPORT_DIR") {
+            config.export.dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("JHE_EXPORT_TTL_HOURS") {
+            config.export.ttl_hours =
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|h| *h > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "JHE_EXPORT_TTL_HOURS",
+                        reason: "a positive number of hours".into(),
+                    })?;
         }
         Ok(config)
     }

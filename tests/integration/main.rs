@@ -18,6 +18,7 @@ mod api_settings;
 mod api_studies;
 mod api_users;
 mod audit;
+mod bulk_export;
 mod client_compat;
 mod email_case;
 mod fhir_consent;

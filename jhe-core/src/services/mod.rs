@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bulk_export;
 pub mod clients;
 pub mod consents;
 pub mod data_sources;

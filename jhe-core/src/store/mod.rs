@@ -8,6 +8,7 @@
 mod audit;
 mod clients;
 mod error;
+mod export;
 mod oauth;
 mod observations;
 mod organizations;
@@ -22,6 +23,7 @@ pub use crate::policy::{AccessScope, ObservationConsent, PatientVisibility};
 pub use audit::*;
 pub use clients::*;
 pub use error::*;
+pub use export::*;
 pub use oauth::*;
 pub use observations::*;
 pub use organizations::*;
@@ -59,6 +61,7 @@ pub trait MaintenanceStore {
 pub trait Store:
     UserStore
     + AuditStore
+    + ExportStore
     + OrganizationStore
     + PatientStore
     + StudyStore
@@ -78,6 +81,7 @@ pub trait Store:
 impl<T> Store for T where
     T: UserStore
         + AuditStore
+        + ExportStore
         + OrganizationStore
         + PatientStore
         + StudyStore

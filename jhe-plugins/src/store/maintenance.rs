@@ -64,6 +64,7 @@ impl MaintenanceStore for SeaOrmStore {
 
     async fn flush(&self) -> StoreResult<()> {
         self.execute("DELETE FROM sessions".into()).await?;
+        self.execute("DELETE FROM bulk_export_jobs".into()).await?;
         self.execute("UPDATE organizations SET part_of_id = NULL".into())
             .await?;
         for table in TABLES {

@@ -9,6 +9,7 @@ mod audit;
 mod clients;
 #[allow(missing_docs)]
 pub mod entity;
+mod export;
 mod maintenance;
 mod oauth;
 mod observations;
