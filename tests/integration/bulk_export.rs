@@ -286,3 +286,55 @@ both_backends! {
     export_and_access => bulk_export;
     expiry => expired_jobs_are_gone;
 }
+
+struct NoBar;
+
+impl jhe_core::services::bulk_export::ExportProgress for NoBar {
+    fn progress(&self, _: jhe_core::services::bulk_export::ExportType, _: u64, _: Option<u64>) {}
+}
+
+/// `server export` (the service behind it): the same files as `$export` for the same account.
+async fn command_line_export(backend: Backend) {
+    use jhe_core::services::bulk_export::{ExportLevel, ExportParams, export_to_dir};
+    let exports =
+        std::env::temp_dir().join(format!("jhe_exports_{}", uuid::Uuid::new_v4().simple()));
+    let exports_for_config = exports.clone();
+    let app = spawn_seeded_with(backend, move |c| c.export.dir = exports_for_config).await;
+    let manager = bearer_for(&app, MANAGER).await;
+    let over_http = export(&app, "/fhir/r5/Group/30001/$export", &manager).await;
+    let dir = exports.join("cli");
+    let state = crate::support::state_of(&app);
+    let written = export_to_dir(
+        &state,
+        "Mary@Example.com",
+        ExportLevel::Study(30001),
+        &ExportParams::parse(&[]).unwrap(),
+        &dir,
+        &NoBar,
+    )
+    .await
+    .unwrap();
+    assert!(!written.is_empty());
+    for f in &written {
+        let text = std::fs::read_to_string(dir.join(&f.file)).unwrap();
+        assert_eq!(text.lines().count() as u64, f.count);
+        assert_eq!(f.count, count_of(&over_http, &f.type_), "{}", f.type_);
+    }
+    assert_eq!(written.len(), files(&over_http).len());
+    // Another organisation's manager may not export the study.
+    let refused = export_to_dir(
+        &state,
+        "mark@example.com",
+        ExportLevel::Study(30001),
+        &ExportParams::parse(&[]).unwrap(),
+        &exports.join("refused"),
+        &NoBar,
+    )
+    .await;
+    assert!(refused.is_err());
+    let _ = std::fs::remove_dir_all(&exports);
+}
+
+both_backends! {
+    command_line => command_line_export;
+}

@@ -543,6 +543,76 @@ pub async fn cancel(state: &AppState, principal: &Principal, id: &str) -> FhirRe
     Ok(())
 }
 
+/// The `server export` command: the same export as `$export`, written to `dir` at once, read
+/// with the access of the account `email` (as a browser session of theirs would: their full
+/// role, under the same access scope), reporting to `progress`. Returns the files written.
+///
+/// # Errors
+/// `404` for an unknown or inactive account; those of `$export` (`403`, `404` for the study)
+/// and of [`run`].
+pub async fn export_to_dir(
+    state: &AppState,
+    email: &str,
+    level: ExportLevel,
+    params: &ExportParams,
+    dir: &Path,
+    progress: &dyn ExportProgress,
+) -> FhirResult<Vec<OutputFile>> {
+    let user = state
+        .store
+        .get_user_by_email(&email.trim().to_lowercase())
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| FhirError::not_found(format!("No active account {email}.")))?;
+    let principal = Principal {
+        practitioner: state.store.get_practitioner_by_user(user.id).await?,
+        patient: state.store.get_patient_by_user(user.id).await?,
+        user,
+        via: crate::policy::AuthMethod::Session,
+        scopes: crate::domain::GrantedScopes::full_role(),
+    };
+    if scope(state, &principal).await.sees_nothing() {
+        return Err(FhirError::forbidden(format!(
+            "{email} may not read patient data."
+        )));
+    }
+    if let ExportLevel::Study(study_id) = level {
+        let study = state
+            .store
+            .get_study(study_id)
+            .await?
+            .ok_or_else(|| FhirError::not_found(format!("Study {study_id} is not known.")))?;
+        require(
+            state,
+            &principal,
+            Action::ReadStudy {
+                organization_id: study.organization_id,
+            },
+        )
+        .await?;
+    }
+    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+        FhirError::Core(crate::CoreError::Internal(format!(
+            "cannot create {}: {e}",
+            dir.display()
+        )))
+    })?;
+    audit::record(
+        state,
+        AuditEvent::by(&principal, AuditKind::Export)
+            .entity(match level {
+                ExportLevel::Patients => "Patient".to_string(),
+                ExportLevel::Study(s) => format!("Group/{s}"),
+            })
+            .detail(format!("command line export to {}", dir.display())),
+    );
+    let output = run(state, &principal, "", level, params, dir, Some(progress))
+        .await?
+        .unwrap_or_default();
+    state.audit.flush().await;
+    Ok(output)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
