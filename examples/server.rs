@@ -7,6 +7,7 @@
 //! cargo run --release --example server -- seed --flush # reset to the demo data
 //! cargo run --release --example server -- create-superuser --email admin@example.org
 //! cargo run --release --example server -- openapi      # print the OpenAPI document
+//! cargo run --release --example server -- export out/ --as mary@example.com --study 30001
 //! ```
 
 use std::io::{BufRead, Write};
@@ -60,6 +61,41 @@ enum Command {
     },
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// FHIR Bulk Data export to a directory (Patient.ndjson, Observation.ndjson,
+    /// Consent.ndjson), read with the access of one account, as `$export` would.
+    Export {
+        /// Directory to write into (created when missing).
+        dir: std::path::PathBuf,
+        /// The account whose access applies (e-mail address).
+        #[arg(long = "as")]
+        as_user: String,
+        /// Only this study (as `Group/{study}/$export`).
+        #[arg(long)]
+        study: Option<i64>,
+        /// Resource types, comma-separated (`_type`; default all three).
+        #[arg(long = "type")]
+        types: Option<String>,
+        /// Only data changed at or after this instant (`_since`).
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+struct ExportBar(indicatif::ProgressBar);
+
+impl jhe_core::services::bulk_export::ExportProgress for ExportBar {
+    fn progress(
+        &self,
+        type_: jhe_core::services::bulk_export::ExportType,
+        written: u64,
+        total: Option<u64>,
+    ) {
+        if let Some(total) = total {
+            self.0.set_length(total);
+        }
+        self.0.set_position(written);
+        self.0.set_message(type_.name());
+    }
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -171,6 +207,47 @@ async fn run() -> anyhow::Result<()> {
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 return Err(e.into());
+            }
+        }
+        Command::Export {
+            dir,
+            as_user,
+            study,
+            types,
+            since,
+        } => {
+            use jhe_core::services::bulk_export::{ExportLevel, ExportParams, export_to_dir};
+            store.migrate().await?;
+            let mut params = Vec::new();
+            if let Some(t) = types {
+                params.push(("_type".to_string(), t));
+            }
+            if let Some(s) = since {
+                params.push(("_since".to_string(), s));
+            }
+            let params = ExportParams::parse(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let level = study.map_or(ExportLevel::Patients, ExportLevel::Study);
+            let server = assemble(config, store)?;
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("exporting {msg:12} [{bar:30}] {pos}/{len}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let bar = ExportBar(bar);
+            let files = export_to_dir(server.state(), &as_user, level, &params, &dir, &bar)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.0.finish_with_message("done");
+            let mut out = std::io::stdout().lock();
+            for f in files {
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    f.type_,
+                    f.count,
+                    dir.join(&f.file).display()
+                );
             }
         }
         Command::Serve { .. } => {

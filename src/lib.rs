@@ -15,9 +15,12 @@ use jhe_core::{Config, CoreError, CoreResult, JheServer};
 use jhe_plugins::SeaOrmStore;
 
 /// The default server: the given store with the standard plug-ins (password login; mail through
-/// SMTP when `SMTP_HOST` is set, else to files under `JHE_MAIL_DIR`).
+/// SMTP when `SMTP_HOST` is set, else to files under `JHE_MAIL_DIR`; the audit trail to the
+/// database and/or an NDJSON file, as `JHE_AUDIT_SINK` says).
 pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer> {
     let mailer = jhe_plugins::mailer_from_config(&config)?;
+    let audit =
+        jhe_plugins::audit_sink_from_config(&config.audit, std::sync::Arc::new(store.clone()));
     Ok(JheServer::builder()
         .config(config)
         .store(store)
@@ -26,6 +29,7 @@ pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer>
         .data_format(jhe_plugins::AttachmentFormat::default())
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
+        .shared_audit_sink(audit)
         .build()?)
 }
 

@@ -39,6 +39,73 @@ pub enum SeedOnEmpty {
     Never,
 }
 
+/// Where the audit trail goes (`JHE_AUDIT_SINK`, `JHE_AUDIT_FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Write audit events to the database (`JHE_AUDIT_SINK` contains `database`; the default).
+    pub database: bool,
+    /// Append audit events to [`file`](Self::file) as NDJSON (`JHE_AUDIT_SINK` contains `ndjson`).
+    pub ndjson: bool,
+    /// The NDJSON file (`JHE_AUDIT_FILE`, default `audit.ndjson`).
+    pub file: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            database: true,
+            ndjson: false,
+            file: PathBuf::from("audit.ndjson"),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Parses `JHE_AUDIT_SINK`: a comma-separated list of `database` and `ndjson`, or `none`.
+    ///
+    /// # Errors
+    /// An unknown sink name.
+    pub fn parse_sinks(&mut self, value: &str) -> Result<(), ConfigError> {
+        self.database = false;
+        self.ndjson = false;
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "database" | "db" => self.database = true,
+                "ndjson" | "file" => self.ndjson = true,
+                "none" => {}
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "JHE_AUDIT_SINK",
+                        reason: format!(
+                            "unknown audit sink \"{other}\" (use database, ndjson or none)"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// FHIR Bulk Data export (`JHE_EXPORT_DIR`, `JHE_EXPORT_TTL_HOURS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportConfig {
+    /// Where export files are written (`JHE_EXPORT_DIR`, default `exports`); replicas serving
+    /// one database must share it.
+    pub dir: PathBuf,
+    /// How long a job and its files are kept after kick-off (`JHE_EXPORT_TTL_HOURS`, default 24).
+    pub ttl_hours: i64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            dir: PathBuf::from("exports"),
+            ttl_hours: 24,
+        }
+    }
+}
+
 /// SMTP relay settings (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
@@ -130,6 +197,10 @@ pub struct Config {
     /// Start even though demo accounts with the published password exist while `SITE_URL` is
     /// not a loopback address (`JHE_ALLOW_DEMO_ACCOUNTS=true`; default false).
     pub allow_demo_accounts: bool,
+    /// The audit trail's sinks.
+    pub audit: AuditConfig,
+    /// Bulk Data export.
+    pub export: ExportConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -151,6 +222,8 @@ impl std::fmt::Debug for Config {
             .field("lifetimes", &self.lifetimes)
             .field("seed_on_empty", &self.seed_on_empty)
             .field("allow_demo_accounts", &self.allow_demo_accounts)
+            .field("audit", &self.audit)
+            .field("export", &self.export)
             .finish()
     }
 }
@@ -209,6 +282,8 @@ impl Default for Config {
             lifetimes: TokenLifetimes::default(),
             seed_on_empty: SeedOnEmpty::default(),
             allow_demo_accounts: false,
+            audit: AuditConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }
@@ -312,6 +387,26 @@ impl Config {
         }
         if let Some(v) = get("JHE_ALLOW_DEMO_ACCOUNTS") {
             config.allow_demo_accounts = flag("JHE_ALLOW_DEMO_ACCOUNTS", &v)?;
+        }
+        if let Some(v) = get("JHE_AUDIT_SINK") {
+            config.audit.parse_sinks(&v)?;
+        }
+        if let Some(v) = get("JHE_AUDIT_FILE") {
+            config.audit.file = PathBuf::from(v);
+        }
+        if let Some(v) = get("JHE_EXPORT_DIR") {
+            config.export.dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("JHE_EXPORT_TTL_HOURS") {
+            config.export.ttl_hours =
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|h| *h > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "JHE_EXPORT_TTL_HOURS",
+                        reason: "a positive number of hours".into(),
+                    })?;
         }
         Ok(config)
     }

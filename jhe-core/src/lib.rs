@@ -8,6 +8,7 @@
 //! Standard implementations of the traits live in the `jhe-plugins` crate.
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::endpoint::BoxEndpoint;
 use thiserror::Error;
 
+use crate::audit::{AuditSink, LogAuditSink};
 use crate::config::Config;
 use crate::error::CoreResult;
 use crate::format::DataFormat;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub identity_providers: Vec<Arc<dyn IdentityProvider>>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditSink>,
 }
 
 /// Why the server could not be assembled.
@@ -46,6 +49,7 @@ pub struct JheServerBuilder {
     formats: Vec<Arc<dyn DataFormat>>,
     identity_providers: Vec<Arc<dyn IdentityProvider>>,
     mailer: Option<Arc<dyn Mailer>>,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl JheServerBuilder {
@@ -97,6 +101,19 @@ impl JheServerBuilder {
         self
     }
 
+    /// The audit sink (default: [`LogAuditSink`], which only logs; the default server of the
+    /// `jhe` facade writes to the database).
+    pub fn audit_sink(mut self, sink: impl AuditSink + 'static) -> Self {
+        self.audit = Some(Arc::new(sink));
+        self
+    }
+
+    /// An audit sink already shared elsewhere.
+    pub fn shared_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Result<JheServer, BuildError> {
         let store = self.store.ok_or(BuildError::MissingStore)?;
@@ -108,6 +125,7 @@ impl JheServerBuilder {
                 formats: self.formats,
                 identity_providers: self.identity_providers,
                 mailer: self.mailer.unwrap_or_else(|| Arc::new(LogMailer)),
+                audit: self.audit.unwrap_or_else(|| Arc::new(LogAuditSink)),
             }),
         })
     }

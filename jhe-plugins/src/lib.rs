@@ -5,12 +5,14 @@
 //! identity providers and mailers.
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod format;
 pub mod identity;
 pub mod mail;
 pub mod policy;
 pub mod store;
 
+pub use audit::{DatabaseAuditSink, NdjsonAuditSink, audit_sink_from_config};
 pub use format::{AttachmentFormat, OmhFormat};
 pub use identity::PasswordIdp;
 pub use mail::{FileMailer, SmtpMailer, mailer_from_config};

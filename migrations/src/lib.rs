@@ -16,6 +16,8 @@ pub use sea_orm_migration::MigratorTrait;
 mod m20261129_000001_initial;
 mod m20261130_000002_token_scopes;
 mod m20261130_000003_email_case_insensitive;
+mod m20261130_000004_audit_events;
+mod m20261130_000005_bulk_export_jobs;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261130_000002_token_scopes::Migration),
             Box::new(m20261130_000003_email_case_insensitive::Migration),
+            Box::new(m20261130_000004_audit_events::Migration),
+            Box::new(m20261130_000005_bulk_export_jobs::Migration),
         ]
     }
 }

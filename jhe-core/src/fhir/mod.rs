@@ -7,6 +7,7 @@
 //! [`crate::http::fhir`].
 
 pub mod attachment;
+pub mod consent;
 pub mod datetime;
 pub mod error;
 pub mod model;

@@ -281,6 +281,15 @@ pub const ROUTES: &[RouteScope] = &[
     row("GET", "/fhir/r5/Patient", P("Patient", S)),
     row("POST", "/fhir/r5/Patient/_search", P("Patient", S)),
     row("GET", "/fhir/r5/Patient/{id}", P("Patient", R)),
+    row("GET", "/fhir/r5/Consent", P("Consent", S)),
+    row("POST", "/fhir/r5/Consent/_search", P("Consent", S)),
+    row("GET", "/fhir/r5/Consent/{id}", P("Consent", R)),
+    row("GET", "/fhir/r5/AuditEvent", P("AuditEvent", S)),
+    row("GET", "/fhir/r5/Patient/$export", P("Patient", S)),
+    row("GET", "/fhir/r5/Group/{id}/$export", P("Patient", S)),
+    row("GET", "/fhir/r5/$export-status/{id}", P("Patient", S)),
+    row("DELETE", "/fhir/r5/$export-status/{id}", P("Patient", S)),
+    row("GET", "/fhir/r5/$export-file/{id}/{id}", P("Patient", S)),
 ];
 
 /// The path's segments, percent-decoded, empty ones dropped, `/FHIR/R5` read as `/fhir/r5`.

@@ -5,6 +5,7 @@
 //! Every change is checked in full (authorisation per study, enrolment, scopes) before the first
 //! write, and one decision time is used for the whole request.
 
+use crate::audit::{AuditEvent, AuditKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -159,7 +160,18 @@ pub async fn overview(
     patient_id: Id,
 ) -> CoreResult<ConsentOverview> {
     let scope = scope(state, principal).await;
-    let patient = patients::visible_or_404(state, principal, patient_id).await?;
+    let found = patients::visible_or_404(state, principal, patient_id).await;
+    let event = AuditEvent::by(principal, AuditKind::Read)
+        .entity(format!("Patient/{patient_id}"))
+        .detail("Consent");
+    crate::services::audit::record(
+        state,
+        match &found {
+            Ok(_) => event.patient(patient_id),
+            Err(e) => event.failed(e.to_string()),
+        },
+    );
+    let patient = found?;
     let consents = state
         .store
         .list_patient_consents(&scope, patient_id)
@@ -269,7 +281,14 @@ pub async fn reset(state: &AppState, principal: &Principal, patient_id: Id) -> C
             .await?;
         }
     }
-    Ok(state.store.delete_patient_consents(patient_id).await?)
+    let deleted = state.store.delete_patient_consents(patient_id).await?;
+    crate::services::audit::record(
+        state,
+        AuditEvent::by(principal, AuditKind::ConsentChange)
+            .patient(patient_id)
+            .detail(format!("reset: {deleted} decisions deleted")),
+    );
+    Ok(deleted)
 }
 
 /// One checked change, ready to write.
@@ -286,6 +305,49 @@ struct Planned {
 /// written unless every entry passes. Returns the decisions as stored (deleted ones as they
 /// were).
 pub async fn change(
+    state: &AppState,
+    principal: &Principal,
+    patient_id: Id,
+    op: ConsentChange,
+    entries: Option<Vec<StudyConsentInput>>,
+) -> CoreResult<Vec<RecordedConsent>> {
+    let result = change_unaudited(state, principal, patient_id, op, entries).await;
+    let verb = match op {
+        ConsentChange::Record => "record",
+        ConsentChange::Update => "update",
+        ConsentChange::Delete => "delete",
+    };
+    let event = AuditEvent::by(principal, AuditKind::ConsentChange).patient(patient_id);
+    crate::services::audit::record(
+        state,
+        match &result {
+            Ok(recorded) => {
+                let decisions: Vec<String> = recorded
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "study {} {}={}",
+                            r.enrolment.study_id,
+                            r.code.coding_code,
+                            if op == ConsentChange::Delete {
+                                "deleted"
+                            } else if r.consent.consented {
+                                "permit"
+                            } else {
+                                "deny"
+                            }
+                        )
+                    })
+                    .collect();
+                event.detail(format!("{verb}: {}", decisions.join(", ")))
+            }
+            Err(e) => event.detail(verb).failed(e.to_string()),
+        },
+    );
+    result
+}
+
+async fn change_unaudited(
     state: &AppState,
     principal: &Principal,
     patient_id: Id,

@@ -1,6 +1,7 @@
 //! Logging in through an [`IdentityProvider`](crate::identity::IdentityProvider), with rate
 //! limiting per account and per client address.
 
+use crate::audit::{AuditAgent, AuditEvent, AuditKind};
 use chrono::{Duration, Utc};
 
 use crate::domain::{NewUser, User, UserType};
@@ -42,6 +43,43 @@ impl From<crate::store::StoreError> for LoginError {
 /// Checks credentials with the identity providers (in order) and returns the user. Records the
 /// attempt; refuses early when the account or the address failed too often.
 pub async fn login(
+    state: &AppState,
+    credentials: &Credentials,
+    address: &str,
+) -> Result<User, LoginError> {
+    let result = login_unaudited(state, credentials, address).await;
+    let claimed = match credentials {
+        Credentials::Password { email, .. } => Some(email.trim().to_lowercase()),
+        Credentials::Callback { .. } => None,
+    };
+    let event = match &result {
+        Ok(user) => AuditEvent::by_agent(
+            AuditAgent {
+                user_id: Some(user.id),
+                display: Some(user.email.clone()),
+                superuser: user.is_superuser,
+                ..AuditAgent::default()
+            },
+            AuditKind::Login,
+        ),
+        Err(e) => AuditEvent::by_agent(
+            AuditAgent {
+                display: claimed,
+                ..AuditAgent::default()
+            },
+            AuditKind::Login,
+        )
+        .failed(match e {
+            LoginError::Rejected(m) => format!("rejected: {m}"),
+            LoginError::RateLimited(m) => format!("rate limited: {m}"),
+            LoginError::Core(e) => e.to_string(),
+        }),
+    };
+    crate::services::audit::record(state, event.detail(format!("from {address}")));
+    result
+}
+
+async fn login_unaudited(
     state: &AppState,
     credentials: &Credentials,
     address: &str,

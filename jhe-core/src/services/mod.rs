@@ -2,9 +2,12 @@
 //! store or the policy directly.
 
 pub mod accounts;
+pub mod audit;
+pub mod bulk_export;
 pub mod clients;
 pub mod consents;
 pub mod data_sources;
+pub mod fhir_consents;
 pub mod guard;
 pub mod jhe_settings;
 pub mod keys;

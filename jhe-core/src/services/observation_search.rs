@@ -8,10 +8,12 @@
 //! organisations (with a study filter: in that study); a patient sees all of their own data;
 //! superusers read only as members of their organisations. The store applies all of it in SQL.
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{Id, KeysetCursor, Observation, Page, PageRequest};
 use crate::error::{CoreError, CoreResult};
 use crate::policy::Principal;
 use crate::server::AppState;
+use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
 use crate::store::ObservationQuery;
@@ -78,6 +80,75 @@ impl ObservationPage {
 /// # Errors
 /// The above, and store failures.
 pub async fn search(
+    state: &AppState,
+    principal: &Principal,
+    criteria: ObservationQuery,
+    paging: SearchPaging,
+) -> CoreResult<ObservationPage> {
+    let query = describe(&criteria);
+    let result = search_unaudited(state, principal, criteria, paging).await;
+    match &result {
+        Ok(found) => audit::record_access(
+            state,
+            principal,
+            AuditKind::Search,
+            "Observation",
+            Some(&query),
+            found.page.items.iter().map(|o| o.subject_patient_id),
+        ),
+        Err(e) => audit::record(
+            state,
+            AuditEvent::by(principal, AuditKind::Search)
+                .detail("Observation")
+                .query(query)
+                .failed(e.to_string()),
+        ),
+    }
+    result
+}
+
+/// The criteria of a search as a query string, for the audit trail.
+fn describe(c: &ObservationQuery) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut add = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            parts.push(format!("{name}={v}"));
+        }
+    };
+    add("_id", c.id.map(|v| v.to_string()));
+    add("patient", c.patient_id.map(|v| v.to_string()));
+    add("patient.identifier", c.patient_identifier.clone());
+    add("organization", c.organization_id.map(|v| v.to_string()));
+    add("study", c.study_id.map(|v| v.to_string()));
+    add(
+        "code",
+        c.codeable_concept_ids.as_ref().map(|ids| {
+            ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+    );
+    add(
+        "date",
+        c.effective_from.map(|t| format!("ge{}", t.to_rfc3339())),
+    );
+    add(
+        "date",
+        c.effective_before.map(|t| format!("lt{}", t.to_rfc3339())),
+    );
+    add(
+        "_lastUpdated",
+        c.updated_from.map(|t| format!("ge{}", t.to_rfc3339())),
+    );
+    add(
+        "_lastUpdated",
+        c.updated_before.map(|t| format!("lt{}", t.to_rfc3339())),
+    );
+    parts.join("&")
+}
+
+async fn search_unaudited(
     state: &AppState,
     principal: &Principal,
     mut criteria: ObservationQuery,
@@ -194,8 +265,18 @@ pub async fn read(
     principal: &Principal,
     id: Id,
 ) -> CoreResult<Option<Observation>> {
-    Ok(state
+    let found = state
         .store
         .get_observation(&scope(state, principal).await, id)
-        .await?)
+        .await;
+    let event = AuditEvent::by(principal, AuditKind::Read).entity(format!("Observation/{id}"));
+    audit::record(
+        state,
+        match &found {
+            Ok(Some(o)) => event.patient(o.subject_patient_id),
+            Ok(None) => event.failed("not found"),
+            Err(e) => event.failed(e.to_string()),
+        },
+    );
+    Ok(found?)
 }

@@ -7,11 +7,12 @@
 //! 10 000 entries costs a handful of queries plus the multi-row inserts of
 //! [`ObservationStore::create_observations`](crate::store::ObservationStore::create_observations).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{
     CodeableConcept, DataSource, Id, NewObservation, Observation, ObservationIdentifier,
     PageRequest, Patient,
@@ -25,6 +26,7 @@ use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_reso
 use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
 use crate::policy::{Action, Decision, Principal};
 use crate::server::AppState;
+use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::observation_search::{self, SearchPaging};
 use crate::store::{AccessScope, ObservationOrder, ObservationQuery, PatientQuery, StoreError};
@@ -710,6 +712,58 @@ pub async fn create_observation(
     resource: Value,
     if_none_exist: Option<&str>,
 ) -> FhirResult<Stored> {
+    let result = create_unaudited(state, principal, resource, if_none_exist).await;
+    match &result {
+        Ok(stored) => audit_stored(state, principal, std::slice::from_ref(stored), 0),
+        Err(e) => audit::record_failure(
+            state,
+            principal,
+            AuditKind::Create,
+            "Observation",
+            &e.to_string(),
+        ),
+    }
+    result
+}
+
+/// The audit events of stored observations: one `create` per patient of the new rows (naming the
+/// observation when there is one, else how many), one failure for `failed` rejected entries.
+fn audit_stored(state: &AppState, principal: &Principal, stored: &[Stored], failed: usize) {
+    let mut per_patient: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
+    for s in stored.iter().filter(|s| s.created) {
+        per_patient
+            .entry(s.observation.subject_patient_id)
+            .or_default()
+            .push(s.observation.id);
+    }
+    let mut events: Vec<AuditEvent> = per_patient
+        .into_iter()
+        .map(|(patient, ids)| {
+            let event = AuditEvent::by(principal, AuditKind::Create).patient(patient);
+            match ids.as_slice() {
+                [one] => event
+                    .entity(format!("Observation/{one}"))
+                    .detail("Observation"),
+                many => event.detail(format!("{} Observations", many.len())),
+            }
+        })
+        .collect();
+    if failed > 0 {
+        events.push(
+            AuditEvent::by(principal, AuditKind::Create)
+                .detail("Observation")
+                .failed(format!("{failed} entries rejected")),
+        );
+    }
+    state.audit.record_batch(events);
+}
+
+async fn create_unaudited(
+    state: &AppState,
+    principal: &Principal,
+    resource: Value,
+    if_none_exist: Option<&str>,
+) -> FhirResult<Stored> {
     let resource = camelized(resource, "Observation")?;
     let mut uploader = Uploader::new(state, principal).await;
     let mut keys = Vec::new();
@@ -756,6 +810,33 @@ fn entry_request(entry: &Value) -> FhirResult<RequestIn> {
 
 /// `POST /` with a Bundle: `batch` (each entry on its own) or `transaction` (all or nothing).
 pub async fn process_bundle(
+    state: &AppState,
+    principal: &Principal,
+    bundle: Value,
+) -> FhirResult<BundleOutcome> {
+    let result = bundle_unaudited(state, principal, bundle).await;
+    match &result {
+        Ok(outcome) => {
+            let stored: Vec<Stored> = outcome
+                .entries
+                .iter()
+                .filter_map(|e| e.as_ref().ok().cloned())
+                .collect();
+            let failed = outcome.entries.iter().filter(|e| e.is_err()).count();
+            audit_stored(state, principal, &stored, failed);
+        }
+        Err(e) => audit::record_failure(
+            state,
+            principal,
+            AuditKind::Create,
+            "Observation",
+            &e.to_string(),
+        ),
+    }
+    result
+}
+
+async fn bundle_unaudited(
     state: &AppState,
     principal: &Principal,
     bundle: Value,
@@ -999,6 +1080,32 @@ pub async fn search_patients(
     principal: &Principal,
     search: &PatientSearch,
 ) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
+    let result = search_patients_unaudited(state, principal, search).await;
+    match &result {
+        Ok(page) => audit::record_access(
+            state,
+            principal,
+            AuditKind::Search,
+            "Patient",
+            None,
+            page.items.iter().map(|(p, _)| p.id),
+        ),
+        Err(e) => audit::record_failure(
+            state,
+            principal,
+            AuditKind::Search,
+            "Patient",
+            &e.to_string(),
+        ),
+    }
+    result
+}
+
+async fn search_patients_unaudited(
+    state: &AppState,
+    principal: &Principal,
+    search: &PatientSearch,
+) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
     let filter = scope(state, principal).await;
     let paging = search.paging;
     let mut q = PatientQuery::default();
@@ -1093,9 +1200,17 @@ pub async fn read_patient(
 ) -> FhirResult<(Patient, Option<String>)> {
     let not_found = || FhirError::not_found(format!("Patient/{id} is not known."));
     let id: Id = id.parse().map_err(|_| not_found())?;
-    let patient = crate::services::patients::read(state, principal, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let found = crate::services::patients::read(state, principal, id).await;
+    let event = AuditEvent::by(principal, AuditKind::Read).entity(format!("Patient/{id}"));
+    audit::record(
+        state,
+        match &found {
+            Ok(Some(p)) => event.patient(p.id),
+            Ok(None) => event.failed("not found"),
+            Err(e) => event.failed(e.to_string()),
+        },
+    );
+    let patient = found?.ok_or_else(not_found)?;
     with_email(state, patient).await
 }
 

@@ -10,6 +10,7 @@
 //! never linked to an account of a practitioner or superuser; changing or removing a patient
 //! through an organisation needs the patient to belong to it.
 
+use crate::audit::{AuditEvent, AuditKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
@@ -186,6 +187,14 @@ pub async fn list(
         .store
         .list_patients(&scope(state, principal).await, &query, page)
         .await?;
+    crate::services::audit::record_access(
+        state,
+        principal,
+        AuditKind::Search,
+        "Patient",
+        None,
+        found.items.iter().map(|p| p.id),
+    );
     let mut items = Vec::with_capacity(found.items.len());
     for p in found.items {
         items.push(view(state, p).await?);
@@ -200,8 +209,16 @@ pub async fn list(
 /// One patient: the patient themself or a practitioner sharing an organisation with them
 /// (superusers too only through their organisations); `404` otherwise.
 pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<PatientView> {
-    let patient = visible_or_404(state, principal, id).await?;
-    view(state, patient).await
+    let found = visible_or_404(state, principal, id).await;
+    let event = AuditEvent::by(principal, AuditKind::Read).entity(format!("Patient/{id}"));
+    crate::services::audit::record(
+        state,
+        match &found {
+            Ok(p) => event.patient(p.id),
+            Err(e) => event.failed(e.to_string()),
+        },
+    );
+    view(state, found?).await
 }
 
 fn trimmed(value: &Option<String>) -> Option<String> {

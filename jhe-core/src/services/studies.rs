@@ -5,6 +5,7 @@
 //! any of its sub-resources needs `study.manage_for_organization` there
 //! ([`Action::ManageStudies`]). The original checks nothing on the sub-resources.
 
+use crate::audit::{AuditEvent, AuditKind};
 use std::collections::BTreeMap;
 
 use crate::domain::{
@@ -401,6 +402,16 @@ pub async fn enroll(
         enrolments.push((enrolment, patient, orgs));
     }
     uow.commit().await?;
+    state.audit.record_batch(
+        enrolments
+            .iter()
+            .map(|(_, patient, _)| {
+                AuditEvent::by(principal, AuditKind::Enrolment)
+                    .patient(patient.id)
+                    .entity(format!("ResearchStudy/{id}"))
+            })
+            .collect(),
+    );
     let record = record(state, principal, study).await?;
     Ok(enrolments
         .into_iter()
@@ -433,10 +444,20 @@ pub async fn unenroll(
         }
     }
     let uow = state.store.begin().await?;
-    for pid in visible {
-        uow.unenroll_patient(id, pid).await?;
+    for pid in &visible {
+        uow.unenroll_patient(id, *pid).await?;
     }
     uow.commit().await?;
+    state.audit.record_batch(
+        visible
+            .iter()
+            .map(|pid| {
+                AuditEvent::by(principal, AuditKind::Unenrolment)
+                    .patient(*pid)
+                    .entity(format!("ResearchStudy/{id}"))
+            })
+            .collect(),
+    );
     Ok(ids.len())
 }
 

@@ -5,8 +5,10 @@
 //! a [`Policy`](crate::policy::Policy) issues one), so that forgetting the caller's access or the
 //! consent rule does not compile; the backend applies all of it in SQL.
 
+mod audit;
 mod clients;
 mod error;
+mod export;
 mod oauth;
 mod observations;
 mod organizations;
@@ -18,8 +20,10 @@ mod unit_of_work;
 mod users;
 
 pub use crate::policy::{AccessScope, ObservationConsent, PatientVisibility};
+pub use audit::*;
 pub use clients::*;
 pub use error::*;
+pub use export::*;
 pub use oauth::*;
 pub use observations::*;
 pub use organizations::*;
@@ -56,6 +60,8 @@ pub trait MaintenanceStore {
 /// [`TransactionalStore::begin`]). Implemented for every type implementing the sub-traits.
 pub trait Store:
     UserStore
+    + AuditStore
+    + ExportStore
     + OrganizationStore
     + PatientStore
     + StudyStore
@@ -74,6 +80,8 @@ pub trait Store:
 
 impl<T> Store for T where
     T: UserStore
+        + AuditStore
+        + ExportStore
         + OrganizationStore
         + PatientStore
         + StudyStore

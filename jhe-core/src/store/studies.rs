@@ -70,6 +70,16 @@ pub trait StudyStore {
         scope: &AccessScope,
         patient_id: Id,
     ) -> StoreResult<Vec<StudyPatientScopeConsent>>;
+    /// One consent decision by id with its enrolment, when its patient is visible through
+    /// `scope` (`None` otherwise, exactly like an unknown id).
+    ///
+    /// # Errors
+    /// A storage failure.
+    async fn get_consent(
+        &self,
+        scope: &AccessScope,
+        id: Id,
+    ) -> StoreResult<Option<(StudyPatientScopeConsent, StudyPatient)>>;
     /// Deletes every consent of a patient; returns how many.
     async fn delete_patient_consents(&self, patient_id: Id) -> StoreResult<u64>;
 

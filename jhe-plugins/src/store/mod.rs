@@ -5,9 +5,11 @@
 //! SQL (see `access`).
 
 mod access;
+mod audit;
 mod clients;
 #[allow(missing_docs)]
 pub mod entity;
+mod export;
 mod maintenance;
 mod oauth;
 mod observations;

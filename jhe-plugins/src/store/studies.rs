@@ -356,6 +356,29 @@ impl StudyStore for SeaOrmStore {
             .collect())
     }
 
+    async fn get_consent(
+        &self,
+        scope: &AccessScope,
+        id: Id,
+    ) -> StoreResult<Option<(StudyPatientScopeConsent, StudyPatient)>> {
+        if scope.sees_nothing() {
+            return Ok(None);
+        }
+        let Some(consent) = spc::Entity::find_by_id(id).one(&self.db).await.db()? else {
+            return Ok(None);
+        };
+        let Some(enrolment) = sp::Entity::find()
+            .filter(sp::Column::Id.eq(consent.study_patient_id))
+            .filter(patient_condition(sp::Column::PatientId, scope))
+            .one(&self.db)
+            .await
+            .db()?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((consent_from(consent), enrolment_from(enrolment))))
+    }
+
     async fn delete_patient_consents(&self, patient_id: Id) -> StoreResult<u64> {
         delete_consents_of_patient(&self.db, patient_id).await
     }

@@ -140,6 +140,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub jar: Arc<reqwest::cookie::Jar>,
     pub config: Config,
+    /// The server's audit sink (flush it before reading the audit trail).
+    pub audit: Arc<dyn jhe_core::audit::AuditSink>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -199,6 +201,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     adjust(&mut config);
     let server = jhe::assemble(config.clone(), db.store.clone()).expect("assemble the server");
     server.prepare().await.expect("prepare the server");
+    let audit = server.state().audit.clone();
     let endpoint = server.into_endpoint();
     let handle = tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor)
@@ -217,6 +220,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         client,
         jar,
         config,
+        audit,
         server: Some(handle),
     }
 }

@@ -460,7 +460,22 @@ impl PatientsApi {
             application_id,
             send_email,
         )
-        .await?;
+        .await;
+        let event = crate::audit::AuditEvent::by(&auth.0, crate::audit::AuditKind::InvitationLink)
+            .patient(patient_id)
+            .entity(format!("Patient/{patient_id}"))
+            .detail(match application_id {
+                Some(app) => format!("client {app}; e-mail sent: {send_email}"),
+                None => format!("e-mail sent: {send_email}"),
+            });
+        crate::services::audit::record(
+            &self.state,
+            match &link {
+                Ok(_) => event,
+                Err(e) => event.failed(e.to_string()),
+            },
+        );
+        let link = link?;
         Ok(Json(InvitationLinkJson {
             invitation_link: link,
         }))

@@ -44,6 +44,10 @@ fn registered() -> (BTreeMap<&'static str, ResourceRoutes>, bool) {
             continue;
         };
         let parts: Vec<&'static str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        // Operations (`$export`, `$export-status`, …) are not resource types.
+        if parts.first().is_some_and(|p| p.starts_with('$')) {
+            continue;
+        }
         match (parts.as_slice(), row.method) {
             ([], "POST") => bundles = true,
             ([resource], "GET") | ([resource, "_search"], "POST") => {
@@ -57,12 +61,28 @@ fn registered() -> (BTreeMap<&'static str, ResourceRoutes>, bool) {
     (resources, bundles)
 }
 
+/// The search parameter of the read-only Consent and AuditEvent views.
+const PATIENT_REFERENCE_PARAMS: &[SearchParamDef] = &[SearchParamDef {
+    name: "patient",
+    type_: "reference",
+    documentation: "The patient the resource is about (`123` or `Patient/123`).",
+    definition: None,
+}];
+
 fn search_params(resource: &str) -> &'static [SearchParamDef] {
     match resource {
         "Observation" => OBSERVATION_PARAMS,
         "Patient" => PATIENT_PARAMS,
+        "Consent" | "AuditEvent" => PATIENT_REFERENCE_PARAMS,
         _ => &[],
     }
+}
+
+/// Whether the scope table registers a route of an operation (`$export`, …).
+fn has_operation(path_suffix: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|row| row.path.starts_with(TABLE_BASE) && row.path.ends_with(path_suffix))
 }
 
 fn search_param_json(p: &SearchParamDef) -> Value {
@@ -150,6 +170,19 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
     });
     if bundles {
         rest["interaction"] = json!([{"code": "batch"}, {"code": "transaction"}]);
+    }
+    // FHIR Bulk Data Access kick-offs.
+    let mut operations = Vec::new();
+    if has_operation("Patient/$export") {
+        operations.push(json!({"name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"}));
+    }
+    if has_operation("Group/{id}/$export") {
+        operations.push(json!({"name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}));
+    }
+    if !operations.is_empty() {
+        rest["operation"] = json!(operations);
     }
     json!({
         "resourceType": "CapabilityStatement",

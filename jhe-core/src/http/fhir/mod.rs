@@ -10,6 +10,12 @@
 //! | `GET [base]/Patient/{id}` | patient read |
 //! | `GET [base]/metadata` | the CapabilityStatement ([`conformance`]), no authentication |
 //! | `GET [base]/.well-known/smart-configuration`, `GET /.well-known/smart-configuration` | SMART App Launch 2 configuration, no authentication |
+//! | `GET [base]/Consent?patient=`, `POST [base]/Consent/_search` | consent decisions (read-only) |
+//! | `GET [base]/Consent/{id}` | consent read |
+//! | `GET [base]/AuditEvent` | the audit trail: a patient's own events, or all for a superuser |
+//! | `GET [base]/Patient/$export`, `GET [base]/Group/{study}/$export` | Bulk Data kick-off (`202`, `Content-Location`) |
+//! | `GET`/`DELETE [base]/$export-status/{job}` | status (`202` + `X-Progress`, `200` manifest) / cancel |
+//! | `GET [base]/$export-file/{job}/{file}` | an NDJSON file of a finished export (requester only) |
 //!
 //! Every other route needs `Authorization: Bearer <token>`. Errors are OperationOutcome resources
 //! (`application/fhir+json`); request bodies may be `application/json` or
@@ -26,6 +32,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, Route, handler};
 use serde_json::Value;
 
+use crate::fhir::consent::ConsentOut;
 use crate::fhir::datetime::format_instant;
 use crate::fhir::model::{
     Empty, EntryResponseOut, ObservationCreatedOut, ObservationOut, OperationOutcomeOut,
@@ -72,7 +79,11 @@ async fn smart_configuration(state: Data<&Arc<AppState>>, req: &Request) -> Resp
 
 #[handler]
 async fn fhir_endpoint(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
-    let state: &AppState = state.0;
+    let shared: &Arc<AppState> = state.0;
+    let state: &AppState = shared;
+    if let Some(response) = bulk_dispatch(shared, req).await {
+        return response.unwrap_or_else(respond::error);
+    }
     match dispatch(state, req, body).await {
         Ok(response) => response,
         Err(e) => respond::error(e),
@@ -183,6 +194,26 @@ async fn dispatch(state: &AppState, req: &Request, body: Body) -> FhirResult<Res
             ))
         }
         (["Patient", ..], m) => Err(not_allowed(m, "Patient")),
+        (["Consent"], &Method::GET) => {
+            consent_search(state, req, &principal, query_params(req)).await
+        }
+        (["Consent", "_search"], &Method::POST) => {
+            let params = form_params(req, body).await?;
+            consent_search(state, req, &principal, params).await
+        }
+        (["Consent", id], &Method::GET) => {
+            let view = crate::services::fhir_consents::read(state, &principal, id).await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                respond::content_type_for(req),
+                &ConsentOut::new(&view),
+            ))
+        }
+        (["Consent", ..], m) => Err(not_allowed(m, "Consent")),
+        (["AuditEvent"], &Method::GET) => {
+            audit_search(state, req, &principal, query_params(req)).await
+        }
+        (["AuditEvent", ..], m) => Err(not_allowed(m, "AuditEvent")),
         ([resource_type, ..], _) => Err(FhirError::not_found(format!(
             "Unsupported FHIR resource type: {resource_type}."
         ))),
@@ -440,4 +471,164 @@ async fn patient_search(
         respond::content_type_for(req),
         &bundle,
     ))
+}
+
+async fn consent_search(
+    state: &AppState,
+    req: &Request,
+    principal: &Principal,
+    params: Vec<(String, String)>,
+) -> FhirResult<Response> {
+    let views = crate::services::fhir_consents::search(state, principal, &params).await?;
+    let page = SearchPage {
+        total: Some(views.len() as u64),
+        items: views,
+        page: 1,
+        has_next: false,
+        next_cursor: None,
+    };
+    let bundle = search_bundle(state, req, &params, page, false, |v| {
+        let resource = ConsentOut::new(&v);
+        (format!("Consent/{}", resource.id), resource)
+    });
+    Ok(respond::json(
+        StatusCode::OK,
+        respond::content_type_for(req),
+        &bundle,
+    ))
+}
+
+async fn audit_search(
+    state: &AppState,
+    req: &Request,
+    principal: &Principal,
+    params: Vec<(String, String)>,
+) -> FhirResult<Response> {
+    let found = crate::services::audit::search(state, principal, &params).await?;
+    let next_cursor = found
+        .items
+        .last()
+        .filter(|_| found.has_next)
+        .map(|e| e.id.to_string());
+    let page = SearchPage {
+        total: Some(found.total),
+        items: found.items,
+        page: 1,
+        has_next: found.has_next,
+        next_cursor,
+    };
+    let bundle = search_bundle(state, req, &params, page, false, |e| {
+        (format!("AuditEvent/{}", e.id), e.resource)
+    });
+    Ok(respond::json(
+        StatusCode::OK,
+        respond::content_type_for(req),
+        &bundle,
+    ))
+}
+
+/// The Bulk Data routes (`$export`, status, files), which need the shared state to start a
+/// background job; `None` for any other route.
+async fn bulk_dispatch(state: &Arc<AppState>, req: &Request) -> Option<FhirResult<Response>> {
+    use crate::services::bulk_export::{self as bulk, ExportLevel, ExportParams};
+    let segments = segments(req);
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    let level = match (parts.as_slice(), &method) {
+        (["Patient", "$export"], &Method::GET) => Some(Ok(ExportLevel::Patients)),
+        (["Group", id, "$export"], &Method::GET) => Some(
+            id.parse::<crate::domain::Id>()
+                .map(ExportLevel::Study)
+                .map_err(|_| FhirError::not_found(format!("Group/{id} is not known."))),
+        ),
+        (["Patient", "$export"] | ["Group", _, "$export"], m) => {
+            return Some(Err(not_allowed(m, "$export")));
+        }
+        (["$export-status", _] | ["$export-file", _, _], _) => None,
+        _ => return None,
+    };
+    let result = async {
+        let principal = crate::http::auth::principal(state, req).await?;
+        let base = base_url(state, req);
+        if let Some(level) = level {
+            let level = level?;
+            if let Some(prefer) = req.headers().get("prefer").and_then(|v| v.to_str().ok())
+                && !prefer.contains("respond-async")
+            {
+                return Err(FhirError::bad_request(
+                    "$export is asynchronous: send Prefer: respond-async.",
+                ));
+            }
+            let params = ExportParams::parse(&query_params(req))?;
+            let request = format!(
+                "{}{}",
+                respond::origin(req, &state.config),
+                req.original_uri()
+            );
+            let id = bulk::kick_off(state, &principal, level, params, &request).await?;
+            return Ok(Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .header("Content-Location", format!("{base}/$export-status/{id}"))
+                .content_type(crate::fhir::FHIR_JSON)
+                .body(
+                    serde_json::json!({"resourceType": "OperationOutcome", "issue": [{
+                        "severity": "information", "code": "informational",
+                        "diagnostics": format!("Export {id} started.")}]})
+                    .to_string(),
+                ));
+        }
+        match (parts.as_slice(), &method) {
+            (["$export-status", id], &Method::GET) => {
+                match bulk::status(state, &principal, id).await? {
+                    bulk::ExportState::InProgress(progress) => Ok(Response::builder()
+                        .status(StatusCode::ACCEPTED)
+                        .header("X-Progress", progress)
+                        .header("Retry-After", "2")
+                        .finish()),
+                    bulk::ExportState::Completed { job, output } => {
+                        let output: Vec<serde_json::Value> = output
+                            .iter()
+                            .map(|o| {
+                                serde_json::json!({"type": o.type_,
+                                    "url": format!("{base}/$export-file/{}/{}", job.id, o.file),
+                                    "count": o.count})
+                            })
+                            .collect();
+                        let manifest = serde_json::json!({
+                            "transactionTime": crate::fhir::datetime::format_instant(job.transaction_time),
+                            "request": job.request,
+                            "requiresAccessToken": true,
+                            "output": output,
+                            "error": [],
+                        });
+                        Ok(Response::builder()
+                            .status(StatusCode::OK)
+                            .header(header::EXPIRES, job.expires.to_rfc2822())
+                            .content_type("application/json")
+                            .body(manifest.to_string()))
+                    }
+                    bulk::ExportState::Failed(why) => Err(FhirError::Core(
+                        crate::CoreError::Internal(why),
+                    )),
+                }
+            }
+            (["$export-status", id], &Method::DELETE) => {
+                bulk::cancel(state, &principal, id).await?;
+                Ok(Response::builder().status(StatusCode::ACCEPTED).finish())
+            }
+            (["$export-file", id, name], &Method::GET) => {
+                let path = bulk::file(state, &principal, id, name).await?;
+                let file = tokio::fs::File::open(&path).await.map_err(|_| {
+                    FhirError::not_found(format!("Export file {name} is not known."))
+                })?;
+                Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .content_type("application/fhir+ndjson")
+                    .body(Body::from_async_read(file)))
+            }
+            (_, m) => Err(not_allowed(m, "an export job")),
+        }
+    }
+    .await;
+    Some(result)
 }

@@ -40,8 +40,19 @@ pub async fn token_post(req: &Request, body: Body, Data(state): Data<&Arc<AppSta
         Ok(p) => p,
         Err(e) => return error_response(&e, used_basic),
     };
+    let grant = first(&pairs, "grant_type").unwrap_or("").to_string();
     let request = TokenRequest::from_pairs(pairs, basic);
-    match exchange(state.store.as_ref(), &state.config, &request).await {
+    let result = exchange(state.store.as_ref(), &state.config, &request).await;
+    crate::services::audit::record_token_issue(
+        state,
+        &grant,
+        match &result {
+            Ok(tokens) => Ok(tokens.access_token.as_str()),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await;
+    match result {
         Ok(tokens) => match serde_json::to_value(&tokens) {
             Ok(body) => no_store_json(StatusCode::OK, &body),
             Err(_) => error_response(&OAuthError::bare(OAuthErrorCode::ServerError), used_basic),
@@ -74,14 +85,27 @@ pub async fn revoke_token(
         Err(e) => return error_response(&e, false),
     };
     let credentials = credentials_of(req, &pairs);
-    match revoke(
+    let holder =
+        crate::services::audit::token_holder(state, first(&pairs, "token").unwrap_or("")).await;
+    let result = revoke(
         state.store.as_ref(),
         &credentials,
         first(&pairs, "token"),
         first(&pairs, "token_type_hint"),
     )
-    .await
-    {
+    .await;
+    if holder.user_id.is_some() || result.is_err() {
+        let event =
+            crate::audit::AuditEvent::by_agent(holder, crate::audit::AuditKind::TokenRevoked);
+        crate::services::audit::record(
+            state,
+            match &result {
+                Ok(()) => event,
+                Err(e) => event.failed(e.to_string()),
+            },
+        );
+    }
+    match result {
         Ok(()) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CACHE_CONTROL, "no-store")
@@ -177,7 +201,17 @@ pub async fn token_exchange(body: Body, Data(state): Data<&Arc<AppState>>) -> Re
     for (k, v) in pairs {
         params.entry(k).or_insert(v);
     }
-    match exchange_token(state.store.as_ref(), &state.config, &params).await {
+    let result = exchange_token(state.store.as_ref(), &state.config, &params).await;
+    crate::services::audit::record_token_issue(
+        state,
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        match &result {
+            Ok(token) => Ok(token.access_token.as_str()),
+            Err(_) => Err("token exchange refused".to_string()),
+        },
+    )
+    .await;
+    match result {
         Ok(token) => match serde_json::to_value(&token) {
             Ok(body) => no_store_json(StatusCode::OK, &body),
             Err(_) => json_response(

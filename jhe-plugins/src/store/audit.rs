@@ -1,0 +1,85 @@
+//! [`AuditStore`]: the `audit_events` table.
+
+use async_trait::async_trait;
+use jhe_core::audit::AuditEvent;
+use jhe_core::store::{AuditQuery, AuditStore, StoreResult, StoredAuditEvent};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+use serde_json::Value;
+
+use super::entity::audit_event as ae;
+use super::{DbResultExt, SeaOrmStore};
+
+fn filtered(query: &AuditQuery) -> Select<ae::Entity> {
+    let mut select = ae::Entity::find();
+    if let Some(p) = query.patient_id {
+        select = select.filter(ae::Column::PatientId.eq(p));
+    }
+    if let Some(u) = query.agent_user_id {
+        select = select.filter(ae::Column::AgentUserId.eq(u));
+    }
+    if let Some(k) = &query.kind {
+        select = select.filter(ae::Column::Kind.eq(k.clone()));
+    }
+    select
+}
+
+#[async_trait]
+impl AuditStore for SeaOrmStore {
+    async fn insert_audit_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Bounded statement size: SQLite allows 32 766 parameters, 8 per row.
+        for chunk in events.chunks(1000) {
+            let rows = chunk.iter().map(|e| ae::ActiveModel {
+                id: NotSet,
+                recorded: Set(e.recorded),
+                kind: Set(e.kind.code().to_string()),
+                action: Set(e.kind.action().to_string()),
+                outcome: Set(e.outcome.code().to_string()),
+                agent_user_id: Set(e.agent.user_id),
+                patient_id: Set(e.patient_id),
+                resource: Set(e.to_fhir().to_string()),
+            });
+            ae::Entity::insert_many(rows)
+                .exec_without_returning(&self.db)
+                .await
+                .db()?;
+        }
+        Ok(())
+    }
+
+    async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditEvent>> {
+        let mut select = filtered(query);
+        if let Some(after) = query.after_id {
+            select = select.filter(ae::Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(ae::Column::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut resource: Value =
+                    serde_json::from_str(&row.resource).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut resource {
+                    map.insert("id".into(), Value::from(row.id.to_string()));
+                }
+                StoredAuditEvent {
+                    id: row.id,
+                    resource,
+                }
+            })
+            .collect())
+    }
+
+    async fn count_audit_events(&self, query: &AuditQuery) -> StoreResult<u64> {
+        filtered(query).count(&self.db).await.db()
+    }
+}
