@@ -6,6 +6,8 @@
 //! constraints (including the two `COALESCE` expression indexes), and the
 //! `ON DELETE` actions (CASCADE, SET NULL, RESTRICT).
 
+#![allow(clippy::string_slice, clippy::indexing_slicing)] // test code
+
 use std::error::Error;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

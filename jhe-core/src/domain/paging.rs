@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Largest page size a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// The largest page number accepted (`page`, `_page`): keeps offsets far inside the databases'
+/// integer range. Larger numbers answer like any other page that does not exist.
+pub const MAX_PAGE_NUMBER: u64 = 1_000_000_000;
 
 /// Which page of a list to return (1-based page number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,9 +26,12 @@ impl PageRequest {
         }
     }
 
-    /// Rows to skip.
+    /// Rows to skip; never more than `i64::MAX`, so it can always be bound as a SQL integer.
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.size)
+        self.page
+            .saturating_sub(1)
+            .saturating_mul(self.size)
+            .min(i64::MAX.unsigned_abs())
     }
 
     /// Everything in one page (internal use).

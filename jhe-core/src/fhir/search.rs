@@ -51,8 +51,8 @@ impl TimeBounds {
     /// range the value denotes (`2025-01-01` is that UTC day).
     pub fn add(&mut self, name: &str, raw: &str) -> FhirResult<()> {
         let raw = raw.trim();
-        let (prefix, value) = match raw.get(..2) {
-            Some(p) if p.bytes().all(|b| b.is_ascii_lowercase()) => (p, &raw[2..]),
+        let (prefix, value) = match (raw.get(..2), raw.get(2..)) {
+            (Some(p), Some(rest)) if p.bytes().all(|b| b.is_ascii_lowercase()) => (p, rest),
             _ => ("eq", raw),
         };
         let Some((start, end)) = range_of(value) else {
@@ -84,8 +84,7 @@ impl TimeBounds {
     }
 }
 
-/// The largest `_page` accepted (keeps offsets far inside the databases' integer range).
-pub const MAX_PAGE_NUMBER: u64 = 1_000_000_000;
+pub use crate::domain::MAX_PAGE_NUMBER;
 
 /// Paging: `_count` (default 20, at most 1000; `0` = count only), `_page` (1-based) and the
 /// optional keyset cursor `_cursor` that `next` links carry.
@@ -144,8 +143,9 @@ impl Paging {
 /// reference ending in `Patient/123`; `None` when the value cannot name a row (matches nothing).
 fn parse_id(value: &str, prefix: &str) -> Option<Id> {
     let value = value.trim();
-    let bare = match value.rfind(&format!("{prefix}/")) {
-        Some(pos) => &value[pos + prefix.len() + 1..],
+    let needle = format!("{prefix}/");
+    let bare = match value.rfind(&needle) {
+        Some(pos) => value.get(pos.saturating_add(needle.len())..)?,
         None => value,
     };
     bare.parse::<Id>().ok()

@@ -59,11 +59,51 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     route.nest("/", api).data(state)
 }
 
-/// Adds the security headers of the original to every response.
+/// The text of a panic payload (`panic!("…")` gives `&str` or `String`).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// A safety net, not a fix: a handler that panics answers `500 {"detail": "Internal server
+/// error."}` with a log line, instead of dropping the connection. (`/fhir` answers an
+/// OperationOutcome through its own net.)
+pub fn catch_panics<E: poem::Endpoint + 'static>(endpoint: E) -> impl poem::Endpoint + 'static {
+    endpoint.with(poem::middleware::CatchPanic::new().with_handler(
+        |payload: Box<dyn std::any::Any + Send>| {
+            error::response_of(crate::error::CoreError::Internal(format!(
+                "request handler panicked: {}",
+                panic_text(payload.as_ref())
+            )))
+        },
+    ))
+}
+
+/// The FHIR flavour of [`catch_panics`]: the 500 is an OperationOutcome.
+pub(crate) fn catch_fhir_panics<E: poem::Endpoint + 'static>(
+    endpoint: E,
+) -> impl poem::Endpoint + 'static {
+    endpoint.with(poem::middleware::CatchPanic::new().with_handler(
+        |payload: Box<dyn std::any::Any + Send>| {
+            fhir::error_response(crate::fhir::FhirError::Core(
+                crate::error::CoreError::Internal(format!(
+                    "request handler panicked: {}",
+                    panic_text(payload.as_ref())
+                )),
+            ))
+        },
+    ))
+}
+
+/// Adds the security headers of the original to every response, and the panic net
+/// ([`catch_panics`]).
 pub fn with_security_headers<E: poem::Endpoint + 'static>(
     endpoint: E,
 ) -> poem::endpoint::BoxEndpoint<'static> {
-    endpoint
+    catch_panics(endpoint)
         .with(
             poem::middleware::SetHeader::new()
                 .overriding("X-Frame-Options", "SAMEORIGIN")
@@ -73,4 +113,37 @@ pub fn with_security_headers<E: poem::Endpoint + 'static>(
         )
         .map_to_response()
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::StatusCode;
+    use poem::test::TestClient;
+    use poem::{Route, handler};
+
+    #[handler]
+    #[allow(clippy::panic)]
+    fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json() {
+        let app = super::with_security_headers(Route::new().at("/", boom));
+        let response = TestClient::new(app).get("/").send().await;
+        response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        response.assert_header("X-Content-Type-Options", "nosniff");
+        response
+            .assert_json(serde_json::json!({"detail": "Internal server error."}))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fhir_handler_answers_an_operation_outcome() {
+        let app = super::catch_fhir_panics(Route::new().at("/", boom));
+        let response = TestClient::new(app).get("/").send().await;
+        response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = response.json().await.value().deserialize();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+    }
 }

@@ -47,11 +47,22 @@ pub fn mount(route: Route) -> Route {
     let mut route = route;
     for prefix in PREFIXES {
         route = route
-            .at(prefix, fhir_endpoint)
-            .at(format!("{prefix}/"), fhir_endpoint)
-            .at(format!("{prefix}/*rest"), fhir_endpoint);
+            .at(prefix, super::catch_fhir_panics(fhir_endpoint))
+            .at(
+                format!("{prefix}/"),
+                super::catch_fhir_panics(fhir_endpoint),
+            )
+            .at(
+                format!("{prefix}/*rest"),
+                super::catch_fhir_panics(fhir_endpoint),
+            );
     }
     route
+}
+
+/// The OperationOutcome response of an error (status from the error).
+pub fn error_response(error: FhirError) -> Response {
+    respond::error(error)
 }
 
 #[handler]
