@@ -1,9 +1,10 @@
 //! Issue 10 (hardening): hostile inputs get a clear 4xx, nothing panics — on both databases.
 
 use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::fhir_upload::{HR, World, get, heart_rate_bytes, post};
+use crate::fhir_upload::{HR, World, get, heart_rate_bytes, post, send, with_identifier};
 use crate::support::{Backend, Caller, CallerTokens, api_request, spawn_seeded};
 
 /// A page number whose offset overflows a signed 64-bit integer (×20 rows).
@@ -121,8 +122,212 @@ async fn date_bounds_agree_on_both_databases(backend: Backend) {
     }
 }
 
+const IDS: &str = "https://example.org/ids";
+
+fn observation_with_id(w: &World, value: &str, i: i64) -> Value {
+    with_identifier(
+        w.observation(
+            w.peter.id,
+            HR,
+            &heart_rate_bytes(60 + i, "2025-03-01T08:00:00Z"),
+        ),
+        IDS,
+        value,
+    )
+}
+
+async fn conditional_post(
+    w: &World,
+    resource: &Value,
+    if_none_exist: &str,
+) -> crate::fhir_upload::Answer {
+    send(
+        &w.app,
+        Method::POST,
+        "/fhir/r5/Observation",
+        Some(&w.peter_token),
+        Some(serde_json::to_vec(resource).unwrap()),
+        &[("If-None-Exist", if_none_exist)],
+    )
+    .await
+}
+
+async fn control_characters_are_bad_requests(backend: Backend) {
+    let w = World::new(backend).await;
+    let peter = w.peter.id;
+    // Search values: 400, never "503 please retry".
+    for query in [
+        format!("Observation?patient={peter}&patient.identifier=%00"),
+        format!("Observation?patient={peter}&identifier=a%00b"),
+        format!("Observation?patient={peter}&code=%1B"),
+        "Patient?identifier=%00".to_string(),
+        format!(
+            "Observation?patient={peter}&identifier={}",
+            "x".repeat(5000)
+        ),
+    ] {
+        let a = get(&w.app, &format!("/fhir/r5/{query}"), &w.prac_token).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}: {}", a.text);
+        a.outcome();
+    }
+    // Uploads: a NUL, an over-long identifier, too many identifiers.
+    let mut too_many = observation_with_id(&w, "many-0", 0);
+    too_many["identifier"] = json!(
+        (0..101)
+            .map(|i| json!({"system": IDS, "value": format!("many-{i}")}))
+            .collect::<Vec<_>>()
+    );
+    for resource in [
+        observation_with_id(&w, "a\u{0}b", 1),
+        observation_with_id(&w, &"x".repeat(3000), 2),
+        too_many,
+    ] {
+        let a = post(&w.app, "/fhir/r5/Observation", &w.peter_token, &resource).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+        a.outcome();
+    }
+    let a = conditional_post(&w, &observation_with_id(&w, "ok-1", 3), "identifier=S|a%00").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    // A batch keeps its valid entries.
+    let entry = |resource: Value| json!({"resource": resource, "request": {"method": "POST", "url": "Observation"}});
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        entry(observation_with_id(&w, "batch-1", 4)),
+        entry(observation_with_id(&w, "nul\u{0}", 5)),
+        entry(observation_with_id(&w, &"y".repeat(3000), 6)),
+        entry(observation_with_id(&w, "batch-2", 7)),
+    ]});
+    let a = post(&w.app, "/fhir/r5/", &w.peter_token, &batch).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let statuses: Vec<&str> = a.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "400 Bad Request",
+            "400 Bad Request",
+            "201 Created"
+        ],
+        "{}",
+        a.text
+    );
+    assert_eq!(w.stored().await, 2);
+    // The REST API: query values and JSON bodies.
+    let (status, body) = api_request(
+        &w.app,
+        Method::GET,
+        "/api/v1/observations?organization_id=%00",
+        Some(&w.prac_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api_request(
+        &w.app,
+        Method::PATCH,
+        &format!("/api/v1/patients/{peter}"),
+        Some(&w.prac_token),
+        Some(json!({"nameFamily": "Smith\u{0}"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("control character"),
+        "{body}"
+    );
+}
+
+async fn if_none_exist_follows_search_syntax(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut created = Vec::new();
+    for (i, id) in ["a", "b"].into_iter().enumerate() {
+        let a = post(
+            &w.app,
+            "/fhir/r5/Observation",
+            &w.peter_token,
+            &observation_with_id(&w, id, i as i64),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        created.push(a.json["id"].clone());
+    }
+    let new = observation_with_id(&w, "c", 9);
+    let ids = "https%3A%2F%2Fexample.org%2Fids";
+    // Both alternatives exist: several matches.
+    let a = conditional_post(&w, &new, &format!("identifier={ids}|a,{ids}|b")).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text);
+    // One alternative exists: that match.
+    let a = conditional_post(&w, &new, &format!("identifier={ids}|zzz,{ids}|b")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["id"], created[1], "{}", a.text);
+    // AND of two groups that name different observations: no match, so create.
+    assert_eq!(w.stored().await, 2);
+    let a = conditional_post(&w, &new, &format!("identifier={ids}|a&identifier={ids}|b")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(w.stored().await, 3);
+    // Unsupported forms are refused, not read as literal values.
+    for bad in [
+        format!("identifier={ids}|a,b"),
+        format!("identifier:exact={ids}|a"),
+        "_id=1".to_string(),
+        format!("identifier={ids}|a\\"),
+    ] {
+        let a = conditional_post(&w, &observation_with_id(&w, "d", 10), &bad).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text);
+    }
+    assert_eq!(w.stored().await, 3);
+}
+
+/// A value the database refuses is the client's fault (400), not an unavailable database
+/// (503 "please retry"): PostgreSQL refuses NUL and over-long index rows, SQLite keeps them.
+async fn refused_values_are_not_backend_failures(backend: Backend) {
+    use jhe_core::domain::ObservationIdentifier;
+    use jhe_core::store::{ObservationStore, StoreError};
+    let w = World::new(backend).await;
+    for value in ["a\u{0}b".to_string(), "z".repeat(10_000)] {
+        let new = jhe_core::domain::NewObservation {
+            id: None,
+            subject_patient_id: w.peter.id,
+            codeable_concept_id: w.concept(HR).id,
+            data_source_id: Some(w.device.id),
+            value_attachment_data: String::from_utf8(heart_rate_bytes(70, "2025-01-01T10:00:00Z"))
+                .unwrap(),
+            content_type: "application/json".into(),
+            status: "final".into(),
+            effective_start: None,
+            effective_end: None,
+            identifiers: vec![ObservationIdentifier {
+                system: Some(IDS.into()),
+                value: value.clone(),
+            }],
+        };
+        match w.app.db.store.create_observations(vec![new]).await {
+            Ok(_) => {}
+            Err(StoreError::Rejected(rule)) => {
+                assert_eq!(backend, Backend::Postgres);
+                assert!(!rule.contains("ERROR"), "no driver text: {rule}");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let status = jhe_core::http::error::status_of(&jhe_core::CoreError::Store(
+        StoreError::Rejected("a value is too long to be stored".into()),
+    ));
+    assert_eq!(status.as_u16(), 400);
+}
+
 both_backends! {
     huge_page_numbers => huge_page_numbers_are_not_found;
     multibyte_dates => multibyte_dates_are_bad_requests;
     date_bounds => date_bounds_agree_on_both_databases;
+    control_characters => control_characters_are_bad_requests;
+    if_none_exist_syntax => if_none_exist_follows_search_syntax;
+    refused_values => refused_values_are_not_backend_failures;
 }

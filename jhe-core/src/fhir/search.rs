@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::datetime::range_of;
 use super::error::{FhirError, FhirResult};
-use crate::domain::{DEFAULT_PAGE_SIZE, Id, KeysetCursor, MAX_PAGE_SIZE};
+use crate::domain::{
+    DEFAULT_PAGE_SIZE, Id, KeysetCursor, MAX_PAGE_SIZE, MAX_SEARCH_VALUE_BYTES,
+    has_forbidden_control,
+};
 
 /// One `code` token: `system|code`, `code` (any system), `|code` (no system), `system|` (any
 /// code of the system). Matching is exact (no wildcards).
@@ -272,9 +275,32 @@ pub struct ObservationSearch {
     pub paging: Paging,
 }
 
+/// Refuses parameters no database should be asked to compare: a control character (PostgreSQL
+/// rejects NUL, SQLite compares it) or a value over [`MAX_SEARCH_VALUE_BYTES`].
+///
+/// # Errors
+/// `400` naming the parameter.
+pub fn check_params(params: &[(String, String)]) -> FhirResult<()> {
+    for (name, value) in params {
+        if has_forbidden_control(name) || has_forbidden_control(value) {
+            return Err(FhirError::bad_request(format!(
+                "Search parameter '{}' contains a control character.",
+                name.escape_default()
+            )));
+        }
+        if value.len() > MAX_SEARCH_VALUE_BYTES {
+            return Err(FhirError::bad_request(format!(
+                "Search parameter '{name}' is longer than {MAX_SEARCH_VALUE_BYTES} bytes."
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl ObservationSearch {
     /// Parses decoded `(name, value)` pairs.
     pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        check_params(params)?;
         let mut s = ObservationSearch::default();
         for (name, value) in params {
             let name = name.as_str();
@@ -329,6 +355,7 @@ pub struct PatientSearch {
 impl PatientSearch {
     /// Parses decoded `(name, value)` pairs.
     pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        check_params(params)?;
         let mut s = PatientSearch::default();
         for (name, value) in params {
             let name = name.as_str();

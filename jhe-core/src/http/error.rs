@@ -12,7 +12,9 @@ pub fn status_of(error: &CoreError) -> StatusCode {
         CoreError::Unauthenticated | CoreError::InvalidToken => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden(_) | CoreError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-        CoreError::BadRequest(_) | CoreError::Validation(_) => StatusCode::BAD_REQUEST,
+        CoreError::BadRequest(_)
+        | CoreError::Validation(_)
+        | CoreError::Store(StoreError::Rejected(_)) => StatusCode::BAD_REQUEST,
         CoreError::Conflict(_)
         | CoreError::Store(StoreError::Conflict(_))
         | CoreError::Store(StoreError::Constraint(_)) => StatusCode::CONFLICT,
@@ -35,7 +37,9 @@ pub fn body_of(error: &CoreError) -> serde_json::Value {
             serde_json::json!({"detail": "Internal server error."})
         }
         // The store puts the broken rule in these (never the driver's text); sentence case.
-        CoreError::Store(StoreError::Conflict(rule) | StoreError::Constraint(rule)) => {
+        CoreError::Store(
+            StoreError::Conflict(rule) | StoreError::Constraint(rule) | StoreError::Rejected(rule),
+        ) => {
             serde_json::json!({"detail": sentence(rule)})
         }
         CoreError::Store(StoreError::NotFound(_)) => serde_json::json!({"detail": "Not found."}),

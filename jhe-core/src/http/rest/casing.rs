@@ -6,6 +6,8 @@
 //! under `valueAttachmentData` is never touched.
 
 use poem::http::header;
+
+use crate::domain::{control_character_path, has_forbidden_control};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 /// Keys that are never renamed (in either direction), as in the original.
@@ -120,10 +122,32 @@ fn camel_query(query: &str) -> String {
         .finish()
 }
 
+/// A `400 {"detail": …}` answer.
+fn bad_request(detail: String) -> poem::Error {
+    poem::Error::from(crate::error::CoreError::BadRequest(detail))
+}
+
+/// Refuses control characters in query parameters (FHIR strings and the databases alike cannot
+/// hold them: PostgreSQL rejects NUL, SQLite would store it).
+fn check_query(query: &str) -> Result<()> {
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if has_forbidden_control(&name) || has_forbidden_control(&value) {
+            return Err(bad_request(format!(
+                "Query parameter '{}' contains a control character.",
+                name.escape_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        if let Some(query) = req.uri().query() {
+            check_query(query)?;
+        }
         if let Some(query) = req.uri().query().filter(|q| q.contains('_')) {
             let rewritten = camel_query(query);
             let mut parts = req.uri().clone().into_parts();
@@ -145,7 +169,14 @@ impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
             .is_some_and(|ct| ct.starts_with("application/json"));
         if is_json {
             let bytes = req.take_body().into_bytes_limit(32 * 1024 * 1024).await?;
-            let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+            if let Some(path) = parsed.as_ref().ok().and_then(control_character_path) {
+                return Err(bad_request(format!(
+                    "The field '{}' contains a control character.",
+                    path.escape_default()
+                )));
+            }
+            let body = match parsed {
                 Ok(value) => match serde_json::to_vec(&rename_keys(value, &to_camel)) {
                     Ok(v) => Body::from(v),
                     Err(_) => Body::from(bytes),
