@@ -323,6 +323,61 @@ async fn refused_values_are_not_backend_failures(backend: Backend) {
     assert_eq!(status.as_u16(), 400);
 }
 
+/// RFC 6750: no credentials, an invalid token and an expired one are told apart (body and
+/// `WWW-Authenticate`), on the REST API and on FHIR.
+async fn token_failures_say_which(backend: Backend) {
+    use jhe_core::store::OAuthStore;
+    let app = spawn_seeded(backend).await;
+    let expired = jhe_kdf::random_token(30);
+    app.db
+        .store
+        .create_access_token(jhe_core::domain::NewAccessToken {
+            token_hash: jhe_kdf::sha256_hex(&expired),
+            user_id: Some(crate::support::seeded::SUPERUSER),
+            application_id: None,
+            expires: chrono::Utc::now() - chrono::Duration::seconds(5),
+            scope: jhe_core::domain::GrantedScopes::full_role().to_string(),
+            source_refresh_token_id: None,
+            id_token_jti: None,
+        })
+        .await
+        .unwrap();
+    let cases = [
+        (
+            None,
+            "Authentication credentials were not provided.",
+            "Bearer realm=\"api\"",
+        ),
+        (
+            Some("not-a-token"),
+            "The access token is invalid.",
+            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\"",
+        ),
+        (
+            Some(expired.as_str()),
+            "The access token has expired.",
+            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token has expired.\"",
+        ),
+    ];
+    for (token, detail, challenge) in cases {
+        for path in ["/api/v1/users/profile", "/fhir/r5/Patient"] {
+            let mut request = crate::support::plain_client().get(app.url(path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{path} {token:?}");
+            assert_eq!(response.headers()["www-authenticate"], challenge, "{path}");
+            let body: Value = response.json().await.unwrap();
+            if path.starts_with("/fhir") {
+                assert_eq!(body["issue"][0]["diagnostics"], detail, "{body}");
+            } else {
+                assert_eq!(body, json!({"detail": detail}));
+            }
+        }
+    }
+}
+
 both_backends! {
     huge_page_numbers => huge_page_numbers_are_not_found;
     multibyte_dates => multibyte_dates_are_bad_requests;
@@ -330,4 +385,5 @@ both_backends! {
     control_characters => control_characters_are_bad_requests;
     if_none_exist_syntax => if_none_exist_follows_search_syntax;
     refused_values => refused_values_are_not_backend_failures;
+    token_failures => token_failures_say_which;
 }

@@ -27,13 +27,19 @@ pub fn has_forbidden_control(text: &str) -> bool {
 /// The path (`identifier[0].value`) of the first key or string of `value` that holds a
 /// forbidden control character, if any.
 pub fn control_character_path(value: &Value) -> Option<String> {
-    fn walk(value: &Value, path: &mut String) -> bool {
+    control_character_path_except(value, &[])
+}
+
+/// Like [`control_character_path`], but the values of object keys in `skip` are not looked
+/// into (their handlers check them with their own messages).
+pub fn control_character_path_except(value: &Value, skip: &[&str]) -> Option<String> {
+    fn walk(value: &Value, path: &mut String, skip: &[&str]) -> bool {
         match value {
             Value::String(s) => has_forbidden_control(s),
             Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                let found = walk(item, path);
+                let found = walk(item, path, skip);
                 if !found {
                     path.truncate(len);
                 }
@@ -45,7 +51,8 @@ pub fn control_character_path(value: &Value) -> Option<String> {
                     path.push('.');
                 }
                 path.push_str(key);
-                let found = has_forbidden_control(key) || walk(item, path);
+                let found = has_forbidden_control(key)
+                    || (!skip.contains(&key.as_str()) && walk(item, path, skip));
                 if !found {
                     path.truncate(len);
                 }
@@ -55,7 +62,7 @@ pub fn control_character_path(value: &Value) -> Option<String> {
         }
     }
     let mut path = String::new();
-    walk(value, &mut path).then_some(path)
+    walk(value, &mut path, skip).then_some(path)
 }
 
 #[cfg(test)]

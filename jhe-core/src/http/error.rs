@@ -9,7 +9,9 @@ use crate::store::StoreError;
 /// The HTTP status of an error.
 pub fn status_of(error: &CoreError) -> StatusCode {
     match error {
-        CoreError::Unauthenticated | CoreError::InvalidToken => StatusCode::UNAUTHORIZED,
+        CoreError::Unauthenticated | CoreError::InvalidToken | CoreError::ExpiredToken => {
+            StatusCode::UNAUTHORIZED
+        }
         CoreError::Forbidden(_) | CoreError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
         CoreError::BadRequest(_)
@@ -81,6 +83,9 @@ impl From<CoreError> for poem::Error {
                 poem::http::HeaderValue::from_static(match error {
                     CoreError::InvalidToken => {
                         "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\""
+                    }
+                    CoreError::ExpiredToken => {
+                        "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token has expired.\""
                     }
                     _ => "Bearer realm=\"api\"",
                 }),

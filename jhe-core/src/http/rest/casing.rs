@@ -7,7 +7,7 @@
 
 use poem::http::header;
 
-use crate::domain::{control_character_path, has_forbidden_control};
+use crate::domain::{control_character_path_except, has_forbidden_control};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 /// Keys that are never renamed (in either direction), as in the original.
@@ -170,7 +170,11 @@ impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
         if is_json {
             let bytes = req.take_body().into_bytes_limit(32 * 1024 * 1024).await?;
             let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
-            if let Some(path) = parsed.as_ref().ok().and_then(control_character_path) {
+            if let Some(path) = parsed
+                .as_ref()
+                .ok()
+                .and_then(|v| control_character_path_except(v, VERBATIM_VALUES))
+            {
                 return Err(bad_request(format!(
                     "The field '{}' contains a control character.",
                     path.escape_default()
