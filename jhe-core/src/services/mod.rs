@@ -7,6 +7,7 @@ pub mod consents;
 pub mod data_sources;
 pub mod guard;
 pub mod jhe_settings;
+pub mod kdf;
 pub mod keys;
 pub mod links;
 pub mod login;
