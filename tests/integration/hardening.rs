@@ -378,6 +378,78 @@ async fn token_failures_say_which(backend: Backend) {
     }
 }
 
+/// Eight identical conditional creates at once: one creates (201), the others get that match
+/// (200) — none gets 409 after losing the race on the unique index.
+async fn concurrent_conditional_creates_answer_the_match(backend: Backend) {
+    let w = World::new(backend).await;
+    let resource = observation_with_id(&w, "race-1", 1);
+    let header = "identifier=https%3A%2F%2Fexample.org%2Fids%7Crace-1";
+    for round in 0..3 {
+        let resource = with_identifier(resource.clone(), IDS, &format!("race-{round}"));
+        let header = header.replace("race-1", &format!("race-{round}"));
+        let answers = futures_join_all(
+            (0..8)
+                .map(|_| conditional_post(&w, &resource, &header))
+                .collect(),
+        )
+        .await;
+        let created = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::CREATED)
+            .count();
+        for a in &answers {
+            assert!(
+                a.status == StatusCode::CREATED || a.status == StatusCode::OK,
+                "round {round}: {} {}",
+                a.status,
+                a.text
+            );
+        }
+        assert_eq!(created, 1, "round {round}");
+        let ids: std::collections::HashSet<String> =
+            answers.iter().map(|a| a.json["id"].to_string()).collect();
+        assert_eq!(ids.len(), 1, "every answer names the same observation");
+    }
+    assert_eq!(w.stored().await, 3);
+}
+
+/// Runs the futures concurrently (spawned, so they really race on the server).
+async fn futures_join_all<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    // Poll all of them together.
+    let results = std::sync::Mutex::new(Vec::new());
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results.lock().unwrap().push((i, v));
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    out.extend(results.into_iter().map(|(_, v)| v));
+    out
+}
+
 both_backends! {
     huge_page_numbers => huge_page_numbers_are_not_found;
     multibyte_dates => multibyte_dates_are_bad_requests;
@@ -386,4 +458,5 @@ both_backends! {
     if_none_exist_syntax => if_none_exist_follows_search_syntax;
     refused_values => refused_values_are_not_backend_failures;
     token_failures => token_failures_say_which;
+    concurrent_conditional_creates => concurrent_conditional_creates_answer_the_match;
 }

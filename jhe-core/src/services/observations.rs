@@ -806,14 +806,36 @@ pub async fn create_observation(
     if_none_exist: Option<&str>,
 ) -> FhirResult<Stored> {
     let resource = camelized(resource, "Observation")?;
+    match create_once(state, principal, &resource, if_none_exist).await {
+        // A conditional create that lost a race with an identical one (the unique index
+        // refused the insert): the winner's row is there now, so look the match up again and
+        // answer it (200) rather than 409. At most once: a second conflict is a real one.
+        Err(e)
+            if if_none_exist.is_some()
+                && e.outcome()
+                    .is_some_and(|o| o.status == FhirStatus::Conflict) =>
+        {
+            create_once(state, principal, &resource, if_none_exist).await
+        }
+        other => other,
+    }
+}
+
+/// One attempt of [`create_observation`] on a camelCase resource.
+async fn create_once(
+    state: &AppState,
+    principal: &Principal,
+    resource: &Value,
+    if_none_exist: Option<&str>,
+) -> FhirResult<Stored> {
     let mut uploader = Uploader::new(state, principal).await;
     let mut keys = Vec::new();
-    raw_identifier_keys(&resource, &mut keys);
+    raw_identifier_keys(resource, &mut keys);
     if let Some(text) = if_none_exist {
         keys.extend(parse_if_none_exist(text)?.into_iter().flatten());
     }
     uploader.prefetch(keys).await?;
-    let plan = uploader.prepare(0, &resource, if_none_exist).await;
+    let plan = uploader.prepare(0, resource, if_none_exist).await;
     let mut results = uploader.store(vec![plan], true).await?;
     match results.pop() {
         Some(Ok(stored)) => Ok(stored),
