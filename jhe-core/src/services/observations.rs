@@ -871,6 +871,9 @@ fn entry_request(entry: &Value) -> FhirResult<RequestIn> {
     Ok(request)
 }
 
+/// Most entries one `batch` or `transaction` Bundle may hold (`413` beyond).
+pub const MAX_BUNDLE_ENTRIES: usize = 10_000;
+
 /// `POST /` with a Bundle: `batch` (each entry on its own) or `transaction` (all or nothing).
 pub async fn process_bundle(
     state: &AppState,
@@ -893,6 +896,15 @@ pub async fn process_bundle(
         Some(Value::Array(entries)) => entries,
         _ => Vec::new(),
     };
+    if entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(FhirError::new(
+            FhirStatus::PayloadTooLarge,
+            format!(
+                "The Bundle has {} entries; at most {MAX_BUNDLE_ENTRIES} are accepted: split it.",
+                entries.len()
+            ),
+        ));
+    }
     let mut uploader = Uploader::new(state, principal).await;
     // Requests first, then one bulk lookup of every identifier named anywhere.
     let requests: Vec<FhirResult<RequestIn>> = entries.iter().map(entry_request).collect();

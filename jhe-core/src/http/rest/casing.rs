@@ -8,6 +8,9 @@
 use poem::http::header;
 
 use crate::domain::{control_character_path_except, has_forbidden_control};
+use crate::http::auth::bearer_token;
+use crate::server::AppState;
+use crate::services::oauth::tokens::validate_access_token;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 /// Keys that are never renamed (in either direction), as in the original.
@@ -122,6 +125,27 @@ fn camel_query(query: &str) -> String {
         .finish()
 }
 
+/// Largest JSON body of an authenticated `/api/v1` request (`413` beyond).
+pub const MAX_API_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Largest JSON body of a request without a valid bearer token (its handler answers `401`).
+pub const MAX_ANONYMOUS_BODY_BYTES: usize = 64 * 1024;
+
+/// The `413 {"detail": …}` of a body over `limit` bytes.
+fn too_large(limit: usize) -> poem::Error {
+    poem::Error::from_response(
+        Response::builder()
+            .status(poem::http::StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/json")
+            .body(
+                serde_json::json!({
+                    "detail": format!("The request body is too large: at most {limit} bytes are accepted.")
+                })
+                .to_string(),
+            ),
+    )
+}
+
 /// A `400 {"detail": …}` answer.
 fn bad_request(detail: String) -> poem::Error {
     poem::Error::from(crate::error::CoreError::BadRequest(detail))
@@ -168,16 +192,48 @@ impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
         if is_json {
-            let bytes = req.take_body().into_bytes_limit(32 * 1024 * 1024).await?;
+            // Authenticate before parsing and rewriting a body: an anonymous or bad-token request
+            // is refused by its handler anyway, so it only gets a small body, passed unparsed.
+            let authenticated = match (req.data::<std::sync::Arc<AppState>>(), bearer_token(&req)) {
+                (Some(state), Some(token)) => {
+                    matches!(
+                        validate_access_token(state.store.as_ref(), &token).await,
+                        Ok(Some(_))
+                    )
+                }
+                _ => false,
+            };
+            let limit = if authenticated {
+                MAX_API_BODY_BYTES
+            } else {
+                MAX_ANONYMOUS_BODY_BYTES
+            };
+            let bytes = req
+                .take_body()
+                .into_bytes_limit(limit)
+                .await
+                .map_err(|_| too_large(limit))?;
+            if !authenticated {
+                req.set_body(Body::from(bytes));
+                return Ok(self.inner.call(req).await?.into_response());
+            }
             let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
             if let Some(path) = parsed
                 .as_ref()
                 .ok()
                 .and_then(|v| control_character_path_except(v, VERBATIM_VALUES))
             {
-                return Err(bad_request(format!(
-                    "The field '{}' contains a control character.",
-                    path.escape_default()
+                // Field errors as the handlers (and the original's serializers) give them.
+                let field = path.split(['.', '[']).next().unwrap_or_default();
+                let message =
+                    if path.contains('\0') || String::from_utf8_lossy(&bytes).contains("\\u0000") {
+                        "Null characters are not allowed."
+                    } else {
+                        "Control characters are not allowed."
+                    };
+                return Err(poem::Error::from(crate::error::CoreError::field(
+                    &to_camel(&field.escape_default().to_string()),
+                    message,
                 )));
             }
             let body = match parsed {
