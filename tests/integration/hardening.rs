@@ -460,6 +460,63 @@ where
     out
 }
 
+/// Bundles, FHIR bodies and `/api/v1` bodies are bounded; an anonymous body is not parsed.
+async fn bodies_and_bundles_are_bounded(backend: Backend) {
+    let w = World::new(backend).await;
+    let entry = json!({"resource": {"resourceType": "Observation"}, "request": {"method": "POST", "url": "Observation"}});
+    let too_many = json!({"resourceType": "Bundle", "type": "batch",
+        "entry": vec![entry; jhe_core::services::observations::MAX_BUNDLE_ENTRIES + 1]});
+    let a = post(&w.app, "/fhir/r5/", &w.prac_token, &too_many).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text);
+    assert!(a.outcome().contains("at most 10000"), "{}", a.text);
+    assert_eq!(w.stored().await, 0);
+    // A FHIR body over the cap is refused before parsing.
+    let huge = vec![b' '; jhe_core::http::fhir::MAX_BODY_BYTES + 1];
+    let a = send(
+        &w.app,
+        Method::POST,
+        "/fhir/r5/Observation",
+        Some(&w.prac_token),
+        Some(huge),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text);
+    // /api/v1: without a valid token, 64 KiB at most, else the 401.
+    let big = json!({"name_family": "x".repeat(100 * 1024)});
+    for token in [None, Some("not-a-token")] {
+        let (status, body) = api_request(
+            &w.app,
+            Method::POST,
+            "/api/v1/patients",
+            token,
+            Some(big.clone()),
+        )
+        .await;
+        assert_eq!(status, 413, "{body}");
+        let (status, body) = api_request(
+            &w.app,
+            Method::POST,
+            "/api/v1/patients",
+            token,
+            Some(json!({"name_family": "x"})),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let bigger =
+        json!({"name_family": "x".repeat(jhe_core::http::rest::casing::MAX_API_BODY_BYTES)});
+    let (status, body) = api_request(
+        &w.app,
+        Method::POST,
+        "/api/v1/patients",
+        Some(&w.prac_token),
+        Some(bigger),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+}
+
 both_backends! {
     huge_page_numbers => huge_page_numbers_are_not_found;
     multibyte_dates => multibyte_dates_are_bad_requests;
@@ -469,6 +526,7 @@ both_backends! {
     refused_values => refused_values_are_not_backend_failures;
     token_failures => token_failures_say_which;
     concurrent_conditional_creates => concurrent_conditional_creates_answer_the_match;
+    bounded_bodies => bodies_and_bundles_are_bounded;
 }
 
 /// The listener closes idle connections and serves at most `max` at once.
