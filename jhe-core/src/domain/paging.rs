@@ -132,4 +132,30 @@ mod cursor_tests {
             assert_eq!(KeysetCursor::parse(bad), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_not_without_panicking(text in "\\PC{0,60}") {
+            let _ = KeysetCursor::parse(&text);
+        }
+
+        #[test]
+        fn cursors_round_trip(nanos in proptest::num::i64::ANY, id in proptest::num::i64::ANY) {
+            let cursor = KeysetCursor {
+                last_updated: chrono::DateTime::from_timestamp_nanos(nanos),
+                id,
+            };
+            let token = cursor.to_token();
+            proptest::prop_assert!(token.is_some());
+            proptest::prop_assert_eq!(token.as_deref().and_then(KeysetCursor::parse), Some(cursor));
+        }
+    }
+
+    #[test]
+    fn offsets_never_exceed_a_signed_integer() {
+        for (page, size) in [(u64::MAX, u64::MAX), (461_168_601_842_738_792, 20), (1, 1)] {
+            let offset = super::PageRequest::new(page, size).offset();
+            assert!(i64::try_from(offset).is_ok(), "{page} {size}");
+        }
+    }
 }

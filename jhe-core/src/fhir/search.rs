@@ -489,4 +489,68 @@ mod tests {
         assert_eq!(single(&[1, 2]), Err(Conflicting));
         assert_eq!(single::<i64>(&[]), Ok(None));
     }
+
+    fn param() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+        use proptest::strategy::Strategy as _;
+        let names = proptest::sample::select(vec![
+            "date",
+            "_lastUpdated",
+            "_last_updated",
+            "code",
+            "identifier",
+            "patient",
+            "subject",
+            "patient.identifier",
+            "patient.organization",
+            "_id",
+            "_count",
+            "_page",
+            "_cursor",
+            "_summary",
+            "organization",
+            "family",
+            "given",
+            "birthdate",
+            "unknown",
+        ]);
+        let values = proptest::prop_oneof![
+            "\\PC{0,30}",
+            "(eq|ge|gt|le|lt|ne|sa)?[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?",
+            "[a-z:/.]{0,8}\\|[a-z0-9,\\\\]{0,8}",
+            "-?[0-9]{1,22}",
+        ];
+        (names, values).prop_map(|(n, v)| (n.to_string(), v))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn search_parsers_never_panic(params in proptest::collection::vec(param(), 0..6)) {
+            if let Ok(search) = ObservationSearch::parse(&params) {
+                proptest::prop_assert!(search.paging.count <= MAX_PAGE_SIZE);
+                proptest::prop_assert!(search.paging.page >= 1 && search.paging.page <= MAX_PAGE_NUMBER);
+            }
+            if let Ok(search) = PatientSearch::parse(&params) {
+                proptest::prop_assert!(search.paging.count <= MAX_PAGE_SIZE);
+            }
+        }
+
+        #[test]
+        fn time_bounds_never_panic(values in proptest::collection::vec("\\PC{0,24}", 0..4)) {
+            let mut bounds = TimeBounds::default();
+            for v in &values {
+                let _ = bounds.add("date", v);
+            }
+            let _ = bounds.is_empty();
+        }
+
+        #[test]
+        fn control_characters_in_search_values_are_refused(
+            prefix in "[a-z]{0,4}", c in 0u32..0x20, suffix in "[a-z]{0,4}"
+        ) {
+            let c = char::from_u32(c).unwrap_or('\u{0}');
+            let value = [prefix, c.to_string(), suffix].concat();
+            let refused = ObservationSearch::parse(&[("code".to_string(), value)]).is_err();
+            proptest::prop_assert_eq!(refused, !matches!(c, '\t' | '\n' | '\r'));
+        }
+    }
 }

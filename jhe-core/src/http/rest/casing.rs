@@ -297,6 +297,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn snake_and_camel_round_trip(words in proptest::collection::vec("[a-z]{2}[a-z0-9]{0,5}", 1..5)) {
+            let snake = words.join("_");
+            let camel = to_camel(&snake);
+            proptest::prop_assert!(!camel.contains('_'));
+            if !is_protected(&snake) && words.iter().skip(1).all(|w| w.starts_with(|c: char| c.is_ascii_lowercase())) {
+                proptest::prop_assert_eq!(to_snake(&camel), snake);
+            }
+        }
+
+        #[test]
+        fn conversion_never_panics(key in "\\PC{0,40}") {
+            let _ = to_snake(&to_camel(&key));
+            let _ = camel_query(&key);
+            let _ = check_query(&key);
+        }
+
+        #[test]
+        fn rename_keeps_values_and_key_count(keys in proptest::collection::btree_set("[a-z_]{1,12}", 0..8)) {
+            let value = serde_json::Value::Object(keys.iter().map(|k| (k.clone(), json!(k))).collect());
+            let renamed = rename_keys(value.clone(), &to_camel);
+            let values = |v: &serde_json::Value| {
+                let mut out: Vec<String> = v.as_object().into_iter().flatten().map(|(_, x)| x.to_string()).collect();
+                out.sort();
+                out
+            };
+            // Keys may merge (`a_b` and `aB`), values are never changed.
+            let (before, after) = (values(&value), values(&renamed));
+            proptest::prop_assert!(after.iter().all(|v| before.contains(v)));
+        }
+    }
+
     #[test]
     fn query_names_convert() {
         assert_eq!(
