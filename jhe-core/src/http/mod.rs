@@ -43,10 +43,71 @@ pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<impl OpenApi, ()>
     )
 }
 
+/// The OpenAPI document as served: poem-openapi's, with every optional property of a schema
+/// marked `nullable` (the server writes `null` for absent values, and accepts it in requests),
+/// so strict generated clients accept every valid answer.
+pub fn openapi_document(state: Arc<AppState>) -> String {
+    let spec = openapi_service(state).spec();
+    match serde_json::from_str::<serde_json::Value>(&spec) {
+        Ok(mut doc) => {
+            mark_nullable(&mut doc);
+            serde_json::to_string_pretty(&doc).unwrap_or(spec)
+        }
+        Err(_) => spec,
+    }
+}
+
+/// Adds `nullable: true` to the properties of `components.schemas.*` that are not `required`
+/// (a `$ref` becomes `allOf: [$ref]`, since OpenAPI 3.0 ignores siblings of `$ref`).
+fn mark_nullable(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let required: Vec<String> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if required.contains(name) {
+                continue;
+            }
+            let Some(object) = property.as_object_mut() else {
+                continue;
+            };
+            if let Some(reference) = object.remove("$ref") {
+                object.insert(
+                    "allOf".into(),
+                    Value::Array(vec![serde_json::json!({"$ref": reference})]),
+                );
+            }
+            object.insert("nullable".into(), Value::Bool(true));
+        }
+    }
+}
+
 /// The full router of the server.
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(state.clone());
-    let spec = api.spec_endpoint();
+    let document = openapi_document(state.clone());
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let docs = api.swagger_ui();
     let route = Route::new()
         .at("/api/schema/openapi.json", spec)
