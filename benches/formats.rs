@@ -6,6 +6,8 @@
 //! cargo bench --bench formats
 //! ```
 
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // bench code, not served
+
 use std::hint::black_box;
 use std::path::PathBuf;
 

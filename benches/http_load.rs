@@ -17,6 +17,8 @@
 //! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight |
 //! | `JHE_BENCH_SECONDS` | `10` | duration of the search phase |
 
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // bench code, not served
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -19,6 +19,7 @@ use jhe_core::Config;
 use jhe_core::services::seed::{self, Progress};
 use jhe_core::store::MaintenanceStore;
 use jhe_plugins::SeaOrmStore;
+use poem::listener::Listener as _;
 
 #[derive(Parser)]
 #[command(
@@ -257,7 +258,16 @@ async fn run() -> anyhow::Result<()> {
             let server = assemble(config, store)?;
             server.prepare().await?;
             tracing::info!(%bind, %site, "JupyterHealth Exchange listening");
-            poem::Server::new(poem::listener::TcpListener::bind(bind))
+            let acceptor = poem::listener::TcpListener::bind(bind)
+                .into_acceptor()
+                .await?;
+            let acceptor = jhe::connections::LimitedAcceptor::new(
+                acceptor,
+                jhe::connections::MAX_CONNECTIONS,
+                jhe::connections::IDLE_TIMEOUT,
+            );
+            poem::Server::new_with_acceptor(acceptor)
+                .idle_timeout(jhe::connections::IDLE_TIMEOUT)
                 .run_with_graceful_shutdown(
                     server.into_endpoint(),
                     async {

@@ -6,6 +6,8 @@
 pub use jhe_core as core;
 pub use jhe_plugins as plugins;
 
+pub mod connections;
+
 use jhe_core::config::ConfigError;
 use jhe_core::domain::{NewUser, User, UserType};
 use jhe_core::services::accounts::{ProfileDetails, create_user_with_profile};

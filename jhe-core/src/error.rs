@@ -12,10 +12,14 @@ pub enum CoreError {
     /// No credentials, or invalid ones.
     #[error("Authentication credentials were not provided.")]
     Unauthenticated,
-    /// A bearer token was sent but is unknown, expired or revoked (same body as
-    /// [`CoreError::Unauthenticated`]; the `WWW-Authenticate` header says `invalid_token`).
-    #[error("Authentication credentials were not provided.")]
+    /// A bearer token was sent but is unknown, revoked, malformed or belongs to an inactive
+    /// account (RFC 6750 `invalid_token`).
+    #[error("The access token is invalid.")]
     InvalidToken,
+    /// A bearer token was sent and was valid, but has expired (RFC 6750 `invalid_token`; the
+    /// client should refresh it).
+    #[error("The access token has expired.")]
+    ExpiredToken,
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),

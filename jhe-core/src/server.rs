@@ -167,7 +167,7 @@ impl JheServer {
 
     /// The OpenAPI document of every documented endpoint, as JSON.
     pub fn openapi_json(&self) -> String {
-        crate::http::openapi_service(self.state.clone()).spec()
+        crate::http::openapi_document(self.state.clone())
     }
 
     /// The server as a poem endpoint; nest it in any poem application.

@@ -135,6 +135,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::string_slice)]
     fn unusable_password_shape() {
         let p = unusable_password();
         assert_eq!(p.len(), 41);

@@ -7,6 +7,8 @@
 //! constraints (including the two `COALESCE` expression indexes), and the
 //! `ON DELETE` actions (CASCADE, SET NULL, RESTRICT).
 
+#![allow(clippy::string_slice, clippy::indexing_slicing)] // test code
+
 use std::error::Error;
 
 /// Where the PostgreSQL tests connect.

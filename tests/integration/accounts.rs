@@ -444,10 +444,20 @@ async fn login_redirects_only_within_the_site(backend: Backend) {
     seed(&app.db.store, &app.config, false, &NoProgress)
         .await
         .unwrap();
+    let on_site = format!("{}/portal/?a=1", app.config.site_url.trim_end_matches('/'));
     for (next, expected) in [
         ("/o/authorize/?client_id=x", "/o/authorize/?client_id=x"),
         ("https://evil.example/", "/accounts/profile/"),
         ("//evil.example/", "/accounts/profile/"),
+        // Browsers drop tabs and newlines: `/\t/evil.example` is `//evil.example`.
+        ("/\t/evil.example", "/accounts/profile/"),
+        ("/\r\n/evil.example", "/accounts/profile/"),
+        ("/\n/evil.example", "/accounts/profile/"),
+        ("/\\evil.example", "/accounts/profile/"),
+        ("\\\\evil.example", "/accounts/profile/"),
+        ("javascript:alert(1)", "/accounts/profile/"),
+        ("https://evil.example@localhost/", "/accounts/profile/"),
+        (on_site.as_str(), "/portal/?a=1"),
     ] {
         let token = get_form(&app, "/accounts/login/").await;
         let r = post_form(

@@ -1,7 +1,13 @@
 //! Integration tests: the real server on a random loopback port, real databases (SQLite and
 //! PostgreSQL), real HTTP. One binary, grouped by behaviour.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::string_slice,
+    clippy::indexing_slicing
+)]
 mod support;
 
 mod access_matrix;
@@ -27,6 +33,7 @@ mod fhir_search;
 mod fhir_search_sort;
 mod fhir_upload;
 mod formats;
+mod hardening;
 mod invitation;
 mod journeys;
 mod migrations;

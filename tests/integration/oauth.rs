@@ -922,10 +922,7 @@ async fn userinfo_and_bearer_errors(backend: Backend) {
             "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\""
         );
         let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            body,
-            json!({"detail": "Authentication credentials were not provided."})
-        );
+        assert_eq!(body, json!({"detail": "The access token is invalid."}));
     }
     // Session cookies do not authenticate the API.
     let cookie = login_session(&app, MARY).await;

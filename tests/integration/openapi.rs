@@ -223,3 +223,33 @@ async fn cli_prints_the_same_document() {
     let printed: Value = serde_json::from_str(&server.openapi_json()).unwrap();
     assert_eq!(printed, served);
 }
+
+/// Issue 10: optional properties are `nullable` (the server writes `null` for them), so strict
+/// generated clients accept every valid answer.
+#[tokio::test]
+async fn optional_properties_are_nullable() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut optional = 0;
+    for (name, schema) in schemas {
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (property, definition) in schema["properties"].as_object().into_iter().flatten() {
+            if !required.contains(&property.as_str()) {
+                optional += 1;
+                assert_eq!(definition["nullable"], true, "{name}.{property}");
+                assert!(definition.get("$ref").is_none(), "{name}.{property}");
+            }
+        }
+    }
+    assert!(optional > 50, "{optional}");
+    // A field the seeded data answers with null is documented as nullable.
+    let organization = schemas
+        .iter()
+        .find_map(|(_, s)| s["properties"].get("currentUserRole"))
+        .expect("an organisation schema with currentUserRole");
+    assert_eq!(organization["nullable"], true);
+}

@@ -43,6 +43,7 @@ mod practitioner;
 mod setting;
 mod smart_scope;
 mod study;
+mod text;
 mod user;
 
 pub use concept::*;
@@ -56,6 +57,7 @@ pub use practitioner::*;
 pub use setting::*;
 pub use smart_scope::*;
 pub use study::*;
+pub use text::*;
 pub use user::*;
 
 /// Database identifier of every entity (64-bit, as in the original).

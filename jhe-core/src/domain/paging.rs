@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Largest page size a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// The largest page number accepted (`page`, `_page`): keeps offsets far inside the databases'
+/// integer range. Larger numbers answer like any other page that does not exist.
+pub const MAX_PAGE_NUMBER: u64 = 1_000_000_000;
 
 /// Which page of a list to return (1-based page number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,9 +26,12 @@ impl PageRequest {
         }
     }
 
-    /// Rows to skip.
+    /// Rows to skip; never more than `i64::MAX`, so it can always be bound as a SQL integer.
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.size)
+        self.page
+            .saturating_sub(1)
+            .saturating_mul(self.size)
+            .min(i64::MAX.unsigned_abs())
     }
 
     /// Everything in one page (internal use).
@@ -124,6 +130,32 @@ mod cursor_tests {
         assert_eq!(token.as_deref().and_then(KeysetCursor::parse), cursor);
         for bad in ["", "x", "1_", "_1", "a_b", "1~2"] {
             assert_eq!(KeysetCursor::parse(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_not_without_panicking(text in "\\PC{0,60}") {
+            let _ = KeysetCursor::parse(&text);
+        }
+
+        #[test]
+        fn cursors_round_trip(nanos in proptest::num::i64::ANY, id in proptest::num::i64::ANY) {
+            let cursor = KeysetCursor {
+                last_updated: chrono::DateTime::from_timestamp_nanos(nanos),
+                id,
+            };
+            let token = cursor.to_token();
+            proptest::prop_assert!(token.is_some());
+            proptest::prop_assert_eq!(token.as_deref().and_then(KeysetCursor::parse), Some(cursor));
+        }
+    }
+
+    #[test]
+    fn offsets_never_exceed_a_signed_integer() {
+        for (page, size) in [(u64::MAX, u64::MAX), (461_168_601_842_738_792, 20), (1, 1)] {
+            let offset = super::PageRequest::new(page, size).offset();
+            assert!(i64::try_from(offset).is_ok(), "{page} {size}");
         }
     }
 }

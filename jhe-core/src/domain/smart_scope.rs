@@ -123,11 +123,10 @@ impl Interactions {
         let mut set = 0u8;
         let mut next = 0usize;
         for letter in suffix.chars() {
-            let position = Interaction::ALL[next..]
-                .iter()
-                .position(|i| i.letter() == letter)?;
-            set |= Interaction::ALL[next + position].bit();
-            next += position + 1;
+            let remaining = Interaction::ALL.get(next..)?;
+            let position = remaining.iter().position(|i| i.letter() == letter)?;
+            set |= remaining.get(position)?.bit();
+            next = next.checked_add(position)?.checked_add(1)?;
         }
         Some(Interactions(set))
     }

@@ -70,6 +70,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::string_slice)]
     fn json_data_decodes() {
         let b64 = base64::engine::general_purpose::STANDARD.encode(br#"{"a": 1}"#);
         assert_eq!(decode_json_data(&b64).unwrap(), br#"{"a": 1}"#);

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::datetime::range_of;
 use super::error::{FhirError, FhirResult};
-use crate::domain::{DEFAULT_PAGE_SIZE, Id, KeysetCursor, MAX_PAGE_SIZE};
+use crate::domain::{
+    DEFAULT_PAGE_SIZE, Id, KeysetCursor, MAX_PAGE_SIZE, MAX_SEARCH_VALUE_BYTES,
+    has_forbidden_control,
+};
 
 /// One `code` token: `system|code`, `code` (any system), `|code` (no system), `system|` (any
 /// code of the system). Matching is exact (no wildcards).
@@ -66,8 +69,8 @@ impl TimeBounds {
     /// range the value denotes (`2025-01-01` is that UTC day).
     pub fn add(&mut self, name: &str, raw: &str) -> FhirResult<()> {
         let raw = raw.trim();
-        let (prefix, value) = match raw.get(..2) {
-            Some(p) if p.bytes().all(|b| b.is_ascii_lowercase()) => (p, &raw[2..]),
+        let (prefix, value) = match (raw.get(..2), raw.get(2..)) {
+            (Some(p), Some(rest)) if p.bytes().all(|b| b.is_ascii_lowercase()) => (p, rest),
             _ => ("eq", raw),
         };
         let Some((start, end)) = range_of(value) else {
@@ -316,8 +319,7 @@ pub enum TotalMode {
     None,
 }
 
-/// The largest `_page` accepted (keeps offsets far inside the databases' integer range).
-pub const MAX_PAGE_NUMBER: u64 = 1_000_000_000;
+pub use crate::domain::MAX_PAGE_NUMBER;
 
 /// Paging: `_count` (default 20, at most 1000; `0` = count only), `_page` (1-based) and the
 /// optional keyset cursor `_cursor` that `next` links carry.
@@ -395,8 +397,9 @@ impl Paging {
 /// reference ending in `Patient/123`; `None` when the value cannot name a row (matches nothing).
 fn parse_id(value: &str, prefix: &str) -> Option<Id> {
     let value = value.trim();
-    let bare = match value.rfind(&format!("{prefix}/")) {
-        Some(pos) => &value[pos + prefix.len() + 1..],
+    let needle = format!("{prefix}/");
+    let bare = match value.rfind(&needle) {
+        Some(pos) => value.get(pos.saturating_add(needle.len())..)?,
         None => value,
     };
     bare.parse::<Id>().ok()
@@ -525,9 +528,32 @@ pub struct ObservationSearch {
     pub paging: Paging,
 }
 
+/// Refuses parameters no database should be asked to compare: a control character (PostgreSQL
+/// rejects NUL, SQLite compares it) or a value over [`MAX_SEARCH_VALUE_BYTES`].
+///
+/// # Errors
+/// `400` naming the parameter.
+pub fn check_params(params: &[(String, String)]) -> FhirResult<()> {
+    for (name, value) in params {
+        if has_forbidden_control(name) || has_forbidden_control(value) {
+            return Err(FhirError::bad_request(format!(
+                "Search parameter '{}' contains a control character.",
+                name.escape_default()
+            )));
+        }
+        if value.len() > MAX_SEARCH_VALUE_BYTES {
+            return Err(FhirError::bad_request(format!(
+                "Search parameter '{name}' is longer than {MAX_SEARCH_VALUE_BYTES} bytes."
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl ObservationSearch {
     /// Parses decoded `(name, value)` pairs.
     pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        check_params(params)?;
         let mut s = ObservationSearch::default();
         for (name, value) in params {
             let name = name.as_str();
@@ -598,6 +624,7 @@ pub struct PatientSearch {
 impl PatientSearch {
     /// Parses decoded `(name, value)` pairs.
     pub fn parse(params: &[(String, String)]) -> FhirResult<Self> {
+        check_params(params)?;
         let mut s = PatientSearch::default();
         for (name, value) in params {
             let name = name.as_str();
@@ -755,5 +782,69 @@ mod tests {
         assert_eq!(single(&[1, 1]), Ok(Some(1)));
         assert_eq!(single(&[1, 2]), Err(Conflicting));
         assert_eq!(single::<i64>(&[]), Ok(None));
+    }
+
+    fn param() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+        use proptest::strategy::Strategy as _;
+        let names = proptest::sample::select(vec![
+            "date",
+            "_lastUpdated",
+            "_last_updated",
+            "code",
+            "identifier",
+            "patient",
+            "subject",
+            "patient.identifier",
+            "patient.organization",
+            "_id",
+            "_count",
+            "_page",
+            "_cursor",
+            "_summary",
+            "organization",
+            "family",
+            "given",
+            "birthdate",
+            "unknown",
+        ]);
+        let values = proptest::prop_oneof![
+            "\\PC{0,30}",
+            "(eq|ge|gt|le|lt|ne|sa)?[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?",
+            "[a-z:/.]{0,8}\\|[a-z0-9,\\\\]{0,8}",
+            "-?[0-9]{1,22}",
+        ];
+        (names, values).prop_map(|(n, v)| (n.to_string(), v))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn search_parsers_never_panic(params in proptest::collection::vec(param(), 0..6)) {
+            if let Ok(search) = ObservationSearch::parse(&params) {
+                proptest::prop_assert!(search.paging.count <= MAX_PAGE_SIZE);
+                proptest::prop_assert!(search.paging.page >= 1 && search.paging.page <= MAX_PAGE_NUMBER);
+            }
+            if let Ok(search) = PatientSearch::parse(&params) {
+                proptest::prop_assert!(search.paging.count <= MAX_PAGE_SIZE);
+            }
+        }
+
+        #[test]
+        fn time_bounds_never_panic(values in proptest::collection::vec("\\PC{0,24}", 0..4)) {
+            let mut bounds = TimeBounds::default();
+            for v in &values {
+                let _ = bounds.add("date", v);
+            }
+            let _ = bounds.is_empty();
+        }
+
+        #[test]
+        fn control_characters_in_search_values_are_refused(
+            prefix in "[a-z]{0,4}", c in 0u32..0x20, suffix in "[a-z]{0,4}"
+        ) {
+            let c = char::from_u32(c).unwrap_or('\u{0}');
+            let value = [prefix, c.to_string(), suffix].concat();
+            let refused = ObservationSearch::parse(&[("code".to_string(), value)]).is_err();
+            proptest::prop_assert_eq!(refused, !matches!(c, '\t' | '\n' | '\r'));
+        }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! Only `Authorization: Bearer <access token>` authenticates `/api/v1` and `/fhir/r5` calls
 //! (session cookies do not). Failures follow rest-api.md §0.2: a missing token is
-//! [`CoreError::Unauthenticated`], an unknown, expired or revoked one [`CoreError::InvalidToken`]
-//! (both 401 `{"detail": "Authentication credentials were not provided."}`, with different
-//! `WWW-Authenticate` headers). A valid token whose granted scopes do not cover the route gets
+//! [`CoreError::Unauthenticated`] (401 `{"detail": "Authentication credentials were not
+//! provided."}`, `WWW-Authenticate: Bearer realm="api"`), an unknown or revoked one
+//! [`CoreError::InvalidToken`] (`The access token is invalid.`) and an expired one
+//! [`CoreError::ExpiredToken`] (`The access token has expired.`), both with RFC 6750
+//! `error="invalid_token"`. A valid token whose granted scopes do not cover the route gets
 //! 403 [`CoreError::InsufficientScope`] (see [`crate::http::scopes`]).
 //!
 //! [`BearerAuth`] is the poem-openapi extractor of API operations: it declares the OAuth 2.0
@@ -22,7 +24,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::http::scopes;
 use crate::policy::{AuthMethod, Principal};
 use crate::server::AppState;
-use crate::services::oauth::tokens::validate_access_token;
+use crate::services::oauth::tokens::{access_token_expired, validate_access_token};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive); `None` when
 /// the header is absent or uses another scheme. An empty token is returned as `Some("")`.
@@ -39,11 +41,17 @@ pub fn bearer_token(req: &Request) -> Option<String> {
 ///
 /// # Errors
 ///
-/// [`CoreError::InvalidToken`] for an unknown, expired or revoked token or an inactive account;
-/// storage errors.
+/// [`CoreError::ExpiredToken`] for an expired token, [`CoreError::InvalidToken`] for an unknown
+/// or revoked token or an inactive account; storage errors.
 pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Principal> {
     let Some((access, user)) = validate_access_token(state.store.as_ref(), token).await? else {
-        return Err(CoreError::InvalidToken);
+        return Err(
+            if access_token_expired(state.store.as_ref(), token).await? {
+                CoreError::ExpiredToken
+            } else {
+                CoreError::InvalidToken
+            },
+        );
     };
     let scopes = GrantedScopes::parse(&access.scope).unwrap_or_else(|e| {
         tracing::warn!(error = %e, token_id = access.id, "unreadable token scope; granting nothing");

@@ -9,10 +9,14 @@ use crate::store::StoreError;
 /// The HTTP status of an error.
 pub fn status_of(error: &CoreError) -> StatusCode {
     match error {
-        CoreError::Unauthenticated | CoreError::InvalidToken => StatusCode::UNAUTHORIZED,
+        CoreError::Unauthenticated | CoreError::InvalidToken | CoreError::ExpiredToken => {
+            StatusCode::UNAUTHORIZED
+        }
         CoreError::Forbidden(_) | CoreError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-        CoreError::BadRequest(_) | CoreError::Validation(_) => StatusCode::BAD_REQUEST,
+        CoreError::BadRequest(_)
+        | CoreError::Validation(_)
+        | CoreError::Store(StoreError::Rejected(_)) => StatusCode::BAD_REQUEST,
         CoreError::Conflict(_)
         | CoreError::Store(StoreError::Conflict(_))
         | CoreError::Store(StoreError::Constraint(_)) => StatusCode::CONFLICT,
@@ -35,7 +39,9 @@ pub fn body_of(error: &CoreError) -> serde_json::Value {
             serde_json::json!({"detail": "Internal server error."})
         }
         // The store puts the broken rule in these (never the driver's text); sentence case.
-        CoreError::Store(StoreError::Conflict(rule) | StoreError::Constraint(rule)) => {
+        CoreError::Store(
+            StoreError::Conflict(rule) | StoreError::Constraint(rule) | StoreError::Rejected(rule),
+        ) => {
             serde_json::json!({"detail": sentence(rule)})
         }
         CoreError::Store(StoreError::NotFound(_)) => serde_json::json!({"detail": "Not found."}),
@@ -77,6 +83,9 @@ impl From<CoreError> for poem::Error {
                 poem::http::HeaderValue::from_static(match error {
                     CoreError::InvalidToken => {
                         "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\""
+                    }
+                    CoreError::ExpiredToken => {
+                        "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token has expired.\""
                     }
                     _ => "Bearer realm=\"api\"",
                 }),

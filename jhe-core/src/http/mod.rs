@@ -43,10 +43,71 @@ pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<impl OpenApi, ()>
     )
 }
 
+/// The OpenAPI document as served: poem-openapi's, with every optional property of a schema
+/// marked `nullable` (the server writes `null` for absent values, and accepts it in requests),
+/// so strict generated clients accept every valid answer.
+pub fn openapi_document(state: Arc<AppState>) -> String {
+    let spec = openapi_service(state).spec();
+    match serde_json::from_str::<serde_json::Value>(&spec) {
+        Ok(mut doc) => {
+            mark_nullable(&mut doc);
+            serde_json::to_string_pretty(&doc).unwrap_or(spec)
+        }
+        Err(_) => spec,
+    }
+}
+
+/// Adds `nullable: true` to the properties of `components.schemas.*` that are not `required`
+/// (a `$ref` becomes `allOf: [$ref]`, since OpenAPI 3.0 ignores siblings of `$ref`).
+fn mark_nullable(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let required: Vec<String> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if required.contains(name) {
+                continue;
+            }
+            let Some(object) = property.as_object_mut() else {
+                continue;
+            };
+            if let Some(reference) = object.remove("$ref") {
+                object.insert(
+                    "allOf".into(),
+                    Value::Array(vec![serde_json::json!({"$ref": reference})]),
+                );
+            }
+            object.insert("nullable".into(), Value::Bool(true));
+        }
+    }
+}
+
 /// The full router of the server.
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(state.clone());
-    let spec = api.spec_endpoint();
+    let document = openapi_document(state.clone());
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let docs = api.swagger_ui();
     let route = Route::new()
         .at("/api/schema/openapi.json", spec)
@@ -59,11 +120,51 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     route.nest("/", api).data(state)
 }
 
-/// Adds the security headers of the original to every response.
+/// The text of a panic payload (`panic!("…")` gives `&str` or `String`).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// A safety net, not a fix: a handler that panics answers `500 {"detail": "Internal server
+/// error."}` with a log line, instead of dropping the connection. (`/fhir` answers an
+/// OperationOutcome through its own net.)
+pub fn catch_panics<E: poem::Endpoint + 'static>(endpoint: E) -> impl poem::Endpoint + 'static {
+    endpoint.with(poem::middleware::CatchPanic::new().with_handler(
+        |payload: Box<dyn std::any::Any + Send>| {
+            error::response_of(crate::error::CoreError::Internal(format!(
+                "request handler panicked: {}",
+                panic_text(payload.as_ref())
+            )))
+        },
+    ))
+}
+
+/// The FHIR flavour of [`catch_panics`]: the 500 is an OperationOutcome.
+pub(crate) fn catch_fhir_panics<E: poem::Endpoint + 'static>(
+    endpoint: E,
+) -> impl poem::Endpoint + 'static {
+    endpoint.with(poem::middleware::CatchPanic::new().with_handler(
+        |payload: Box<dyn std::any::Any + Send>| {
+            fhir::error_response(crate::fhir::FhirError::Core(
+                crate::error::CoreError::Internal(format!(
+                    "request handler panicked: {}",
+                    panic_text(payload.as_ref())
+                )),
+            ))
+        },
+    ))
+}
+
+/// Adds the security headers of the original to every response, and the panic net
+/// ([`catch_panics`]).
 pub fn with_security_headers<E: poem::Endpoint + 'static>(
     endpoint: E,
 ) -> poem::endpoint::BoxEndpoint<'static> {
-    endpoint
+    catch_panics(endpoint)
         .with(
             poem::middleware::SetHeader::new()
                 .overriding("X-Frame-Options", "SAMEORIGIN")
@@ -73,4 +174,37 @@ pub fn with_security_headers<E: poem::Endpoint + 'static>(
         )
         .map_to_response()
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::StatusCode;
+    use poem::test::TestClient;
+    use poem::{Route, handler};
+
+    #[handler]
+    #[allow(clippy::panic)]
+    fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json() {
+        let app = super::with_security_headers(Route::new().at("/", boom));
+        let response = TestClient::new(app).get("/").send().await;
+        response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        response.assert_header("X-Content-Type-Options", "nosniff");
+        response
+            .assert_json(serde_json::json!({"detail": "Internal server error."}))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fhir_handler_answers_an_operation_outcome() {
+        let app = super::catch_fhir_panics(Route::new().at("/", boom));
+        let response = TestClient::new(app).get("/").send().await;
+        response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = response.json().await.value().deserialize();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+    }
 }

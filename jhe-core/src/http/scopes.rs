@@ -304,9 +304,12 @@ fn segments(path: &str) -> Vec<String> {
                 .unwrap_or_default()
         })
         .collect();
-    if segments.len() >= 2 && segments[0] == "FHIR" && segments[1] == "R5" {
-        segments[0] = "fhir".into();
-        segments[1] = "r5".into();
+    if let [first, second, ..] = segments.as_mut_slice()
+        && first == "FHIR"
+        && second == "R5"
+    {
+        *first = "fhir".into();
+        *second = "r5".into();
     }
     segments
 }

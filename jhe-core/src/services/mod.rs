@@ -10,6 +10,7 @@ pub mod data_sources;
 pub mod fhir_consents;
 pub mod guard;
 pub mod jhe_settings;
+pub mod kdf;
 pub mod keys;
 pub mod links;
 pub mod login;

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{
-    CodeableConcept, DataSource, Id, NewObservation, Observation, ObservationIdentifier,
-    PageRequest, Patient,
+    CodeableConcept, DataSource, Id, MAX_IDENTIFIER_BYTES, MAX_IDENTIFIERS_PER_RESOURCE,
+    NewObservation, Observation, ObservationIdentifier, PageRequest, Patient,
+    control_character_path, has_forbidden_control,
 };
 use crate::error::CoreError;
 use crate::fhir::attachment::{decode_base64, decode_json_data, is_json_content_type};
@@ -110,6 +111,41 @@ impl<T> SearchPage<T> {
 // Upload
 // ------------------------------------------------------------------------------------------
 
+/// Refuses, with a 400 for this resource only, what no database should be asked to store: a
+/// control character anywhere (FHIR strings may not hold them; PostgreSQL refuses NUL where
+/// SQLite keeps it), more than [`MAX_IDENTIFIERS_PER_RESOURCE`] identifiers, or an identifier
+/// `system`/`value` over [`MAX_IDENTIFIER_BYTES`].
+fn check_text(resource: &Value) -> FhirResult<()> {
+    if let Some(path) = control_character_path(resource) {
+        return Err(FhirError::bad_request(format!(
+            "Observation.{path} contains a control character; FHIR strings may not."
+        )));
+    }
+    let Some(items) = resource.get("identifier").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    if items.len() > MAX_IDENTIFIERS_PER_RESOURCE {
+        return Err(FhirError::bad_request(format!(
+            "Observation.identifier has {} entries; at most {MAX_IDENTIFIERS_PER_RESOURCE} are accepted.",
+            items.len()
+        )));
+    }
+    for (i, item) in items.iter().enumerate() {
+        for field in ["system", "value"] {
+            if item
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.len() > MAX_IDENTIFIER_BYTES)
+            {
+                return Err(FhirError::bad_request(format!(
+                    "Observation.identifier[{i}].{field} is longer than {MAX_IDENTIFIER_BYTES} bytes."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An identifier as the unique index sees it: `(system or "", value)`.
 type IdKey = (String, String);
 
@@ -145,39 +181,89 @@ enum Plan {
     },
 }
 
-/// `If-None-Exist: identifier=<system>|<value>[&identifier=…]` → identifier keys.
-fn parse_if_none_exist(text: &str) -> FhirResult<Vec<IdKey>> {
+/// The values of one FHIR search parameter: split at unescaped commas (`a,b` = a OR b),
+/// with `\,`, `\|` and `\\` unescaped. `None` for a dangling or unknown escape.
+fn split_search_values(value: &str) -> Option<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    let (mut system, mut current) = (None::<String>, String::new());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ (',' | '|' | '$' | '\\')) => current.push(e),
+                _ => return None,
+            },
+            '|' if system.is_none() => system = Some(std::mem::take(&mut current)),
+            ',' => out.push((std::mem::take(&mut current), system.take())),
+            c => current.push(c),
+        }
+    }
+    out.push((current, system));
+    Some(out)
+}
+
+/// `If-None-Exist: identifier=<system>|<value>[,<system>|<value>…][&identifier=…]` → the
+/// criteria: every group must match (`&` = AND), any key of a group may (`,` = OR), as FHIR
+/// search does. Every other form is a 400: other parameters, modifiers, missing systems or
+/// values, control characters, over-long identifiers.
+fn parse_if_none_exist(text: &str) -> FhirResult<Vec<Vec<IdKey>>> {
     let invalid = || {
         FhirError::bad_request(
-            "If-None-Exist supports only identifier=<system>|<value> criteria (|<value> for no system).",
+            "If-None-Exist supports only identifier=<system>|<value> criteria (|<value> for no system; a comma separates alternatives).",
         )
     };
     let query = text.trim();
     let query = query.split_once('?').map_or(query, |(_, q)| q);
-    let mut keys = Vec::new();
+    let mut groups = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if name != "identifier" {
             return Err(invalid());
         }
-        let (system, value) = value.split_once('|').ok_or_else(invalid)?;
-        if value.is_empty() {
-            return Err(invalid());
+        if has_forbidden_control(&value) {
+            return Err(FhirError::bad_request(
+                "If-None-Exist contains a control character.",
+            ));
         }
-        keys.push(key_of(Some(system), value));
+        let mut group = Vec::new();
+        for (value, system) in split_search_values(&value).ok_or_else(invalid)? {
+            let Some(system) = system else {
+                return Err(invalid());
+            };
+            if value.is_empty() {
+                return Err(invalid());
+            }
+            if value.len() > MAX_IDENTIFIER_BYTES || system.len() > MAX_IDENTIFIER_BYTES {
+                return Err(FhirError::bad_request(format!(
+                    "If-None-Exist names an identifier longer than {MAX_IDENTIFIER_BYTES} bytes."
+                )));
+            }
+            group.push(key_of(Some(&system), &value));
+        }
+        groups.push(group);
     }
-    if keys.is_empty() {
+    if groups.is_empty() || groups.len() > MAX_IDENTIFIERS_PER_RESOURCE {
         return Err(invalid());
     }
-    Ok(keys)
+    Ok(groups)
 }
 
 /// Identifier keys named by a (camelCase) Observation's `identifier` elements, read leniently
 /// before validation (for the bulk lookup).
+/// Identifiers the resource will be refused for ([`check_text`]) are left out, so that one bad
+/// entry never fails the lookup of a whole Bundle.
 fn raw_identifier_keys(resource: &Value, out: &mut Vec<IdKey>) {
-    if let Some(items) = resource.get("identifier").and_then(Value::as_array) {
+    if let Some(items) = resource.get("identifier").and_then(Value::as_array)
+        && items.len() <= MAX_IDENTIFIERS_PER_RESOURCE
+    {
         for item in items {
-            if let Some(value) = item.get("value").and_then(Value::as_str) {
-                out.push(key_of(item.get("system").and_then(Value::as_str), value));
+            let system = item.get("system").and_then(Value::as_str);
+            if let Some(value) = item.get("value").and_then(Value::as_str)
+                && [Some(value), system]
+                    .into_iter()
+                    .flatten()
+                    .all(|s| s.len() <= MAX_IDENTIFIER_BYTES && !has_forbidden_control(s))
+            {
+                out.push(key_of(system, value));
             }
         }
     }
@@ -343,15 +429,14 @@ impl<'a> Uploader<'a> {
     /// The conditional create: `None` when nothing matches (create), the match, or 412.
     fn conditional(&self, text: &str) -> FhirResult<Option<(Target, IdKey)>> {
         let criteria = parse_if_none_exist(text)?;
+        let targets_of = |key: &IdKey| {
+            let stored = self.stored.get(key).map(|id| Target::Stored(*id));
+            let pending = self.pending.get(key).map(|entry| Target::Entry(*entry));
+            [stored, pending].into_iter().flatten()
+        };
         let mut matched: Option<BTreeSet<Target>> = None;
-        for key in &criteria {
-            let mut targets = BTreeSet::new();
-            if let Some(id) = self.stored.get(key) {
-                targets.insert(Target::Stored(*id));
-            }
-            if let Some(entry) = self.pending.get(key) {
-                targets.insert(Target::Entry(*entry));
-            }
+        for group in &criteria {
+            let targets: BTreeSet<Target> = group.iter().flat_map(targets_of).collect();
             matched = Some(match matched {
                 None => targets,
                 Some(m) => m.intersection(&targets).copied().collect(),
@@ -360,7 +445,15 @@ impl<'a> Uploader<'a> {
         let matched = matched.unwrap_or_default();
         match matched.len() {
             0 => Ok(None),
-            1 => Ok(matched.into_iter().next().zip(criteria.into_iter().next())),
+            1 => Ok(matched.into_iter().next().and_then(|target| {
+                // The criterion that names the match (for the answer's diagnostics).
+                let criterion = criteria
+                    .iter()
+                    .flatten()
+                    .find(|key| targets_of(key).any(|t| t == target))
+                    .cloned()?;
+                Some((target, criterion))
+            })),
             _ => Err(FhirError::new(
                 FhirStatus::PreconditionFailed,
                 "If-None-Exist matches more than one Observation.",
@@ -375,6 +468,8 @@ impl<'a> Uploader<'a> {
         resource: &Value,
         if_none_exist: Option<&str>,
     ) -> FhirResult<Plan> {
+        // 0. Text the databases can store alike: no control characters, bounded identifiers.
+        check_text(resource)?;
         // 1. Structure.
         validate_resource(resource, Some("Observation"))
             .map_err(|issues| FhirError::structure("Observation", &issues))?;
@@ -765,14 +860,36 @@ async fn create_unaudited(
     if_none_exist: Option<&str>,
 ) -> FhirResult<Stored> {
     let resource = camelized(resource, "Observation")?;
+    match create_once(state, principal, &resource, if_none_exist).await {
+        // A conditional create that lost a race with an identical one (the unique index
+        // refused the insert): the winner's row is there now, so look the match up again and
+        // answer it (200) rather than 409. At most once: a second conflict is a real one.
+        Err(e)
+            if if_none_exist.is_some()
+                && e.outcome()
+                    .is_some_and(|o| o.status == FhirStatus::Conflict) =>
+        {
+            create_once(state, principal, &resource, if_none_exist).await
+        }
+        other => other,
+    }
+}
+
+/// One attempt of [`create_observation`] on a camelCase resource.
+async fn create_once(
+    state: &AppState,
+    principal: &Principal,
+    resource: &Value,
+    if_none_exist: Option<&str>,
+) -> FhirResult<Stored> {
     let mut uploader = Uploader::new(state, principal).await;
     let mut keys = Vec::new();
-    raw_identifier_keys(&resource, &mut keys);
+    raw_identifier_keys(resource, &mut keys);
     if let Some(text) = if_none_exist {
-        keys.extend(parse_if_none_exist(text)?);
+        keys.extend(parse_if_none_exist(text)?.into_iter().flatten());
     }
     uploader.prefetch(keys).await?;
-    let plan = uploader.prepare(0, &resource, if_none_exist).await;
+    let plan = uploader.prepare(0, resource, if_none_exist).await;
     let mut results = uploader.store(vec![plan], true).await?;
     match results.pop() {
         Some(Ok(stored)) => Ok(stored),
@@ -807,6 +924,9 @@ fn entry_request(entry: &Value) -> FhirResult<RequestIn> {
     }
     Ok(request)
 }
+
+/// Most entries one `batch` or `transaction` Bundle may hold (`413` beyond).
+pub const MAX_BUNDLE_ENTRIES: usize = 10_000;
 
 /// `POST /` with a Bundle: `batch` (each entry on its own) or `transaction` (all or nothing).
 pub async fn process_bundle(
@@ -857,6 +977,15 @@ async fn bundle_unaudited(
         Some(Value::Array(entries)) => entries,
         _ => Vec::new(),
     };
+    if entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(FhirError::new(
+            FhirStatus::PayloadTooLarge,
+            format!(
+                "The Bundle has {} entries; at most {MAX_BUNDLE_ENTRIES} are accepted: split it.",
+                entries.len()
+            ),
+        ));
+    }
     check_full_urls_unique(&entries)?;
     let mut uploader = Uploader::new(state, principal).await;
     // Requests first, then one bulk lookup of every identifier named anywhere.
@@ -866,7 +995,7 @@ async fn bundle_unaudited(
         if let (Some(resource), Ok(request)) = (entry.get("resource"), request) {
             raw_identifier_keys(resource, &mut keys);
             if let Some(Ok(criteria)) = request.if_none_exist.as_deref().map(parse_if_none_exist) {
-                keys.extend(criteria);
+                keys.extend(criteria.into_iter().flatten());
             }
         }
     }
@@ -1222,14 +1351,61 @@ mod tests {
     fn if_none_exist_criteria() {
         assert_eq!(
             parse_if_none_exist("identifier=https%3A%2F%2Fex.org%7Cobs-1").unwrap(),
-            vec![key_of(Some("https://ex.org"), "obs-1")]
+            vec![vec![key_of(Some("https://ex.org"), "obs-1")]]
         );
         assert_eq!(
             parse_if_none_exist("Observation?identifier=|v&identifier=s|w").unwrap(),
-            vec![key_of(None, "v"), key_of(Some("s"), "w")]
+            vec![vec![key_of(None, "v")], vec![key_of(Some("s"), "w")]]
         );
-        for bad in ["", "identifier=v", "code=a|b", "identifier=s|"] {
+        assert_eq!(
+            parse_if_none_exist("identifier=S|a,S|b").unwrap(),
+            vec![vec![key_of(Some("S"), "a"), key_of(Some("S"), "b")]]
+        );
+        assert_eq!(
+            parse_if_none_exist("identifier=S|a\\,b,T|c\\|d").unwrap(),
+            vec![vec![key_of(Some("S"), "a,b"), key_of(Some("T"), "c|d")]]
+        );
+        for bad in [
+            "",
+            "identifier=v",
+            "code=a|b",
+            "identifier=s|",
+            "identifier=S|a,b",
+            "identifier=S|a,",
+            "identifier:exact=S|a",
+            "identifier=S|a%00",
+            "identifier=S|a\\",
+            "identifier=S|a\\x",
+            "_id=1",
+        ] {
             assert!(parse_if_none_exist(bad).is_err(), "{bad}");
+        }
+        let long = "x".repeat(MAX_IDENTIFIER_BYTES + 1);
+        assert!(parse_if_none_exist(&format!("identifier=S|{long}")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn if_none_exist_never_panics(text in "\\PC{0,80}") {
+            let _ = parse_if_none_exist(&text);
+        }
+
+        #[test]
+        fn if_none_exist_round_trips_escaped_values(
+            pairs in proptest::collection::vec(("[a-z:/.]{1,12}", "[a-z0-9,|\\\\]{1,12}"), 1..4)
+        ) {
+            let escape = |s: &str| s.replace('\\', "\\\\").replace(',', "\\,").replace('|', "\\|");
+            let value = pairs
+                .iter()
+                .map(|(s, v)| format!("{}|{}", escape(s), escape(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            let text = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("identifier", &value)
+                .finish();
+            let parsed = parse_if_none_exist(&text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let expected: Vec<IdKey> = pairs.iter().map(|(s, v)| key_of(Some(s), v)).collect();
+            proptest::prop_assert_eq!(parsed, vec![expected]);
         }
     }
 

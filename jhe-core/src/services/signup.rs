@@ -110,8 +110,9 @@ pub async fn signup(state: &AppState, form: &SignupForm) -> CoreResult<Result<Us
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
-    let hash =
-        jhe_kdf::hash_password(&form.password).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let hash = crate::services::kdf::hash_password(&form.password)
+        .await
+        .map_err(CoreError::Internal)?;
     let user = match create_user_with_profile(
         state.store.as_ref(),
         NewUser {
@@ -267,8 +268,9 @@ pub async fn set_password(
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
-    user.password =
-        jhe_kdf::hash_password(password).map_err(|e| CoreError::Internal(e.to_string()))?;
+    user.password = crate::services::kdf::hash_password(password)
+        .await
+        .map_err(CoreError::Internal)?;
     if !state.store.set_password(user.id, &user.password).await? {
         return Err(CoreError::NotFound(
             "No JheUser matches the given query.".into(),

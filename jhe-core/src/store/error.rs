@@ -17,6 +17,11 @@ pub enum StoreError {
     /// A referenced row does not exist, or the row is still referenced; the message names the rule.
     #[error("{0}")]
     Constraint(String),
+    /// The database refused a value the client sent (a character it cannot store, a value too
+    /// long for its index): retrying cannot help. The message names the rule (shown to
+    /// clients, `400`); the driver's text is logged.
+    #[error("{0}")]
+    Rejected(String),
     /// The database failed (connection, syntax, …); the message is for logs only.
     #[error("database error: {0}")]
     Backend(String),

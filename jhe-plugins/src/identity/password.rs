@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use jhe_core::identity::{Authenticated, Credentials, IdentityProvider, IdpError};
+use jhe_core::services::kdf;
 use jhe_core::store::Store;
 use jhe_kdf::Verification;
 
@@ -33,20 +34,25 @@ impl IdentityProvider for PasswordIdp {
         let user = store.get_user_by_email(email).await?;
         let Some(mut user) = user else {
             // Spend comparable time on unknown accounts, so timing does not reveal them.
-            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            let dummy =
-                DUMMY.get_or_init(|| jhe_kdf::hash_password("not a password").unwrap_or_default());
-            let _ = jhe_kdf::verify_password(password, dummy);
+            static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+            let dummy = DUMMY
+                .get_or_init(|| async {
+                    kdf::hash_password("not a password")
+                        .await
+                        .unwrap_or_default()
+                })
+                .await;
+            let _ = kdf::verify_password(password, dummy).await;
             return Err(IdpError::InvalidCredentials);
         };
-        match jhe_kdf::verify_password(password, &user.password) {
+        match kdf::verify_password(password, &user.password).await {
             Verification::Invalid => Err(IdpError::InvalidCredentials),
             Verification::Valid { .. } if !user.is_active => Err(IdpError::Inactive),
             Verification::Valid { needs_rehash } => {
                 // Only if the hash is still the one just verified: a password changed meanwhile
                 // is never overwritten, and tokens and sessions are kept (same password).
                 if needs_rehash
-                    && let Ok(hash) = jhe_kdf::hash_password(password)
+                    && let Ok(hash) = kdf::hash_password(password).await
                     && store
                         .upgrade_password_hash(user.id, &user.password, &hash)
                         .await?

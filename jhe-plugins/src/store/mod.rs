@@ -28,7 +28,7 @@ use jhe_core::domain::Id;
 use jhe_core::store::{StoreError, StoreResult};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, DbErr, EntityTrait, QueryFilter, SqlErr,
+    DbBackend, DbErr, EntityTrait, QueryFilter, RuntimeErr, SqlErr,
 };
 
 /// The sea-orm store. Cheap to clone (a connection pool).
@@ -281,6 +281,25 @@ pub(crate) fn unique_rule(driver_text: &str) -> &'static str {
 pub(crate) const REFERENCE_RULE: &str =
     "a referenced record does not exist, or the record is still referenced";
 
+/// The rule a client broke when the database refuses one of its values: PostgreSQL SQLSTATE
+/// class 22 (data exception: a NUL byte, text too long, a number out of range) and 54000
+/// (program limit: an index row over ~2.7 kB). Retrying such a request can never succeed, so
+/// it must not be reported as an unavailable database.
+fn rejected_value_rule(err: &DbErr) -> Option<&'static str> {
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let code = e.as_database_error()?.code()?;
+    if code == "54000" {
+        Some("a value is too long to be stored")
+    } else if code.starts_with("22") {
+        Some("a value contains characters or a number the database cannot store")
+    } else {
+        None
+    }
+}
+
 /// Maps a sea-orm error to the store's error kinds. `Conflict` and `Constraint` carry the rule
 /// that was broken (shown to clients); the driver's message is only logged.
 pub(crate) fn map_err(err: DbErr) -> StoreError {
@@ -293,6 +312,10 @@ pub(crate) fn map_err(err: DbErr) -> StoreError {
         tracing::debug!(driver = %text, "foreign key violated");
         StoreError::Constraint(REFERENCE_RULE.to_string())
     };
+    if let Some(rule) = rejected_value_rule(&err) {
+        tracing::info!(driver = %err, rule, "the database rejected a value");
+        return StoreError::Rejected(rule.to_string());
+    }
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(msg)) => unique(msg),
         Some(SqlErr::ForeignKeyConstraintViolation(msg)) => reference(msg),

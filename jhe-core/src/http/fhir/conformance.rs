@@ -61,6 +61,13 @@ fn registered() -> (BTreeMap<&'static str, ResourceRoutes>, bool) {
     (resources, bundles)
 }
 
+/// Sets `key` on a JSON object (the objects here are built by `json!` and always are).
+fn set(object: Option<&mut serde_json::Map<String, Value>>, key: &str, value: Value) {
+    if let Some(object) = object {
+        object.insert(key.to_string(), value);
+    }
+}
+
 /// The search parameter of the read-only Consent and AuditEvent views.
 const PATIENT_REFERENCE_PARAMS: &[SearchParamDef] = &[SearchParamDef {
     name: "patient",
@@ -92,7 +99,7 @@ fn search_param_json(p: &SearchParamDef) -> Value {
         "documentation": p.documentation,
     });
     if let Some(definition) = p.definition {
-        v["definition"] = json!(definition);
+        set(v.as_object_mut(), "definition", json!(definition));
     }
     v
 }
@@ -122,14 +129,14 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
                 "updateCreate": false,
             });
             if *resource == "Observation" && routes.create {
-                r["conditionalCreate"] = json!(true);
+                set(r.as_object_mut(), "conditionalCreate", json!(true));
             }
             let params: Vec<Value> = search_params(resource)
                 .iter()
                 .map(search_param_json)
                 .collect();
             if routes.search && !params.is_empty() {
-                r["searchParam"] = json!(params);
+                set(r.as_object_mut(), "searchParam", json!(params));
                 let mut doc = format!(
                     "Result parameters: {}; _summary=count, _total=none|estimate|accurate.",
                     RESULT_PARAMS.join(", ")
@@ -137,7 +144,7 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
                 if *resource == "Observation" {
                     doc.push_str(&format!(" _sort: {}.", OBSERVATION_SORTS.join(", ")));
                 }
-                r["documentation"] = json!(doc);
+                set(r.as_object_mut(), "documentation", json!(doc));
             }
             r
         })
@@ -169,7 +176,11 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
         "resource": resources,
     });
     if bundles {
-        rest["interaction"] = json!([{"code": "batch"}, {"code": "transaction"}]);
+        set(
+            rest.as_object_mut(),
+            "interaction",
+            json!([{"code": "batch"}, {"code": "transaction"}]),
+        );
     }
     // FHIR Bulk Data Access kick-offs.
     let mut operations = Vec::new();
@@ -182,7 +193,7 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
             "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}));
     }
     if !operations.is_empty() {
-        rest["operation"] = json!(operations);
+        set(rest.as_object_mut(), "operation", json!(operations));
     }
     json!({
         "resourceType": "CapabilityStatement",

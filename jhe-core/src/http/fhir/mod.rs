@@ -49,17 +49,27 @@ pub use respond::{Links, quote_plus};
 /// The two base paths (the original's and later upstream's).
 pub const PREFIXES: [&str; 2] = ["/fhir/r5", "/FHIR/R5"];
 
-/// Largest accepted request body (a Bundle of 10 000 observations is ~10–20 MB).
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// Largest accepted JSON body (a create or a Bundle; a Bundle of 10 000 small observations is
+/// ~10–20 MB). Larger bodies are `413` before any parsing.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest accepted form body of `POST [type]/_search`.
+pub const MAX_SEARCH_BODY_BYTES: usize = 64 * 1024;
 
 /// Mounts the FHIR routes under both prefixes.
 pub fn mount(route: Route) -> Route {
     let mut route = route;
     for prefix in PREFIXES {
         route = route
-            .at(prefix, fhir_endpoint)
-            .at(format!("{prefix}/"), fhir_endpoint)
-            .at(format!("{prefix}/*rest"), fhir_endpoint);
+            .at(prefix, super::catch_fhir_panics(fhir_endpoint))
+            .at(
+                format!("{prefix}/"),
+                super::catch_fhir_panics(fhir_endpoint),
+            )
+            .at(
+                format!("{prefix}/*rest"),
+                super::catch_fhir_panics(fhir_endpoint),
+            );
     }
     route.at("/.well-known/smart-configuration", smart_configuration)
 }
@@ -75,6 +85,11 @@ async fn smart_configuration(state: Data<&Arc<AppState>>, req: &Request) -> Resp
         "application/json",
         &conformance::smart_configuration(&state.config),
     )
+}
+
+/// The OperationOutcome response of an error (status from the error).
+pub fn error_response(error: FhirError) -> Response {
+    respond::error(error)
 }
 
 #[handler]
@@ -230,12 +245,15 @@ fn query_params(req: &Request) -> Vec<(String, String)> {
 /// Query parameters plus a form-encoded body (`POST [type]/_search`).
 async fn form_params(req: &Request, body: Body) -> FhirResult<Vec<(String, String)>> {
     let mut params = query_params(req);
-    let bytes = body.into_bytes_limit(MAX_BODY_BYTES).await.map_err(|_| {
-        FhirError::new(
-            FhirStatus::PayloadTooLarge,
-            "The request body is too large.",
-        )
-    })?;
+    let bytes = body
+        .into_bytes_limit(MAX_SEARCH_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            FhirError::new(
+                FhirStatus::PayloadTooLarge,
+                "The request body is too large.",
+            )
+        })?;
     params.extend(url::form_urlencoded::parse(&bytes).into_owned());
     Ok(params)
 }

@@ -14,25 +14,25 @@ pub const MAX_FORM_BODY: usize = 64 * 1024;
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space, `%XX` a byte).
 pub fn form_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    let mut out = Vec::with_capacity(raw.len());
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut rest = raw.as_bytes();
+    while let [b, tail @ ..] = rest {
+        rest = tail;
+        match b {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| char::from(b).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+            b'%' => match tail {
+                [h, l, after @ ..] => match (hex(*h), hex(*l)) {
                     (Some(h), Some(l)) => {
                         out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                        i += 2;
+                        rest = after;
                     }
                     _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
+                },
+                _ => out.push(b'%'),
+            },
+            b => out.push(*b),
         }
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

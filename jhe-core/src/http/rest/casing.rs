@@ -6,6 +6,11 @@
 //! under `valueAttachmentData` is never touched.
 
 use poem::http::header;
+
+use crate::domain::{control_character_path_except, has_forbidden_control};
+use crate::http::auth::bearer_token;
+use crate::server::AppState;
+use crate::services::oauth::tokens::validate_access_token;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 /// Keys that are never renamed (in either direction), as in the original.
@@ -120,10 +125,53 @@ fn camel_query(query: &str) -> String {
         .finish()
 }
 
+/// Largest JSON body of an authenticated `/api/v1` request (`413` beyond).
+pub const MAX_API_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Largest JSON body of a request without a valid bearer token (its handler answers `401`).
+pub const MAX_ANONYMOUS_BODY_BYTES: usize = 64 * 1024;
+
+/// The `413 {"detail": …}` of a body over `limit` bytes.
+fn too_large(limit: usize) -> poem::Error {
+    poem::Error::from_response(
+        Response::builder()
+            .status(poem::http::StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/json")
+            .body(
+                serde_json::json!({
+                    "detail": format!("The request body is too large: at most {limit} bytes are accepted.")
+                })
+                .to_string(),
+            ),
+    )
+}
+
+/// A `400 {"detail": …}` answer.
+fn bad_request(detail: String) -> poem::Error {
+    poem::Error::from(crate::error::CoreError::BadRequest(detail))
+}
+
+/// Refuses control characters in query parameters (FHIR strings and the databases alike cannot
+/// hold them: PostgreSQL rejects NUL, SQLite would store it).
+fn check_query(query: &str) -> Result<()> {
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if has_forbidden_control(&name) || has_forbidden_control(&value) {
+            return Err(bad_request(format!(
+                "Query parameter '{}' contains a control character.",
+                name.escape_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        if let Some(query) = req.uri().query() {
+            check_query(query)?;
+        }
         if let Some(query) = req.uri().query().filter(|q| q.contains('_')) {
             let rewritten = camel_query(query);
             let mut parts = req.uri().clone().into_parts();
@@ -144,8 +192,51 @@ impl<E: Endpoint> Endpoint for CamelCaseEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
         if is_json {
-            let bytes = req.take_body().into_bytes_limit(32 * 1024 * 1024).await?;
-            let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            // Authenticate before parsing and rewriting a body: an anonymous or bad-token request
+            // is refused by its handler anyway, so it only gets a small body, passed unparsed.
+            let authenticated = match (req.data::<std::sync::Arc<AppState>>(), bearer_token(&req)) {
+                (Some(state), Some(token)) => {
+                    matches!(
+                        validate_access_token(state.store.as_ref(), &token).await,
+                        Ok(Some(_))
+                    )
+                }
+                _ => false,
+            };
+            let limit = if authenticated {
+                MAX_API_BODY_BYTES
+            } else {
+                MAX_ANONYMOUS_BODY_BYTES
+            };
+            let bytes = req
+                .take_body()
+                .into_bytes_limit(limit)
+                .await
+                .map_err(|_| too_large(limit))?;
+            if !authenticated {
+                req.set_body(Body::from(bytes));
+                return Ok(self.inner.call(req).await?.into_response());
+            }
+            let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+            if let Some(path) = parsed
+                .as_ref()
+                .ok()
+                .and_then(|v| control_character_path_except(v, VERBATIM_VALUES))
+            {
+                // Field errors as the handlers (and the original's serializers) give them.
+                let field = path.split(['.', '[']).next().unwrap_or_default();
+                let message =
+                    if path.contains('\0') || String::from_utf8_lossy(&bytes).contains("\\u0000") {
+                        "Null characters are not allowed."
+                    } else {
+                        "Control characters are not allowed."
+                    };
+                return Err(poem::Error::from(crate::error::CoreError::field(
+                    &to_camel(&field.escape_default().to_string()),
+                    message,
+                )));
+            }
+            let body = match parsed {
                 Ok(value) => match serde_json::to_vec(&rename_keys(value, &to_camel)) {
                     Ok(v) => Body::from(v),
                     Err(_) => Body::from(bytes),
@@ -204,6 +295,39 @@ mod tests {
             rename_keys(v, &to_camel),
             json!({"valueAttachmentData": {"effective_time_frame": 1}, "studyScopeConsents": [{"scopeConsents": []}]})
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn snake_and_camel_round_trip(words in proptest::collection::vec("[a-z]{2}[a-z0-9]{0,5}", 1..5)) {
+            let snake = words.join("_");
+            let camel = to_camel(&snake);
+            proptest::prop_assert!(!camel.contains('_'));
+            if !is_protected(&snake) && words.iter().skip(1).all(|w| w.starts_with(|c: char| c.is_ascii_lowercase())) {
+                proptest::prop_assert_eq!(to_snake(&camel), snake);
+            }
+        }
+
+        #[test]
+        fn conversion_never_panics(key in "\\PC{0,40}") {
+            let _ = to_snake(&to_camel(&key));
+            let _ = camel_query(&key);
+            let _ = check_query(&key);
+        }
+
+        #[test]
+        fn rename_keeps_values_and_key_count(keys in proptest::collection::btree_set("[a-z_]{1,12}", 0..8)) {
+            let value = serde_json::Value::Object(keys.iter().map(|k| (k.clone(), json!(k))).collect());
+            let renamed = rename_keys(value.clone(), &to_camel);
+            let values = |v: &serde_json::Value| {
+                let mut out: Vec<String> = v.as_object().into_iter().flatten().map(|(_, x)| x.to_string()).collect();
+                out.sort();
+                out
+            };
+            // Keys may merge (`a_b` and `aB`), values are never changed.
+            let (before, after) = (values(&value), values(&renamed));
+            proptest::prop_assert!(after.iter().all(|v| before.contains(v)));
+        }
     }
 
     #[test]

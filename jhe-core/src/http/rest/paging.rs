@@ -5,7 +5,7 @@ use poem::Request;
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 
-use crate::domain::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+use crate::domain::{DEFAULT_PAGE_SIZE, MAX_PAGE_NUMBER, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::CoreError;
 
 /// A page of results.
@@ -34,7 +34,7 @@ pub fn page_request(
         Some(p) => p
             .parse::<u64>()
             .ok()
-            .filter(|n| *n >= 1)
+            .filter(|n| (1..=MAX_PAGE_NUMBER).contains(n))
             .ok_or_else(|| CoreError::NotFound("Invalid page.".into()))?,
     };
     let size = match fixed_size {

@@ -622,7 +622,10 @@ async fn password_change_submit(
             .await
         }
     };
-    if !jhe_kdf::verify_password(&old, &user.password).is_valid() {
+    if !crate::services::kdf::verify_password(&old, &user.password)
+        .await
+        .is_valid()
+    {
         return errors(vec![
             "Your old password was entered incorrectly. Please enter it again.".into(),
         ])

@@ -86,23 +86,40 @@ pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, String> {
 
 /// Where to go after a login: the `next` value if it stays on this site, else `default`.
 pub(crate) fn safe_next(state: &AppState, next: Option<&str>, default: &str) -> String {
+    safe_next_path(&state.config.site_url, next, default)
+}
+
+/// [`safe_next`] on its own: `next` is resolved against `site_url` the way a browser resolves a
+/// `Location` (WHATWG URL parsing, which drops tabs and newlines: `/\t/evil.example` is
+/// `//evil.example`), and accepted only when the result has the site's origin. Control
+/// characters and backslashes are refused outright. The answer is a path (with query and
+/// fragment) on this site.
+pub fn safe_next_path(site_url: &str, next: Option<&str>, default: &str) -> String {
     let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
         return default.to_string();
     };
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        return next.to_string();
+    if next.chars().any(char::is_control) || next.contains('\\') {
+        return default.to_string();
     }
-    let site = state.config.site_url.trim_end_matches('/');
-    if let Some(rest) = next.strip_prefix(site)
-        && (rest.is_empty() || rest.starts_with('/'))
-    {
-        return if rest.is_empty() {
-            "/".into()
-        } else {
-            rest.to_string()
-        };
+    let Ok(site) = url::Url::parse(site_url) else {
+        return default.to_string();
+    };
+    let Ok(target) = site.join(next) else {
+        return default.to_string();
+    };
+    if target.origin() != site.origin() || !matches!(target.scheme(), "http" | "https") {
+        return default.to_string();
     }
-    default.to_string()
+    let mut path = target.path().to_string();
+    if let Some(query) = target.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if let Some(fragment) = target.fragment() {
+        path.push('#');
+        path.push_str(fragment);
+    }
+    path
 }
 
 #[cfg(test)]
@@ -115,5 +132,51 @@ mod tests {
         assert_eq!(f["username"], "a@b.org");
         assert_eq!(f["password"], "p&q");
         assert_eq!(f["next"], "/o/authorize/?x=1");
+    }
+
+    const SITE: &str = "https://jhe.example.org";
+
+    #[test]
+    fn next_stays_on_the_site() {
+        let next = |n: &str| safe_next_path(SITE, Some(n), "/default");
+        assert_eq!(next("/o/authorize/?x=1&y=%2F"), "/o/authorize/?x=1&y=%2F");
+        assert_eq!(next("/portal/#top"), "/portal/#top");
+        assert_eq!(next("https://jhe.example.org/a?b"), "/a?b");
+        assert_eq!(next("https://jhe.example.org"), "/");
+        assert_eq!(next("relative"), "/relative");
+        assert_eq!(safe_next_path(SITE, None, "/default"), "/default");
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/%09/evil.example".replace("%09", "\t").as_str(),
+            "\\\\evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "https://jhe.example.org.evil.example/",
+            "https://jhe.example.org@evil.example/",
+            "http://jhe.example.org/",
+            "https://jhe.example.org:444/",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            " //evil.example",
+            "/a\u{0}b",
+            "\u{7f}/x",
+        ] {
+            assert_eq!(next(evil), "/default", "{evil:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn next_never_leaves_the_site(next in "\\PC{0,40}|[/\\\\\t\r\n:@.a-z%0-9]{0,24}") {
+            let path = safe_next_path(SITE, Some(&next), "/default");
+            proptest::prop_assert!(path.starts_with('/') && !path.starts_with("//"), "{path}");
+            proptest::prop_assert!(!path.chars().any(char::is_control), "{path}");
+            let site = url::Url::parse(SITE).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let resolved = site.join(&path).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(resolved.origin(), site.origin());
+        }
     }
 }

@@ -51,12 +51,14 @@ pub fn allows_grant(client: &OAuthClient, grant_type: &str) -> bool {
 
 /// Checks a secret against the stored one: a password hash (argon2id or Django pbkdf2) when
 /// `hash_client_secret`, else a constant-time comparison with the stored value.
-pub fn secret_matches(client: &OAuthClient, secret: &str) -> bool {
+pub async fn secret_matches(client: &OAuthClient, secret: &str) -> bool {
     if client.client_secret.is_empty() || secret.is_empty() {
         return false;
     }
     if client.hash_client_secret {
-        jhe_kdf::verify_password(secret, &client.client_secret).is_valid()
+        crate::services::kdf::verify_password(secret, &client.client_secret)
+            .await
+            .is_valid()
     } else {
         secret
             .as_bytes()
@@ -107,7 +109,7 @@ pub async fn authenticate(
             .map(|(_, s)| s.as_str())
             .or(credentials.client_secret.as_deref());
         match secret {
-            Some(secret) if secret_matches(&client, secret) => {}
+            Some(secret) if secret_matches(&client, secret).await => {}
             Some(_) => return Err(OAuthError::invalid_client("Invalid client credentials.")),
             None => {
                 return Err(OAuthError::invalid_client(

@@ -44,7 +44,8 @@ pub struct IdTokenClaims {
 /// `at_hash` of an access token: base64url of the left half of its SHA-256 (RS256).
 pub fn at_hash(access_token: &str) -> String {
     let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    let (left, _) = digest.split_at(digest.len() / 2);
+    URL_SAFE_NO_PAD.encode(left)
 }
 
 /// Makes sure jsonwebtoken has a crypto provider (STACK.md gotcha 2): it picks aws-lc-rs by

@@ -21,8 +21,7 @@ pub const INVITATION_SUBJECT: &str = "JHE Invitation";
 /// (`http://localhost:8000/x` → `localhost:8000`), without user information.
 pub fn netloc(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     authority
         .rsplit_once('@')
         .map_or(authority, |(_, host)| host)

@@ -177,6 +177,21 @@ pub async fn validate_access_token(
         .map(|u| (access, u)))
 }
 
+/// Whether `token` names a stored access token that has expired (so a client can be told to
+/// refresh rather than to sign in again).
+///
+/// # Errors
+/// Storage errors.
+pub async fn access_token_expired(store: &dyn Store, token: &str) -> CoreResult<bool> {
+    if token.is_empty() || token.len() > 512 {
+        return Ok(false);
+    }
+    Ok(store
+        .get_access_token(&hash(token))
+        .await?
+        .is_some_and(|access| access.expires <= Utc::now()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,4 +33,5 @@ pub mod study_scope_request;
 pub mod user;
 
 #[cfg(test)]
+#[allow(clippy::string_slice)] // test code
 mod tests;
