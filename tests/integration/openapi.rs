@@ -253,3 +253,40 @@ async fn optional_properties_are_nullable() {
         .expect("an organisation schema with currentUserRole");
     assert_eq!(organization["nullable"], true);
 }
+
+/// Issue 10: error bodies have a schema, and read-only operations do not list 409.
+#[tokio::test]
+async fn error_bodies_are_documented_per_operation() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    assert_eq!(doc["components"]["schemas"]["ErrorBody"]["type"], "object");
+    let mut checked = 0;
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            if method == "get" {
+                assert!(responses.get("409").is_none(), "{method} {path}");
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    for media in response["content"].as_object().into_iter().flatten() {
+                        if media.1["schema"]["$ref"]
+                            .as_str()
+                            .is_some_and(|r| !r.ends_with("/ErrorBody"))
+                        {
+                            continue; // a typed error body (readiness)
+                        }
+                        assert_eq!(
+                            media.1["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

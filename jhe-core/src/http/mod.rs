@@ -51,9 +51,66 @@ pub fn openapi_document(state: Arc<AppState>) -> String {
     match serde_json::from_str::<serde_json::Value>(&spec) {
         Ok(mut doc) => {
             mark_nullable(&mut doc);
+            document_errors(&mut doc);
             serde_json::to_string_pretty(&doc).unwrap_or(spec)
         }
         Err(_) => spec,
+    }
+}
+
+/// Documents the error bodies (`ErrorBody`: `{"detail": "…"}` or field errors
+/// `{"field": ["…"]}`) instead of an untyped schema, and drops `409` from read-only operations
+/// (`GET`), which never answer it.
+fn document_errors(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert(
+            "ErrorBody".into(),
+            json!({
+                "type": "object",
+                "description": "An error: `{\"detail\": \"…\"}`, or field errors `{\"field\": [\"message\"]}` (400).",
+                "properties": {"detail": {"type": "string", "nullable": true, "description": "What went wrong."}},
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "string"}},
+                        {"type": "string"}
+                    ]
+                }
+            }),
+        );
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operations in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, operation) in operations.iter_mut() {
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            if method == "get" {
+                responses.remove("409");
+            }
+            for (status, response) in responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                for media in content.values_mut() {
+                    if media.get("schema").is_some_and(|s| s == &json!({})) {
+                        media["schema"] = json!({"$ref": "#/components/schemas/ErrorBody"});
+                    }
+                }
+            }
+        }
     }
 }
 
