@@ -1,5 +1,5 @@
 //! The FHIR R5 `Consent` representation of one scope consent decision
-//! ([`ConsentView`](crate::services::fhir_consents::ConsentView)).
+//! ([`ConsentView`]).
 //!
 //! One decision is one Consent: `subject` and `grantor` the patient, `grantee` the study's
 //! organisation, the study in the core `workflow-researchStudy` extension, `decision`

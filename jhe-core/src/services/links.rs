@@ -44,7 +44,7 @@ impl Purpose {
 /// active ID-token signing key, so every local replica agrees without extra configuration.
 ///
 /// # Errors
-/// [`CoreError::Internal`] without `SECRET_KEY` on a non-loopback site (the server refuses to
+/// [`CoreError::Internal`](crate::error::CoreError::Internal) without `SECRET_KEY` on a non-loopback site (the server refuses to
 /// start in that case, see [`Config::check_link_secret`]); store errors.
 pub async fn secret(store: &dyn Store, config: &Config) -> CoreResult<Vec<u8>> {
     if let Some(key) = &config.secret_key {

@@ -89,7 +89,7 @@ pub(crate) fn safe_next(state: &AppState, next: Option<&str>, default: &str) -> 
     safe_next_path(&state.config.site_url, next, default)
 }
 
-/// [`safe_next`] on its own: `next` is resolved against `site_url` the way a browser resolves a
+/// `safe_next` on its own: `next` is resolved against `site_url` the way a browser resolves a
 /// `Location` (WHATWG URL parsing, which drops tabs and newlines: `/\t/evil.example` is
 /// `//evil.example`), and accepted only when the result has the site's origin. Control
 /// characters and backslashes are refused outright. The answer is a path (with query and

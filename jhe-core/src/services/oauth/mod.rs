@@ -31,7 +31,7 @@ use crate::store::StoreError;
 
 /// The scopes listed as `scopes_supported` in the discovery document (auth.md §5.2: exactly the
 /// original's). The server also understands the SMART App Launch v2 scopes of
-/// [`GrantedScopes`](crate::domain::GrantedScopes).
+/// [`GrantedScopes`].
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "email"];
 
 /// Length of authorization codes, access and refresh tokens.
