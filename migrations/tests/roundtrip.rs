@@ -959,17 +959,29 @@ async fn token_scopes_upgrade_sqlite() -> TestResult {
 
 #[tokio::test]
 async fn token_scopes_upgrade_postgres() -> TestResult {
+    let (admin, db, name) = fresh_postgres().await?;
+    let result = token_scopes_upgrade(&db).await;
+    drop_postgres(admin, db, &name, result).await
+}
+
+/// A throw-away PostgreSQL database: the admin connection, the database's and its name.
+async fn fresh_postgres() -> TestResult<(DatabaseConnection, DatabaseConnection, String)> {
     let url = postgres_url();
     let admin = Database::connect(&url).await?;
     let name = format!("jhe_mig_{}", uuid::Uuid::new_v4().simple());
     exec(&admin, &format!(r#"CREATE DATABASE "{name}""#)).await?;
-    let result = async {
-        let db = Database::connect(with_database(&url, &name)?).await?;
-        let result = token_scopes_upgrade(&db).await;
-        db.close().await?;
-        result
-    }
-    .await;
+    let db = Database::connect(with_database(&url, &name)?).await?;
+    Ok((admin, db, name))
+}
+
+/// Drops what [`fresh_postgres`] made, then returns the check's `result`.
+async fn drop_postgres(
+    admin: DatabaseConnection,
+    db: DatabaseConnection,
+    name: &str,
+    result: TestResult,
+) -> TestResult {
+    db.close().await?;
     exec(&admin, &format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#)).await?;
     admin.close().await?;
     result
@@ -997,20 +1009,7 @@ fn with_database(url: &str, name: &str) -> TestResult<String> {
 
 #[tokio::test]
 async fn roundtrip_postgres() -> TestResult {
-    let url = postgres_url();
-    let admin = Database::connect(&url).await?;
-    let name = format!("jhe_mig_{}", uuid::Uuid::new_v4().simple());
-    exec(&admin, &format!(r#"CREATE DATABASE "{name}""#)).await?;
-
-    let result = async {
-        let db = Database::connect(with_database(&url, &name)?).await?;
-        let result = roundtrip(&db).await;
-        db.close().await?;
-        result
-    }
-    .await;
-
-    exec(&admin, &format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#)).await?;
-    admin.close().await?;
-    result
+    let (admin, db, name) = fresh_postgres().await?;
+    let result = roundtrip(&db).await;
+    drop_postgres(admin, db, &name, result).await
 }
