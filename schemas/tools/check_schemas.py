@@ -7,8 +7,8 @@ Usage (needs `pip install jsonschema referencing`):
 
     python schemas/tools/check_schemas.py \
         [--ours schemas/omh] \
-        [--published /work/shared/omh/json-schemas] \
-        [--samples /work/shared/omh/examples/data-points] \
+        [--published tests/data/omh/json-schemas] \
+        [--samples tests/data/omh/examples/data-points] \
         [--published-later DIR]   # optional: published later-upstream schemas (flat OMH layout)
         [-v]
 
@@ -326,8 +326,8 @@ def body_variants(b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", type=Path, default=DEFAULT_OURS)
-    ap.add_argument("--published", type=Path, default=Path("/work/shared/omh/json-schemas"))
-    ap.add_argument("--samples", type=Path, default=Path("/work/shared/omh/examples/data-points"))
+    ap.add_argument("--published", type=Path, default=Path("tests/data/omh/json-schemas"))
+    ap.add_argument("--samples", type=Path, default=Path("tests/data/omh/examples/data-points"))
     ap.add_argument("--published-later", type=Path, default=None)
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()

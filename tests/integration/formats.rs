@@ -56,10 +56,10 @@ async fn upload_and_compare(w: &World, label: &str, bytes: &[u8]) {
 async fn every_sample_uploads(backend: Backend) {
     let w = World::new(backend).await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/omh/examples/data-points");
+    let shared = root.join("tests/data/omh/examples/data-points");
     assert!(
         shared.is_dir(),
-        "{} must exist (the shared reference data)",
+        "{} must exist (the vendored reference data)",
         shared.display()
     );
     let mut uploaded = 0;

@@ -1,8 +1,8 @@
 //! `OmhFormat` against the published Open mHealth / IEEE 1752 schemas: every sample data point
 //! and ~150 broken variants of each (the corpus of `schemas/tools/check_schemas.py`) must get the
 //! same verdict from our schemas and from the published ones, both compiled with the same
-//! `jsonschema` crate. The published files are read from `../../shared/omh` (relative to this
-//! crate); the test is skipped with a message only when that folder is absent.
+//! `jsonschema` crate. The published files are vendored at `tests/data/omh` in the repository; a
+//! test that cannot find them fails, it never skips.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,17 +41,16 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn shared_omh() -> Option<PathBuf> {
-    let dir = manifest_dir().join("../../shared/omh");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; the published Open mHealth schemas are needed for this test",
-            dir.display()
-        );
-        None
-    }
+/// The published schemas and samples, vendored in the repository (`tests/data/omh`). A test that
+/// cannot find them fails; it never skips.
+fn published_omh() -> PathBuf {
+    let dir = manifest_dir().join("../tests/data/omh");
+    assert!(
+        dir.join("json-schemas").is_dir() && dir.join("examples/data-points").is_dir(),
+        "{} must hold the published Open mHealth schemas and samples",
+        dir.display()
+    );
+    dir
 }
 
 fn load(path: &Path) -> Value {
@@ -773,9 +772,7 @@ fn effective_time_frames() {
 
 #[test]
 fn same_verdicts_as_the_published_schemas() {
-    let Some(shared) = shared_omh() else {
-        return;
-    };
+    let shared = published_omh();
     let published_root = shared.join("json-schemas");
     let ours_root = manifest_dir().join("../schemas/omh");
     let format = OmhFormat::from_dir(&ours_root).unwrap();
@@ -898,9 +895,7 @@ fn same_verdicts_as_the_published_schemas() {
 
 #[test]
 fn shared_samples_validate_except_the_documented_blood_glucose_unit() {
-    let Some(shared) = shared_omh() else {
-        return;
-    };
+    let shared = published_omh();
     let format = OmhFormat::bundled();
     for path in json_files(&shared.join("examples/data-points")) {
         let doc = load(&path);
