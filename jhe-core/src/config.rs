@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use crate::http::forwarded::TrustedProxies;
+
 /// Why the configuration is unusable.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -201,6 +203,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Bulk Data export.
     pub export: ExportConfig,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are believed
+    /// (`TRUSTED_PROXIES`; default loopback). See [`crate::http::forwarded`].
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -224,6 +229,7 @@ impl std::fmt::Debug for Config {
             .field("allow_demo_accounts", &self.allow_demo_accounts)
             .field("audit", &self.audit)
             .field("export", &self.export)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -284,6 +290,7 @@ impl Default for Config {
             allow_demo_accounts: false,
             audit: AuditConfig::default(),
             export: ExportConfig::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -329,6 +336,13 @@ impl Config {
             }
             None => site_url_for_bind(&config.bind),
         };
+        if let Some(value) = lookup("TRUSTED_PROXIES") {
+            config.trusted_proxies =
+                TrustedProxies::parse(&value).map_err(|reason| ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES",
+                    reason,
+                })?;
+        }
         config.oidc_rsa_private_key = get("OIDC_RSA_PRIVATE_KEY").map(|k| k.replace("\\n", "\n"));
         config.secret_key = get("SECRET_KEY");
         if let Some(code) = get("REGISTRATION_INVITE_CODE") {
@@ -524,6 +538,18 @@ mod tests {
         assert_eq!(never.lifetimes.refresh_token, 0);
         let hour = config(&[("JHE_REFRESH_TOKEN_LIFETIME", "3600")]).unwrap();
         assert_eq!(hour.lifetimes.refresh_token, 3600);
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_loopback_and_reject_nonsense() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.trusted_proxies, TrustedProxies::default());
+        let c = config(&[("TRUSTED_PROXIES", "10.0.0.0/8 192.168.0.1")]).unwrap();
+        assert_eq!(c.trusted_proxies.networks().len(), 2);
+        let c = config(&[("TRUSTED_PROXIES", "none")]).unwrap();
+        assert!(c.trusted_proxies.networks().is_empty());
+        let e = config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err();
+        assert!(e.to_string().contains("TRUSTED_PROXIES"), "{e}");
     }
 
     #[test]

@@ -630,7 +630,28 @@ async fn token_endpoint_never_fails_with_500(backend: Backend) {
                 ("password", "Jhe1234!"),
             ],
             400,
-            "unauthorized_client",
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", "implicit"), ("client_id", &client_id)],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "CLIENT_CREDENTIALS"),
+                ("client_id", &client_id),
+            ],
+            400,
+            "unsupported_grant_type",
         ),
         (
             vec![
@@ -784,7 +805,10 @@ async fn confidential_clients_and_introspection(backend: Backend) {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["active"], true, "{body}");
         assert_eq!(body["scope"], "openid email user/*.cruds");
-        assert_eq!(body["username"], "peter@example.com");
+        assert!(
+            body.get("username").is_none(),
+            "another client's token: no e-mail for this resource server: {body}"
+        );
         assert_eq!(body["sub"], PETER.to_string());
         assert_eq!(body["client_id"], admin_ui_client_id(&app).await);
         assert!(body["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp());
@@ -817,11 +841,42 @@ async fn confidential_clients_and_introspection(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        bearer.status(),
-        403,
-        "tokens without scope introspection may not introspect"
-    );
+    assert_eq!(bearer.status(), 403, "bearer tokens may not introspect");
+    // A client introspecting a token issued to itself learns the user's e-mail as `username`.
+    let own = http
+        .post(app.url("/o/token/"))
+        .basic_auth(&script.client_id, Some("s3cret-value"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let body: Value = http
+        .post(app.url("/o/introspect/"))
+        .basic_auth(&script.client_id, Some("s3cret-value"))
+        .form(&[("token", own["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["username"], "mary@example.com");
+    assert_eq!(body["client_id"], script.client_id.as_str());
+    // A public client may not introspect, even with its own client_id.
+    let public = http
+        .post(app.url("/o/introspect/"))
+        .form(&[
+            ("token", peter_access),
+            ("client_id", admin_ui_client_id(&app).await.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 403);
     let wrong = http
         .post(app.url("/o/introspect/"))
         .basic_auth(&script.client_id, Some("nope"))

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod fhir;
+pub mod forwarded;
 pub mod oauth;
 pub mod portal;
 pub mod rest;

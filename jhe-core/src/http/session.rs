@@ -81,9 +81,12 @@ pub async fn destroy(state: &AppState, req: &Request) -> CoreResult<()> {
     Ok(())
 }
 
-/// The `Set-Cookie` value for a session key (HttpOnly, SameSite=Lax, Secure on https sites).
-pub fn set_cookie(state: &AppState, key: &str) -> String {
-    let secure = if state.config.site_url.starts_with("https://") {
+/// The `Set-Cookie` value for a session key (HttpOnly, SameSite=Lax; `Secure` when the site or
+/// the public origin of the request — through a trusted proxy — is https).
+pub fn set_cookie(state: &AppState, req: &Request, key: &str) -> String {
+    let secure = if state.config.site_url.starts_with("https://")
+        || crate::http::forwarded::request_origin(req, &state.config).is_https()
+    {
         "; Secure"
     } else {
         ""

@@ -202,7 +202,8 @@ const STRICTER: &[&str] = &[
 #[test]
 fn our_structure_rules_agree_with_the_official_schema() {
     // Vendored in the repository; a test that cannot read it fails, it never skips.
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fhir/fhir.schema.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fhir/fhir.schema.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{} must be readable: {e}", path.display()));
     let schema: Value = serde_json::from_str(&text).unwrap();

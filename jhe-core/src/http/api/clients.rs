@@ -180,7 +180,7 @@ impl ClientsApi {
         let found = clients::list(&self.state, &auth.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             ClientJson::from,
         )?))

@@ -179,7 +179,7 @@ impl DataSourcesApi {
         let found = data_sources::list(&self.state, &auth.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             DataSourceJson::from,
         )?))

@@ -137,7 +137,7 @@ impl JheSettingsApi {
         let found = jhe_settings::list(&self.state, &auth.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             JheSettingJson::from,
         )?))

@@ -152,11 +152,11 @@ impl ObservationsApi {
         let found = observation_list::list(&self.state, &auth.0, filter, page).await?;
         let last = found.next_cursor.and_then(|c| c.to_token());
         let has_next = found.has_next;
-        let site_url = &self.state.config.site_url;
-        let mut out = envelope(req, site_url, found.page, ObservationOut::from)?;
+        let config = &self.state.config;
+        let mut out = envelope(req, config, found.page, ObservationOut::from)?;
         out.next = None;
         if has_next {
-            let next = page_link(req, site_url, "page", page.page + 1);
+            let next = page_link(req, config, "page", page.page + 1);
             out.next = Some(with_cursor(&next, last.as_deref()));
         }
         out.previous = out.previous.map(|p| with_cursor(&p, None));

@@ -121,7 +121,7 @@ impl OrganizationsApi {
         let found = organizations::list(&self.state, &auth.0, part_of.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             organization_json,
         )?))

@@ -516,12 +516,9 @@ impl PatientsApi {
             ..Default::default()
         };
         let found = patients::list(&self.state, &auth.0, query, page).await?;
-        Ok(Json(envelope(
-            req,
-            &self.state.config.site_url,
-            found,
-            |v| patient_out(&v),
-        )?))
+        Ok(Json(envelope(req, &self.state.config, found, |v| {
+            patient_out(&v)
+        })?))
     }
 
     /// Creates a patient in `organizationId` (`patient.manage_for_organization` there). The

@@ -125,7 +125,7 @@ impl PractitionersApi {
         let found = users::list_practitioners(&self.state, &auth.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             PractitionerJson::from,
         )?))

@@ -440,7 +440,7 @@ impl StudiesApi {
         let found = studies::list(&self.state, &auth.0, organization_id.0, page).await?;
         Ok(Json(envelope(
             req,
-            &self.state.config.site_url,
+            &self.state.config,
             found,
             StudyOut::from,
         )?))

@@ -108,12 +108,9 @@ impl UsersAdminApi {
     ) -> ApiResult<Json<Paginated<UserJson>>> {
         let page = page_request(page.as_deref(), page_size.as_deref(), None)?;
         let found = users::list(&self.state, &auth.0, email.as_deref(), page).await?;
-        Ok(Json(envelope(
-            req,
-            &self.state.config.site_url,
-            found,
-            |v| user_json(&v),
-        )?))
+        Ok(Json(envelope(req, &self.state.config, found, |v| {
+            user_json(&v)
+        })?))
     }
 
     /// Creates a user (superusers only).

@@ -97,31 +97,10 @@ pub fn with_location(mut response: Response, location: &str) -> Response {
     response
 }
 
-/// The public origin of a request: `X-Forwarded-Proto` / `X-Forwarded-Host` when a proxy set
-/// them, else the `Host` header, else the configured site URL.
+/// The public origin of a request (`scheme://host`), believing proxy headers only from trusted
+/// proxies ([`crate::http::forwarded`]).
 pub fn origin(req: &Request, config: &Config) -> String {
-    let first = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let host = first("x-forwarded-host").or_else(|| first("host"));
-    let site = config.site_url.trim_end_matches('/');
-    let proto = first("x-forwarded-proto").unwrap_or_else(|| {
-        if site.starts_with("https://") {
-            "https".into()
-        } else {
-            "http".into()
-        }
-    });
-    match host {
-        Some(host) => format!("{proto}://{host}"),
-        None => site.to_string(),
-    }
+    crate::http::forwarded::request_origin(req, config).origin
 }
 
 /// Percent-encodes like Python's `quote_plus` (safe: letters, digits, `_.-~`; space → `+`).
@@ -220,7 +199,6 @@ mod tests {
         let req = Request::builder()
             .uri_str("/FHIR/R5/Observation?patient._has%3AGroup%3Amember%3A_id=30001&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Ablood-pressure%3A4.0&_count=1&_page=2&_cursor=5_7")
             .header("host", "example.org")
-            .header("x-forwarded-proto", "https")
             .finish();
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -228,14 +206,14 @@ mod tests {
                 .collect();
         let origin = origin(&req, &Config::default());
         let links = Links::new(&origin, req.uri(), &params).build(2, true, Some("9_1"));
-        assert_eq!(links[0].url, format!("https://example.org{}", req.uri()));
+        assert_eq!(links[0].url, format!("http://example.org{}", req.uri()));
         assert_eq!(
             links[1].url,
-            "https://example.org/FHIR/R5/Observation?_count=1&_cursor=9_1&_page=3&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Ablood-pressure%3A4.0&patient._has%3AGroup%3Amember%3A_id=30001"
+            "http://example.org/FHIR/R5/Observation?_count=1&_cursor=9_1&_page=3&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Ablood-pressure%3A4.0&patient._has%3AGroup%3Amember%3A_id=30001"
         );
         assert_eq!(
             links[2].url,
-            "https://example.org/FHIR/R5/Observation?_count=1&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Ablood-pressure%3A4.0&patient._has%3AGroup%3Amember%3A_id=30001"
+            "http://example.org/FHIR/R5/Observation?_count=1&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Ablood-pressure%3A4.0&patient._has%3AGroup%3Amember%3A_id=30001"
         );
         assert_eq!(quote_plus("a b|c/~"), "a+b%7Cc%2F~");
     }

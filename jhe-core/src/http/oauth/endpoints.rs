@@ -17,8 +17,7 @@ use crate::server::AppState;
 use crate::services::oauth::clients::ClientCredentials;
 use crate::services::oauth::id_token::{discovery_document, jwks as jwks_document};
 use crate::services::oauth::introspection::{
-    IntrospectionCaller, introspect as introspect_token, may_introspect, revoke,
-    userinfo as userinfo_claims,
+    introspect as introspect_token, introspecting_client, revoke, userinfo as userinfo_claims,
 };
 use crate::services::oauth::token_endpoint::{TokenRequest, exchange};
 use crate::services::oauth::token_exchange::{TokenExchangeError, exchange as exchange_token};
@@ -114,8 +113,8 @@ pub async fn revoke_token(
     }
 }
 
-/// `GET/POST /o/introspect/` (RFC 7662). Callers authenticate as a confidential client or with
-/// a bearer token having scope `introspection`; anyone else gets 403 with an empty body.
+/// `GET/POST /o/introspect/` (RFC 7662). Callers authenticate as a confidential client; anyone
+/// else (public clients, bearer tokens, anonymous callers) gets 403 with an empty body.
 #[handler]
 pub async fn introspect(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
     let mut pairs = query_pairs(req);
@@ -125,22 +124,13 @@ pub async fn introspect(req: &Request, body: Body, Data(state): Data<&Arc<AppSta
             Err(e) => return error_response(&e, false),
         }
     }
-    let caller = if let Some(token) = bearer_token(req) {
-        IntrospectionCaller::Bearer(token)
-    } else {
-        let credentials = credentials_of(req, &pairs);
-        if credentials.basic.is_some() || credentials.client_id.is_some() {
-            IntrospectionCaller::Client(credentials)
-        } else {
-            IntrospectionCaller::Anonymous
-        }
-    };
-    match may_introspect(state.store.as_ref(), &caller).await {
-        Ok(true) => {}
-        Ok(false) => return Response::builder().status(StatusCode::FORBIDDEN).finish(),
+    let credentials = credentials_of(req, &pairs);
+    let caller = match introspecting_client(state.store.as_ref(), &credentials).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Response::builder().status(StatusCode::FORBIDDEN).finish(),
         Err(e) => return error_response(&e, false),
-    }
-    match introspect_token(state.store.as_ref(), first(&pairs, "token")).await {
+    };
+    match introspect_token(state.store.as_ref(), &caller, first(&pairs, "token")).await {
         Ok(body) => no_store_json(StatusCode::OK, &body),
         Err(e) => error_response(&OAuthError::from(e), false),
     }

@@ -77,11 +77,9 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn address(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+/// The real client's address (through trusted proxies only), the key of login throttling.
+fn address(state: &AppState, req: &Request) -> String {
+    crate::http::forwarded::request_origin(req, &state.config).client_key()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -121,7 +119,7 @@ async fn start_session(
         json!({"auth_time": chrono::Utc::now().timestamp(), "csrf": jhe_kdf::random_token(48)}),
     )
     .await?;
-    Ok(session::set_cookie(state, &key))
+    Ok(session::set_cookie(state, req, &key))
 }
 
 async fn login_form(
@@ -207,7 +205,7 @@ async fn login_submit(
         email: username.clone(),
         password: form.get("password").cloned().unwrap_or_default(),
     };
-    match login::login(&state, &credentials, &address(req)).await {
+    match login::login(&state, &credentials, &address(&state, req)).await {
         Ok(user) => match start_session(&state, req, user.id).await {
             Ok(cookie) => with_cookie(
                 redirect(&safe_next(&state, Some(&next), AFTER_LOGIN)),

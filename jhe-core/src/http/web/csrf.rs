@@ -15,7 +15,7 @@ pub async fn ensure(state: &AppState, req: &Request) -> CoreResult<(Session, Opt
         Some((_, s)) => (s, None),
         None => {
             let (key, s) = session::create(state, None, serde_json::json!({})).await?;
-            (s, Some(session::set_cookie(state, &key)))
+            (s, Some(session::set_cookie(state, req, &key)))
         }
     };
     if token_of(&current).is_none() {

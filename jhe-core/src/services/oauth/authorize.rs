@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::clients::allows_grant;
+use super::clients::{GrantType, allows_grant};
 use super::pkce::{S256, is_valid_challenge};
 use super::{OAuthError, OAuthErrorCode, TOKEN_LENGTH, grant_scope, requested_scope, tokens};
 use crate::config::Config;
@@ -283,7 +283,7 @@ pub async fn validate(
             "Only response_mode=query is supported.",
         ));
     }
-    if !allows_grant(&client, "authorization_code") {
+    if !allows_grant(&client, GrantType::AuthorizationCode) {
         return redirect(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
             "The client may not use the authorization code flow.",

@@ -36,16 +36,52 @@ pub fn is_confidential(client: &OAuthClient) -> bool {
     client.client_type == CONFIDENTIAL
 }
 
-/// Whether a client registered with `authorization_grant_type` may use the token endpoint's
-/// `grant_type` (as django-oauth-toolkit: the grant must match the application's type).
-pub fn allows_grant(client: &OAuthClient, grant_type: &str) -> bool {
+/// The grant types the token endpoint implements (RFC 6749 §4.1, §4.4 and §6). Everything else —
+/// including the resource owner `password` grant, which this server never offers — is
+/// `unsupported_grant_type` (RFC 6749 §5.2) before any client is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// `authorization_code` (with PKCE S256, RFC 7636).
+    AuthorizationCode,
+    /// `refresh_token` (rotation with reuse detection).
+    RefreshToken,
+    /// `client_credentials` (confidential clients registered for it).
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The grant type named by a `grant_type` parameter, or `None` when it is not implemented.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+
+    /// The `grant_type` parameter value (RFC 6749).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// Whether a client registered with `authorization_grant_type` may use `grant` (as
+/// django-oauth-toolkit: the grant must match the application's type; `client_credentials` only
+/// for confidential clients).
+pub fn allows_grant(client: &OAuthClient, grant: GrantType) -> bool {
     let registered = client.authorization_grant_type.as_str();
-    match grant_type {
-        "authorization_code" | "refresh_token" => {
+    match grant {
+        GrantType::AuthorizationCode | GrantType::RefreshToken => {
             matches!(registered, "authorization-code" | "openid-hybrid")
         }
-        "client_credentials" => registered == "client-credentials" && is_confidential(client),
-        _ => false,
+        GrantType::ClientCredentials => {
+            registered == "client-credentials" && is_confidential(client)
+        }
     }
 }
 

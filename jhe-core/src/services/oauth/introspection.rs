@@ -5,11 +5,9 @@ use serde_json::{Value, json};
 use super::clients::{ClientCredentials, authenticate, is_confidential};
 use super::tokens::{hash, validate_access_token};
 use super::{OAuthError, OAuthErrorCode, OAuthResult, has_scope};
+use crate::domain::OAuthClient;
 use crate::error::CoreResult;
 use crate::store::Store;
-
-/// The scope a bearer token needs to call the introspection endpoint.
-pub const INTROSPECTION_SCOPE: &str = "introspection";
 
 /// Revokes an access or refresh token of the authenticated client (RFC 7009). Revoking a refresh
 /// token revokes its whole rotation chain and the access tokens issued from it. Unknown tokens and
@@ -59,42 +57,47 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Who calls the introspection endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IntrospectionCaller {
-    /// A client authenticating with its credentials (must be confidential).
-    Client(ClientCredentials),
-    /// A bearer token (must have scope `introspection`).
-    Bearer(String),
-    /// Nothing usable.
-    Anonymous,
-}
-
-/// Whether the caller may introspect tokens: a confidential client with valid credentials, or a
-/// live bearer token with scope `introspection`.
-pub async fn may_introspect(store: &dyn Store, caller: &IntrospectionCaller) -> OAuthResult<bool> {
-    Ok(match caller {
-        IntrospectionCaller::Client(credentials) => match authenticate(store, credentials).await {
-            Ok(client) => is_confidential(&client),
+/// The client allowed to call the introspection endpoint (RFC 7662 §2.1): a confidential client
+/// authenticating with its own credentials (HTTP Basic or `client_secret_post`). `None` for
+/// anyone else — public clients, wrong secrets, bearer tokens and anonymous callers — who get 403.
+///
+/// # Errors
+/// Only when the store fails; refused credentials are `Ok(None)`.
+pub async fn introspecting_client(
+    store: &dyn Store,
+    credentials: &ClientCredentials,
+) -> OAuthResult<Option<OAuthClient>> {
+    if credentials.basic.is_none() && credentials.client_id.is_none() {
+        return Ok(None);
+    }
+    match authenticate(store, credentials).await {
+        Ok(client) => Ok(is_confidential(&client).then_some(client)),
+        Err(e)
+            if matches!(
+                e.code,
+                OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
+            ) =>
+        {
             Err(e)
-                if matches!(
-                    e.code,
-                    OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
-                ) =>
-            {
-                return Err(e);
-            }
-            Err(_) => false,
-        },
-        IntrospectionCaller::Bearer(token) => validate_access_token(store, token)
-            .await?
-            .is_some_and(|(access, _)| has_scope(&access.scope, INTROSPECTION_SCOPE)),
-        IntrospectionCaller::Anonymous => false,
-    })
+        }
+        Err(_) => Ok(None),
+    }
 }
 
-/// The RFC 7662 answer for an access token: `{"active": false}` unless it is live.
-pub async fn introspect(store: &dyn Store, token: Option<&str>) -> CoreResult<Value> {
+/// The RFC 7662 answer for an access token: `{"active": false}` unless it is live; else
+/// `active`, `scope`, `sub` (the user id), `exp`, `iat`, `token_type` and `client_id`.
+///
+/// `username` (the user's e-mail) is added only when `caller` is the client the token was issued
+/// to — it already knows the user from its own flow. Any other confidential client (a resource
+/// server) learns the opaque `sub`, never the e-mail.
+///
+/// # Errors
+/// Only when the store fails.
+pub async fn introspect(
+    store: &dyn Store,
+    caller: &OAuthClient,
+    token: Option<&str>,
+) -> CoreResult<Value> {
     let inactive = json!({"active": false});
     let Some(token) = token else {
         return Ok(inactive);
@@ -109,14 +112,18 @@ pub async fn introspect(store: &dyn Store, token: Option<&str>) -> CoreResult<Va
     let mut body = json!({
         "active": true,
         "scope": access.scope,
-        "username": user.email,
         "sub": user.id.to_string(),
         "exp": access.expires.timestamp(),
         "iat": access.created.timestamp(),
         "token_type": "Bearer",
     });
-    if let (Some(map), Some(client_id)) = (body.as_object_mut(), client_id) {
-        map.insert("client_id".into(), client_id.into());
+    if let Some(map) = body.as_object_mut() {
+        if let Some(client_id) = client_id {
+            map.insert("client_id".into(), client_id.into());
+        }
+        if access.application_id == Some(caller.id) {
+            map.insert("username".into(), user.email.into());
+        }
     }
     Ok(body)
 }

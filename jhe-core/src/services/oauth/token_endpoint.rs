@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
 
-use super::clients::{ClientCredentials, allows_grant, authenticate};
+use super::clients::{ClientCredentials, GrantType, allows_grant, authenticate};
 use super::pkce::{S256, is_valid_verifier, verify_s256};
 use super::tokens::{IssueRequest, IssuedTokens, RefreshIssue, hash, issue, new_family};
 use super::{OAuthError, OAuthErrorCode, OAuthResult, grant_scope, requested_scope};
@@ -76,26 +76,24 @@ pub async fn exchange(
     let Some(grant_type) = request.param("grant_type") else {
         return Err(OAuthError::invalid_request("Missing grant_type parameter."));
     };
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials" | "password"
-    ) {
+    let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
-            "Unsupported grant_type.",
+            "Unsupported grant_type: this server implements authorization_code, refresh_token \
+             and client_credentials.",
         ));
-    }
+    };
     let client = authenticate(store, &request.credentials).await?;
-    if !allows_grant(&client, grant_type) {
+    if !allows_grant(&client, grant) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
-            format!("The client may not use the {grant_type} grant."),
+            format!("The client may not use the {} grant.", grant.as_str()),
         ));
     }
-    match grant_type {
-        "authorization_code" => authorization_code(store, config, &client, request).await,
-        "refresh_token" => refresh_token(store, config, &client, request).await,
-        _ => client_credentials(store, config, &client, request).await,
+    match grant {
+        GrantType::AuthorizationCode => authorization_code(store, config, &client, request).await,
+        GrantType::RefreshToken => refresh_token(store, config, &client, request).await,
+        GrantType::ClientCredentials => client_credentials(store, config, &client, request).await,
     }
 }
 
