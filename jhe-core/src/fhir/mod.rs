@@ -13,6 +13,8 @@ pub mod error;
 pub mod model;
 pub mod search;
 pub mod structure;
+#[cfg(test)]
+mod tables_gen;
 
 pub use error::{FhirError, FhirResult, FhirStatus, Outcome};
 

@@ -1,5 +1,11 @@
 //! Structure validation of incoming FHIR R5 JSON (Observation, Patient, Bundle).
 //!
+//! The element tables (`r5_tables.rs`) are generated from the official FHIR R5 JSON schema by
+//! `fhir::tables_gen` — every type reachable from the supported resources — and a test fails when
+//! the committed tables differ from what the vendored schema gives, so they cannot drift from R5.
+//! What the schema cannot say is kept here as overrides: required primitive elements, required
+//! choices and the required value sets of resource elements.
+//!
 //! A table of element definitions per type drives one walker over the JSON tree: known elements
 //! only, JSON types, cardinalities (arrays for `0..*`, required elements), the value sets the
 //! API relies on (observation status, bundle type, request method, …), choice-type exclusivity
@@ -162,23 +168,9 @@ const fn c(def: &'static Def) -> Ty {
 use Card::{Many, Opt, Req, ReqMany};
 
 const STRING: Ty = p(Prim::String);
-const MARKDOWN: Ty = p(Prim::Markdown);
 const CODE: Ty = p(Prim::Code(None));
 const ID: Ty = p(Prim::Id);
 const URI: Ty = p(Prim::Uri);
-const URL: Ty = p(Prim::Url);
-const CANONICAL: Ty = p(Prim::Canonical);
-const BOOLEAN: Ty = p(Prim::Boolean);
-const INTEGER: Ty = p(Prim::Integer);
-const INTEGER64: Ty = p(Prim::Integer64);
-const POSITIVE_INT: Ty = p(Prim::PositiveInt);
-const UNSIGNED_INT: Ty = p(Prim::UnsignedInt);
-const DECIMAL: Ty = p(Prim::Decimal);
-const DATE_TIME: Ty = p(Prim::DateTime);
-const DATE: Ty = p(Prim::Date);
-const TIME: Ty = p(Prim::Time);
-const INSTANT: Ty = p(Prim::Instant);
-const BASE64: Ty = p(Prim::Base64);
 
 /// `http://hl7.org/fhir/observation-status` (R5).
 pub const OBSERVATION_STATUSES: &[&str] = &[
@@ -212,604 +204,84 @@ pub const BUNDLE_TYPES: &[&str] = &[
 /// `http://hl7.org/fhir/http-verb`.
 pub const HTTP_VERBS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
-const IDENTIFIER_USE: &[&str] = &["usual", "official", "temp", "secondary", "old"];
-const QUANTITY_COMPARATOR: &[&str] = &["<", "<=", ">=", ">", "ad"];
-const NARRATIVE_STATUS: &[&str] = &["generated", "extensions", "additional", "empty"];
-const NAME_USE: &[&str] = &[
-    "usual",
-    "official",
-    "temp",
-    "nickname",
-    "anonymous",
-    "old",
-    "maiden",
-];
-const CONTACT_SYSTEM: &[&str] = &["phone", "fax", "email", "pager", "url", "sms", "other"];
-const CONTACT_USE: &[&str] = &["home", "work", "temp", "old", "mobile"];
-const ADDRESS_USE: &[&str] = &["home", "work", "temp", "old", "billing"];
-const ADDRESS_TYPE: &[&str] = &["postal", "physical", "both"];
 const GENDER: &[&str] = &["male", "female", "other", "unknown"];
 const LINK_TYPE: &[&str] = &["replaced-by", "replaces", "refer", "seealso"];
 const TRIGGERED_BY_TYPE: &[&str] = &["reflex", "repeat", "re-run"];
 const SEARCH_MODE: &[&str] = &["match", "include", "outcome"];
 const ISSUE_SEVERITY: &[&str] = &["fatal", "error", "warning", "information", "success"];
 
-static EXTENSION: Def = Def {
-    name: "Extension",
-    base: Base::Element,
-    elements: &[
-        el("url", URI, Req),
-        choice(
-            "value",
-            Opt,
-            &[
-                ("Base64Binary", BASE64),
-                ("Boolean", BOOLEAN),
-                ("Canonical", CANONICAL),
-                ("Code", CODE),
-                ("Date", DATE),
-                ("DateTime", DATE_TIME),
-                ("Decimal", DECIMAL),
-                ("Id", ID),
-                ("Instant", INSTANT),
-                ("Integer", INTEGER),
-                ("Integer64", INTEGER64),
-                ("Markdown", MARKDOWN),
-                ("Oid", p(Prim::Oid)),
-                ("PositiveInt", POSITIVE_INT),
-                ("String", STRING),
-                ("Time", TIME),
-                ("UnsignedInt", UNSIGNED_INT),
-                ("Uri", URI),
-                ("Url", URL),
-                ("Uuid", p(Prim::Uuid)),
-                ("Address", c(&ADDRESS)),
-                ("Age", c(&QUANTITY)),
-                ("Annotation", c(&ANNOTATION)),
-                ("Attachment", c(&ATTACHMENT)),
-                ("CodeableConcept", c(&CODEABLE_CONCEPT)),
-                ("CodeableReference", c(&CODEABLE_REFERENCE)),
-                ("Coding", c(&CODING)),
-                ("ContactPoint", c(&CONTACT_POINT)),
-                ("Count", c(&QUANTITY)),
-                ("Distance", c(&QUANTITY)),
-                ("Duration", c(&QUANTITY)),
-                ("HumanName", c(&HUMAN_NAME)),
-                ("Identifier", c(&IDENTIFIER)),
-                ("Money", c(&MONEY)),
-                ("Period", c(&PERIOD)),
-                ("Quantity", c(&QUANTITY)),
-                ("Range", c(&RANGE)),
-                ("Ratio", c(&RATIO)),
-                ("Reference", c(&REFERENCE)),
-                ("SampledData", c(&SAMPLED_DATA)),
-                ("Signature", c(&SIGNATURE)),
-                ("Timing", c(&TIMING)),
-                ("Meta", c(&META)),
-            ],
-        ),
-    ],
-};
+// ------------------------------------------------------------------------------------------
+// What the R5 JSON schema cannot say (inputs of `tables_gen`, which writes `r5_tables.rs`)
+// ------------------------------------------------------------------------------------------
 
-static CODING: Def = Def {
-    name: "Coding",
-    base: Base::Element,
-    elements: &[
-        el("system", URI, Opt),
-        el("version", STRING, Opt),
-        el("code", CODE, Opt),
-        el("display", STRING, Opt),
-        el("userSelected", BOOLEAN, Opt),
-    ],
-};
-
-static CODEABLE_CONCEPT: Def = Def {
-    name: "CodeableConcept",
-    base: Base::Element,
-    elements: &[el("coding", c(&CODING), Many), el("text", STRING, Opt)],
-};
-
-static CODEABLE_REFERENCE: Def = Def {
-    name: "CodeableReference",
-    base: Base::Element,
-    elements: &[
-        el("concept", c(&CODEABLE_CONCEPT), Opt),
-        el("reference", c(&REFERENCE), Opt),
-    ],
-};
-
-static IDENTIFIER: Def = Def {
-    name: "Identifier",
-    base: Base::Element,
-    elements: &[
-        el("use", p(Prim::Code(Some(IDENTIFIER_USE))), Opt),
-        el("type", c(&CODEABLE_CONCEPT), Opt),
-        el("system", URI, Opt),
-        el("value", STRING, Opt),
-        el("period", c(&PERIOD), Opt),
-        el("assigner", c(&REFERENCE), Opt),
-    ],
-};
-
-static REFERENCE: Def = Def {
-    name: "Reference",
-    base: Base::Element,
-    elements: &[
-        el("reference", STRING, Opt),
-        el("type", URI, Opt),
-        el("identifier", c(&IDENTIFIER), Opt),
-        el("display", STRING, Opt),
-    ],
-};
-
-static PERIOD: Def = Def {
-    name: "Period",
-    base: Base::Element,
-    elements: &[el("start", DATE_TIME, Opt), el("end", DATE_TIME, Opt)],
-};
-
-static QUANTITY: Def = Def {
-    name: "Quantity",
-    base: Base::Element,
-    elements: &[
-        el("value", DECIMAL, Opt),
-        el("comparator", p(Prim::Code(Some(QUANTITY_COMPARATOR))), Opt),
-        el("unit", STRING, Opt),
-        el("system", URI, Opt),
-        el("code", CODE, Opt),
-    ],
-};
-
-static MONEY: Def = Def {
-    name: "Money",
-    base: Base::Element,
-    elements: &[el("value", DECIMAL, Opt), el("currency", CODE, Opt)],
-};
-
-static RANGE: Def = Def {
-    name: "Range",
-    base: Base::Element,
-    elements: &[el("low", c(&QUANTITY), Opt), el("high", c(&QUANTITY), Opt)],
-};
-
-static RATIO: Def = Def {
-    name: "Ratio",
-    base: Base::Element,
-    elements: &[
-        el("numerator", c(&QUANTITY), Opt),
-        el("denominator", c(&QUANTITY), Opt),
-    ],
-};
-
-static SAMPLED_DATA: Def = Def {
-    name: "SampledData",
-    base: Base::Element,
-    elements: &[
-        el("origin", c(&QUANTITY), Req),
-        el("interval", DECIMAL, Opt),
-        el("intervalUnit", CODE, Req),
-        el("factor", DECIMAL, Opt),
-        el("lowerLimit", DECIMAL, Opt),
-        el("upperLimit", DECIMAL, Opt),
-        el("dimensions", POSITIVE_INT, Req),
-        el("codeMap", CANONICAL, Opt),
-        el("offsets", STRING, Opt),
-        el("data", STRING, Opt),
-    ],
-};
-
-static ATTACHMENT: Def = Def {
-    name: "Attachment",
-    base: Base::Element,
-    elements: &[
-        el("contentType", CODE, Opt),
-        el("language", CODE, Opt),
-        el("data", BASE64, Opt),
-        el("url", URL, Opt),
-        el("size", INTEGER64, Opt),
-        el("hash", BASE64, Opt),
-        el("title", STRING, Opt),
-        el("creation", DATE_TIME, Opt),
-        el("height", POSITIVE_INT, Opt),
-        el("width", POSITIVE_INT, Opt),
-        el("frames", POSITIVE_INT, Opt),
-        el("duration", DECIMAL, Opt),
-        el("pages", POSITIVE_INT, Opt),
-    ],
-};
-
-static ANNOTATION: Def = Def {
-    name: "Annotation",
-    base: Base::Element,
-    elements: &[
-        choice(
-            "author",
-            Opt,
-            &[("Reference", c(&REFERENCE)), ("String", STRING)],
-        ),
-        el("time", DATE_TIME, Opt),
-        el("text", MARKDOWN, Req),
-    ],
-};
-
-static TIMING_REPEAT: Def = Def {
-    name: "Timing.repeat",
-    base: Base::Element,
-    elements: &[
-        choice(
-            "bounds",
-            Opt,
-            &[
-                ("Duration", c(&QUANTITY)),
-                ("Range", c(&RANGE)),
-                ("Period", c(&PERIOD)),
-            ],
-        ),
-        el("count", POSITIVE_INT, Opt),
-        el("countMax", POSITIVE_INT, Opt),
-        el("duration", DECIMAL, Opt),
-        el("durationMax", DECIMAL, Opt),
-        el("durationUnit", CODE, Opt),
-        el("frequency", POSITIVE_INT, Opt),
-        el("frequencyMax", POSITIVE_INT, Opt),
-        el("period", DECIMAL, Opt),
-        el("periodMax", DECIMAL, Opt),
-        el("periodUnit", CODE, Opt),
-        el("dayOfWeek", CODE, Many),
-        el("timeOfDay", TIME, Many),
-        el("when", CODE, Many),
-        el("offset", UNSIGNED_INT, Opt),
-    ],
-};
-
-static TIMING: Def = Def {
-    name: "Timing",
-    base: Base::Backbone,
-    elements: &[
-        el("event", DATE_TIME, Many),
-        el("repeat", c(&TIMING_REPEAT), Opt),
-        el("code", c(&CODEABLE_CONCEPT), Opt),
-    ],
-};
-
-static META: Def = Def {
-    name: "Meta",
-    base: Base::Element,
-    elements: &[
-        el("versionId", ID, Opt),
-        el("lastUpdated", INSTANT, Opt),
-        el("source", URI, Opt),
-        el("profile", CANONICAL, Many),
-        el("security", c(&CODING), Many),
-        el("tag", c(&CODING), Many),
-    ],
-};
-
-static NARRATIVE: Def = Def {
-    name: "Narrative",
-    base: Base::Element,
-    elements: &[
-        el("status", p(Prim::Code(Some(NARRATIVE_STATUS))), Req),
-        el("div", p(Prim::Xhtml), Req),
-    ],
-};
-
-static HUMAN_NAME: Def = Def {
-    name: "HumanName",
-    base: Base::Element,
-    elements: &[
-        el("use", p(Prim::Code(Some(NAME_USE))), Opt),
-        el("text", STRING, Opt),
-        el("family", STRING, Opt),
-        el("given", STRING, Many),
-        el("prefix", STRING, Many),
-        el("suffix", STRING, Many),
-        el("period", c(&PERIOD), Opt),
-    ],
-};
-
-static CONTACT_POINT: Def = Def {
-    name: "ContactPoint",
-    base: Base::Element,
-    elements: &[
-        el("system", p(Prim::Code(Some(CONTACT_SYSTEM))), Opt),
-        el("value", STRING, Opt),
-        el("use", p(Prim::Code(Some(CONTACT_USE))), Opt),
-        el("rank", POSITIVE_INT, Opt),
-        el("period", c(&PERIOD), Opt),
-    ],
-};
-
-static ADDRESS: Def = Def {
-    name: "Address",
-    base: Base::Element,
-    elements: &[
-        el("use", p(Prim::Code(Some(ADDRESS_USE))), Opt),
-        el("type", p(Prim::Code(Some(ADDRESS_TYPE))), Opt),
-        el("text", STRING, Opt),
-        el("line", STRING, Many),
-        el("city", STRING, Opt),
-        el("district", STRING, Opt),
-        el("state", STRING, Opt),
-        el("postalCode", STRING, Opt),
-        el("country", STRING, Opt),
-        el("period", c(&PERIOD), Opt),
-    ],
-};
-
-static SIGNATURE: Def = Def {
-    name: "Signature",
-    base: Base::Element,
-    elements: &[
-        el("type", c(&CODING), Many),
-        el("when", INSTANT, Opt),
-        el("who", c(&REFERENCE), Opt),
-        el("onBehalfOf", c(&REFERENCE), Opt),
-        el("targetFormat", CODE, Opt),
-        el("sigFormat", CODE, Opt),
-        el("data", BASE64, Opt),
-    ],
-};
-
-// --- Observation ----------------------------------------------------------------------------
-
-static OBSERVATION_TRIGGERED_BY: Def = Def {
-    name: "Observation.triggeredBy",
-    base: Base::Backbone,
-    elements: &[
-        el("observation", c(&REFERENCE), Req),
-        el("type", p(Prim::Code(Some(TRIGGERED_BY_TYPE))), Req),
-        el("reason", STRING, Opt),
-    ],
-};
-
-static OBSERVATION_REFERENCE_RANGE: Def = Def {
-    name: "Observation.referenceRange",
-    base: Base::Backbone,
-    elements: &[
-        el("low", c(&QUANTITY), Opt),
-        el("high", c(&QUANTITY), Opt),
-        el("normalValue", c(&CODEABLE_CONCEPT), Opt),
-        el("type", c(&CODEABLE_CONCEPT), Opt),
-        el("appliesTo", c(&CODEABLE_CONCEPT), Many),
-        el("age", c(&RANGE), Opt),
-        el("text", MARKDOWN, Opt),
-    ],
-};
-
-const OBSERVATION_VALUE: &[(&str, Ty)] = &[
-    ("Quantity", c(&QUANTITY)),
-    ("CodeableConcept", c(&CODEABLE_CONCEPT)),
-    ("String", STRING),
-    ("Boolean", BOOLEAN),
-    ("Integer", INTEGER),
-    ("Range", c(&RANGE)),
-    ("Ratio", c(&RATIO)),
-    ("SampledData", c(&SAMPLED_DATA)),
-    ("Time", TIME),
-    ("DateTime", DATE_TIME),
-    ("Period", c(&PERIOD)),
-    ("Attachment", c(&ATTACHMENT)),
-    ("Reference", c(&REFERENCE)),
+/// The resources validated here; the generated tables hold every type reachable from them.
+/// Extension, Meta and Narrative are reached through the base elements (written by hand below).
+#[cfg(test)]
+pub(super) const ROOT_TYPES: &[&str] = &[
+    "Observation",
+    "Patient",
+    "Bundle",
+    "OperationOutcome",
+    "Extension",
+    "Meta",
+    "Narrative",
 ];
 
-static OBSERVATION_COMPONENT: Def = Def {
-    name: "Observation.component",
-    base: Base::Backbone,
-    elements: &[
-        el("code", c(&CODEABLE_CONCEPT), Req),
-        choice("value", Opt, OBSERVATION_VALUE),
-        el("dataAbsentReason", c(&CODEABLE_CONCEPT), Opt),
-        el("interpretation", c(&CODEABLE_CONCEPT), Many),
-        el("referenceRange", c(&OBSERVATION_REFERENCE_RANGE), Many),
-    ],
-};
+/// Required (`1..1`, `1..*`) primitive elements, as `(schema definition, element)`. The schema
+/// cannot require them, because the `_x` sibling may carry the value's extensions instead.
+#[cfg(test)]
+pub(super) const REQUIRED_PRIMITIVES: &[(&str, &str)] = &[
+    ("Annotation", "text"),
+    ("Bundle", "type"),
+    ("Bundle_Link", "relation"),
+    ("Bundle_Link", "url"),
+    ("Bundle_Request", "method"),
+    ("Bundle_Request", "url"),
+    ("Bundle_Response", "status"),
+    ("DataRequirement", "type"),
+    ("DataRequirement_Sort", "direction"),
+    ("DataRequirement_Sort", "path"),
+    ("Extension", "url"),
+    ("Narrative", "div"),
+    ("Narrative", "status"),
+    ("Observation", "status"),
+    ("Observation_TriggeredBy", "type"),
+    ("OperationOutcome_Issue", "code"),
+    ("OperationOutcome_Issue", "severity"),
+    ("ParameterDefinition", "type"),
+    ("ParameterDefinition", "use"),
+    ("Patient_Link", "type"),
+    ("RelatedArtifact", "type"),
+    ("SampledData", "dimensions"),
+    ("SampledData", "intervalUnit"),
+    ("TriggerDefinition", "type"),
+];
 
-static OBSERVATION: Def = Def {
-    name: "Observation",
-    base: Base::DomainResource,
-    elements: &[
-        el("identifier", c(&IDENTIFIER), Many),
-        choice(
-            "instantiates",
-            Opt,
-            &[("Canonical", CANONICAL), ("Reference", c(&REFERENCE))],
-        ),
-        el("basedOn", c(&REFERENCE), Many),
-        el("triggeredBy", c(&OBSERVATION_TRIGGERED_BY), Many),
-        el("partOf", c(&REFERENCE), Many),
-        el("status", p(Prim::Code(Some(OBSERVATION_STATUSES))), Req),
-        el("category", c(&CODEABLE_CONCEPT), Many),
-        el("code", c(&CODEABLE_CONCEPT), Req),
-        el("subject", c(&REFERENCE), Opt),
-        el("focus", c(&REFERENCE), Many),
-        el("encounter", c(&REFERENCE), Opt),
-        choice(
-            "effective",
-            Opt,
-            &[
-                ("DateTime", DATE_TIME),
-                ("Period", c(&PERIOD)),
-                ("Timing", c(&TIMING)),
-                ("Instant", INSTANT),
-            ],
-        ),
-        el("issued", INSTANT, Opt),
-        el("performer", c(&REFERENCE), Many),
-        choice("value", Opt, OBSERVATION_VALUE),
-        el("dataAbsentReason", c(&CODEABLE_CONCEPT), Opt),
-        el("interpretation", c(&CODEABLE_CONCEPT), Many),
-        el("note", c(&ANNOTATION), Many),
-        el("bodySite", c(&CODEABLE_CONCEPT), Opt),
-        el("bodyStructure", c(&REFERENCE), Opt),
-        el("method", c(&CODEABLE_CONCEPT), Opt),
-        el("specimen", c(&REFERENCE), Opt),
-        el("device", c(&REFERENCE), Opt),
-        el("referenceRange", c(&OBSERVATION_REFERENCE_RANGE), Many),
-        el("hasMember", c(&REFERENCE), Many),
-        el("derivedFrom", c(&REFERENCE), Many),
-        el("component", c(&OBSERVATION_COMPONENT), Many),
-    ],
-};
+/// Required choice elements (`value[x]` with min 1).
+#[cfg(test)]
+pub(super) const REQUIRED_CHOICES: &[(&str, &str)] = &[("UsageContext", "value")];
 
-// --- Patient --------------------------------------------------------------------------------
+/// Required value sets the schema does not carry as an `enum` (it has them for data types, not
+/// for resource elements): `(schema definition, element, constant)`.
+#[cfg(test)]
+pub(super) const VALUE_SETS: &[(&str, &str, &str)] = &[
+    ("Bundle", "type", "BUNDLE_TYPES"),
+    ("Bundle_Request", "method", "HTTP_VERBS"),
+    ("Bundle_Search", "mode", "SEARCH_MODE"),
+    ("Observation", "status", "OBSERVATION_STATUSES"),
+    ("Observation_TriggeredBy", "type", "TRIGGERED_BY_TYPE"),
+    ("OperationOutcome_Issue", "severity", "ISSUE_SEVERITY"),
+    ("Patient", "gender", "GENDER"),
+    ("Patient_Contact", "gender", "GENDER"),
+    ("Patient_Link", "type", "LINK_TYPE"),
+];
 
-static PATIENT_CONTACT: Def = Def {
-    name: "Patient.contact",
-    base: Base::Backbone,
-    elements: &[
-        el("relationship", c(&CODEABLE_CONCEPT), Many),
-        el("role", c(&CODEABLE_CONCEPT), Many),
-        el("name", c(&HUMAN_NAME), Opt),
-        el("additionalName", c(&HUMAN_NAME), Many),
-        el("telecom", c(&CONTACT_POINT), Many),
-        el("address", c(&ADDRESS), Opt),
-        el("additionalAddress", c(&ADDRESS), Many),
-        el("gender", p(Prim::Code(Some(GENDER))), Opt),
-        el("organization", c(&REFERENCE), Opt),
-        el("period", c(&PERIOD), Opt),
-    ],
-};
+/// Elements holding a resource checked later (`Bundle.entry.resource`: see `Ty::OpaqueResource`).
+#[cfg(test)]
+pub(super) const OPAQUE_RESOURCE_ELEMENTS: &[(&str, &str)] = &[("Bundle_Entry", "resource")];
 
-static PATIENT_COMMUNICATION: Def = Def {
-    name: "Patient.communication",
-    base: Base::Backbone,
-    elements: &[
-        el("language", c(&CODEABLE_CONCEPT), Req),
-        el("preferred", BOOLEAN, Opt),
-    ],
-};
-
-static PATIENT_LINK: Def = Def {
-    name: "Patient.link",
-    base: Base::Backbone,
-    elements: &[
-        el("other", c(&REFERENCE), Req),
-        el("type", p(Prim::Code(Some(LINK_TYPE))), Req),
-    ],
-};
-
-static PATIENT: Def = Def {
-    name: "Patient",
-    base: Base::DomainResource,
-    elements: &[
-        el("identifier", c(&IDENTIFIER), Many),
-        el("active", BOOLEAN, Opt),
-        el("name", c(&HUMAN_NAME), Many),
-        el("telecom", c(&CONTACT_POINT), Many),
-        el("gender", p(Prim::Code(Some(GENDER))), Opt),
-        el("birthDate", DATE, Opt),
-        choice(
-            "deceased",
-            Opt,
-            &[("Boolean", BOOLEAN), ("DateTime", DATE_TIME)],
-        ),
-        el("address", c(&ADDRESS), Many),
-        el("maritalStatus", c(&CODEABLE_CONCEPT), Opt),
-        choice(
-            "multipleBirth",
-            Opt,
-            &[("Boolean", BOOLEAN), ("Integer", INTEGER)],
-        ),
-        el("photo", c(&ATTACHMENT), Many),
-        el("contact", c(&PATIENT_CONTACT), Many),
-        el("communication", c(&PATIENT_COMMUNICATION), Many),
-        el("generalPractitioner", c(&REFERENCE), Many),
-        el("managingOrganization", c(&REFERENCE), Opt),
-        el("link", c(&PATIENT_LINK), Many),
-    ],
-};
-
-// --- OperationOutcome -----------------------------------------------------------------------
-
-static OPERATION_OUTCOME_ISSUE: Def = Def {
-    name: "OperationOutcome.issue",
-    base: Base::Backbone,
-    elements: &[
-        el("severity", p(Prim::Code(Some(ISSUE_SEVERITY))), Req),
-        el("code", CODE, Req),
-        el("details", c(&CODEABLE_CONCEPT), Opt),
-        el("diagnostics", STRING, Opt),
-        el("location", STRING, Many),
-        el("expression", STRING, Many),
-    ],
-};
-
-static OPERATION_OUTCOME: Def = Def {
-    name: "OperationOutcome",
-    base: Base::DomainResource,
-    elements: &[el("issue", c(&OPERATION_OUTCOME_ISSUE), ReqMany)],
-};
-
-// --- Bundle ---------------------------------------------------------------------------------
-
-static BUNDLE_LINK: Def = Def {
-    name: "Bundle.link",
-    base: Base::Backbone,
-    elements: &[el("relation", CODE, Req), el("url", URI, Req)],
-};
-
-static BUNDLE_ENTRY_SEARCH: Def = Def {
-    name: "Bundle.entry.search",
-    base: Base::Backbone,
-    elements: &[
-        el("mode", p(Prim::Code(Some(SEARCH_MODE))), Opt),
-        el("score", DECIMAL, Opt),
-    ],
-};
-
-static BUNDLE_ENTRY_REQUEST: Def = Def {
-    name: "Bundle.entry.request",
-    base: Base::Backbone,
-    elements: &[
-        el("method", p(Prim::Code(Some(HTTP_VERBS))), Req),
-        el("url", URI, Req),
-        el("ifNoneMatch", STRING, Opt),
-        el("ifModifiedSince", INSTANT, Opt),
-        el("ifMatch", STRING, Opt),
-        el("ifNoneExist", STRING, Opt),
-    ],
-};
-
-static BUNDLE_ENTRY_RESPONSE: Def = Def {
-    name: "Bundle.entry.response",
-    base: Base::Backbone,
-    elements: &[
-        el("status", STRING, Req),
-        el("location", URI, Opt),
-        el("etag", STRING, Opt),
-        el("lastModified", INSTANT, Opt),
-        el("outcome", Ty::Resource, Opt),
-    ],
-};
-
-static BUNDLE_ENTRY: Def = Def {
-    name: "Bundle.entry",
-    base: Base::Backbone,
-    elements: &[
-        el("link", c(&BUNDLE_LINK), Many),
-        el("fullUrl", URI, Opt),
-        el("resource", Ty::OpaqueResource, Opt),
-        el("search", c(&BUNDLE_ENTRY_SEARCH), Opt),
-        el("request", c(&BUNDLE_ENTRY_REQUEST), Opt),
-        el("response", c(&BUNDLE_ENTRY_RESPONSE), Opt),
-    ],
-};
-
-static BUNDLE: Def = Def {
-    name: "Bundle",
-    base: Base::Resource,
-    elements: &[
-        el("identifier", c(&IDENTIFIER), Opt),
-        el("type", p(Prim::Code(Some(BUNDLE_TYPES))), Req),
-        el("timestamp", INSTANT, Opt),
-        el("total", UNSIGNED_INT, Opt),
-        el("link", c(&BUNDLE_LINK), Many),
-        el("entry", c(&BUNDLE_ENTRY), Many),
-        el("signature", c(&SIGNATURE), Opt),
-        el("issues", Ty::Resource, Opt),
-    ],
-};
+// The element tables of every supported type, generated from the official R5 JSON schema.
+include!("r5_tables.rs");
 
 const ELEMENT_BASE: &[El] = &[el("id", STRING, Opt), el("extension", c(&EXTENSION), Many)];
 const BACKBONE_BASE: &[El] = &[
@@ -1475,13 +947,75 @@ mod tests {
         );
     }
 
+    /// The drift the hand-typed tables had from R5, closed by generating them from the schema.
+    #[test]
+    fn r5_extension_types_timing_and_patient_contact() {
+        for (key, value) in [
+            (
+                "valueAvailability",
+                json!({"availableTime": [{"allDay": true}]}),
+            ),
+            ("valueContactDetail", json!({"name": "Desk"})),
+            ("valueDataRequirement", json!({"type": "Observation"})),
+            ("valueDosage", json!({"text": "once a day"})),
+            (
+                "valueExpression",
+                json!({"language": "text/fhirpath", "expression": "1"}),
+            ),
+            (
+                "valueExtendedContactDetail",
+                json!({"name": [{"text": "Desk"}]}),
+            ),
+            (
+                "valueParameterDefinition",
+                json!({"use": "in", "type": "string"}),
+            ),
+            ("valueRatioRange", json!({"denominator": {"value": 1}})),
+            ("valueRelatedArtifact", json!({"type": "citation"})),
+            (
+                "valueTriggerDefinition",
+                json!({"type": "named-event", "name": "x"}),
+            ),
+            (
+                "valueUsageContext",
+                json!({"code": {"code": "focus"}, "valueQuantity": {"value": 1}}),
+            ),
+        ] {
+            let mut o = observation();
+            o["extension"] = json!([{"url": "http://example.org/x", key: value}]);
+            assert_eq!(validate_resource(&o, Some("Observation")), Ok(()), "{key}");
+        }
+        // Required inside the new types is still checked.
+        let mut o = observation();
+        o["extension"] = json!([{"url": "http://example.org/x", "valueUsageContext": {"code": {"code": "focus"}}}]);
+        assert_eq!(
+            paths(validate_resource(&o, Some("Observation"))),
+            vec!["Observation.extension[0].valueUsageContext.value[x]"]
+        );
+        let mut o = observation();
+        o["effectiveTiming"] = json!({"repeat": {
+            "modifierExtension": [{"url": "http://example.org/m", "valueBoolean": true}],
+            "frequency": 1, "period": 1, "periodUnit": "d"}});
+        o.as_object_mut().unwrap().remove("effectiveDateTime");
+        assert_eq!(validate_resource(&o, Some("Observation")), Ok(()));
+        for key in ["role", "additionalName", "additionalAddress"] {
+            let patient = json!({"resourceType": "Patient",
+                "contact": [{"name": {"text": "Pam"}, key: [{}]}]});
+            assert_eq!(
+                paths(validate_resource(&patient, Some("Patient"))),
+                vec![format!("Patient.contact[0].{key}")],
+                "{key} is not an R5 element"
+            );
+        }
+    }
+
     #[test]
     fn required_elements_and_resource_type() {
         let p = paths(validate_resource(
             &json!({"resourceType": "Observation"}),
             Some("Observation"),
         ));
-        assert_eq!(p, vec!["Observation.status", "Observation.code"]);
+        assert_eq!(p, vec!["Observation.code", "Observation.status"]);
         let p = paths(validate_resource(
             &json!({"resourceType": "Patient"}),
             Some("Observation"),
