@@ -9,7 +9,7 @@
 //!   exclusivity, empty arrays, integers against decimals, or the time zone a time needs), the
 //!   case is listed in [`STRICTER`] and checked as such.
 //!
-//! Skipped with a message only when the shared folder is absent.
+//! The schema is vendored in the repository; a test that cannot read it fails.
 
 use std::path::PathBuf;
 
@@ -287,4 +287,145 @@ fn our_structure_rules_agree_with_the_official_schema() {
     assert!(!bundle_schema.is_valid(&bad_bundle));
     assert!(validate_bundle_shell(&bad_bundle).is_err());
     assert!(checked >= 30);
+}
+
+/// A JSON value of the wrong type for a property of the official schema: an object where an
+/// array is required, a boolean where a string is (not a number: we deliberately also accept
+/// R5's string-typed `integer64` as a JSON integer), a string where anything else is.
+fn wrong_value(schema: &Value, property: &Value) -> Value {
+    if property.get("type").and_then(Value::as_str) == Some("array") {
+        return json!({});
+    }
+    let target = property
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next());
+    let json_type = match target {
+        Some(name) => schema["definitions"][name]
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("object"),
+        None => property
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string"),
+    };
+    if json_type == "string" {
+        json!(true)
+    } else {
+        json!("not-this-type")
+    }
+}
+
+/// Partial objects of schema definition `name`, each with one broken element: a value of the
+/// wrong JSON type for every element, an unknown element, and (recursively) the same inside its
+/// backbone elements (`Timing_Repeat` inside `Timing`). `covered` collects the definitions seen.
+fn broken_objects(
+    schema: &Value,
+    name: &str,
+    covered: &mut std::collections::BTreeSet<String>,
+) -> Vec<(String, Value)> {
+    covered.insert(name.to_string());
+    let Some(properties) = schema["definitions"][name]["properties"].as_object() else {
+        return Vec::new();
+    };
+    let mut out = vec![(format!("{name}.bogusElement"), json!({"bogusElement": 1}))];
+    for (element, element_schema) in properties {
+        if element.starts_with('_') || element == "id" || element == "resourceType" {
+            continue;
+        }
+        out.push((
+            format!("{name}.{element}"),
+            json!({ element.as_str(): wrong_value(schema, element_schema) }),
+        ));
+        let many = element_schema.get("type").and_then(Value::as_str) == Some("array");
+        let backbone = element_schema
+            .get("$ref")
+            .or_else(|| element_schema.get("items").and_then(|i| i.get("$ref")))
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .filter(|t| t.contains('_') && !covered.contains(*t))
+            .map(str::to_string);
+        if let Some(backbone) = backbone {
+            for (label, inner) in broken_objects(schema, &backbone, covered) {
+                let wrapped = if many { json!([inner]) } else { inner };
+                out.push((label, json!({ element.as_str(): wrapped })));
+            }
+        }
+    }
+    out
+}
+
+/// Every generated type — each complex type an extension can carry, and each supported
+/// resource, with their backbone elements — refuses what the official schema refuses: a value
+/// of the wrong JSON type for every element, and an unknown element.
+#[test]
+fn every_generated_type_refuses_what_the_official_schema_refuses() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fhir/fhir.schema.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} must be readable: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let mut covered = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut cases = 0;
+    let mut check = |kind: &str, label: &str, resource: Value, validator: &Validator| {
+        let theirs = validator.is_valid(&resource);
+        let ours = validate_resource(&resource, Some(kind)).is_ok();
+        if theirs || ours {
+            problems.push(format!(
+                "{label}: official valid={theirs}, ours valid={ours}"
+            ));
+        }
+        cases += 1;
+    };
+
+    let observation_schema = official(&schema, "Observation");
+    let extension = schema["definitions"]["Extension"]["properties"]
+        .as_object()
+        .unwrap()
+        .clone();
+    for (key, property) in &extension {
+        let Some(type_name) = property
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .filter(|_| key.starts_with("value"))
+        else {
+            continue;
+        };
+        for (label, value) in broken_objects(&schema, type_name, &mut covered) {
+            let mut resource = observation();
+            resource["extension"] = json!([{"url": "http://example.org/x", key.as_str(): value}]);
+            check("Observation", &label, resource, &observation_schema);
+        }
+    }
+    let patient = json!({"resourceType": "Patient", "id": "40001"});
+    let outcome = json!({"resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing"}]});
+    let bundle = json!({"resourceType": "Bundle", "type": "collection"});
+    for (kind, valid) in [
+        ("Observation", observation()),
+        ("Patient", patient),
+        ("OperationOutcome", outcome),
+        ("Bundle", bundle),
+    ] {
+        let validator = official(&schema, kind);
+        for (label, partial) in broken_objects(&schema, kind, &mut covered) {
+            let mut resource = valid.clone();
+            if let (Some(target), Some(fields)) = (resource.as_object_mut(), partial.as_object()) {
+                for (k, v) in fields {
+                    target.insert(k.clone(), v.clone());
+                }
+            }
+            check(kind, &label, resource, &validator);
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        covered.len() >= 55,
+        "{} types covered: {covered:?}",
+        covered.len()
+    );
+    assert!(cases >= 500, "{cases} cases");
 }
