@@ -1,5 +1,5 @@
 //! Criterion benches of payload checks: Open mHealth validation of each sample data point
-//! (`schemas/omh/examples/data-points`), and parsing + structure validation of an uploaded
+//! (`jhe-plugins/schemas/omh/examples/data-points`), and parsing + structure validation of an uploaded
 //! FHIR Observation (the per-entry work of a Bundle).
 //!
 //! ```text
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// `(code, bytes)` of every sample of ours.
 fn samples() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/omh/examples/data-points");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jhe-plugins/schemas/omh/examples/data-points");
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("{} is missing: no samples to bench", dir.display());

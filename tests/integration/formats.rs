@@ -90,7 +90,7 @@ async fn every_sample_uploads(backend: Backend) {
         uploaded += 1;
     }
     assert_eq!(uploaded, 7);
-    for path in sample_files(&root.join("schemas/omh/examples/data-points")) {
+    for path in sample_files(&root.join("jhe-plugins/schemas/omh/examples/data-points")) {
         let bytes = std::fs::read(&path).unwrap();
         upload_and_compare(&w, &path.display().to_string(), &bytes).await;
         uploaded += 1;

@@ -1,5 +1,5 @@
 //! The minijinja templates of the server-rendered pages, embedded at compile time from the
-//! repository's `templates/` folder (HTML is auto-escaped by minijinja).
+//! crate's own `templates/` folder (`jhe-core/templates/`) (HTML is auto-escaped by minijinja).
 
 use std::sync::OnceLock;
 
@@ -9,7 +9,7 @@ use poem::http::StatusCode;
 
 macro_rules! embedded {
     ($($name:literal),+ $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../templates/", $name)))),+]
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),+]
     };
 }
 

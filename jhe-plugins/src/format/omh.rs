@@ -1,5 +1,5 @@
 //! [`OmhFormat`]: Open mHealth / IEEE 1752 data points (`{"header": …, "body": …}`) checked
-//! against the repository's JSON schemas (`schemas/omh/`, see its README).
+//! against the crate's JSON schemas (`jhe-plugins/schemas/omh/`, see its README).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -151,7 +151,7 @@ impl std::fmt::Debug for OmhFormat {
 }
 
 impl OmhFormat {
-    /// The schemas shipped in the repository's `schemas/omh/` (embedded at build time).
+    /// The schemas shipped in the crate's `schemas/omh/` (embedded at build time).
     ///
     /// Never fails: should a bundled schema not compile (a build defect, covered by tests),
     /// the error is logged and every validation reports it.

@@ -663,9 +663,9 @@ fn bundled_schemas_compile_and_our_samples_validate() {
     let codes = format.supported_codes();
     assert_eq!(codes.len(), 17, "{codes:?}");
     assert!(codes.contains(&"omh:heart-rate:2.0".to_string()));
-    let from_dir = OmhFormat::from_dir(manifest_dir().join("../schemas/omh")).unwrap();
+    let from_dir = OmhFormat::from_dir(manifest_dir().join("schemas/omh")).unwrap();
     assert_eq!(from_dir.supported_codes(), codes);
-    let examples = manifest_dir().join("../schemas/omh/examples/data-points");
+    let examples = manifest_dir().join("schemas/omh/examples/data-points");
     let files = json_files(&examples);
     assert_eq!(files.len(), 17);
     for path in files {
@@ -774,7 +774,7 @@ fn effective_time_frames() {
 fn same_verdicts_as_the_published_schemas() {
     let shared = published_omh();
     let published_root = shared.join("json-schemas");
-    let ours_root = manifest_dir().join("../schemas/omh");
+    let ours_root = manifest_dir().join("schemas/omh");
     let format = OmhFormat::from_dir(&ours_root).unwrap();
     let Ok(compiled) = &format.compiled else {
         panic!("our schemas compile");

@@ -45,7 +45,7 @@ OMH = "https://w3id.org/openmhealth/schemas/omh/"
 IEEE_GITLAB = "https://opensource.ieee.org/omh/1752/-/raw/main/schemas/utility/"
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OURS = HERE.parent / "omh" if (HERE.parent / "omh").is_dir() else Path("/work/main/schemas/omh")
+DEFAULT_OURS = HERE.parent / "omh" if (HERE.parent / "omh").is_dir() else Path("jhe-plugins/schemas/omh")
 
 # refs used by published files that name a schema we bundle under another name
 COMPLETION_ALIASES = {
