@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 
 /// `(code, bytes)` of every sample of ours.
 fn samples() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jhe-plugins/schemas/omh/examples/data-points");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("jhe-plugins/schemas/omh/examples/data-points");
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("{} is missing: no samples to bench", dir.display());

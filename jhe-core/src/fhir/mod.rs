@@ -3,8 +3,11 @@
 //! ([`search`]), date handling ([`datetime`]), attachment decoding ([`attachment`]) and the
 //! errors of the FHIR use cases ([`error`]).
 //!
-//! The use cases themselves are in [`crate::services::observations`]; the HTTP handlers in
-//! [`crate::http::fhir`].
+//! This is the one FHIR folder of the model (resources, parsing, search parameters); the HTTP
+//! adapter is [`crate::http::fhir`]. The use cases are services like every other:
+//! [`crate::services::observations`] (Observation create, Bundles, search, read),
+//! [`crate::services::fhir_patients`] (Patient search and read) and
+//! [`crate::services::fhir_consents`] (Consent).
 
 pub mod attachment;
 pub mod consent;

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod consents;
 pub mod data_sources;
 pub mod fhir_consents;
+pub mod fhir_patients;
 pub mod guard;
 pub mod jhe_settings;
 pub mod kdf;

@@ -15,14 +15,14 @@ use serde_json::Value;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{
     CodeableConcept, DataSource, Id, MAX_IDENTIFIER_BYTES, MAX_IDENTIFIERS_PER_RESOURCE,
-    NewObservation, Observation, ObservationIdentifier, PageRequest, Patient,
-    control_character_path, has_forbidden_control,
+    NewObservation, Observation, ObservationIdentifier, Patient, control_character_path,
+    has_forbidden_control,
 };
 use crate::error::CoreError;
 use crate::fhir::attachment::{decode_base64, decode_json_data, is_json_content_type};
 use crate::fhir::datetime::range_of;
 use crate::fhir::model::{ObservationIn, RequestIn};
-use crate::fhir::search::{ObservationSearch, PatientSearch, SortOrder, TotalMode, single};
+use crate::fhir::search::{ObservationSearch, SortOrder, TotalMode, single};
 use crate::fhir::structure::{camelize_keys, validate_bundle_shell, validate_resource};
 use crate::fhir::{FhirError, FhirResult, FhirStatus, Outcome};
 use crate::policy::{Action, Decision, Principal};
@@ -30,7 +30,7 @@ use crate::server::AppState;
 use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::observation_search::{self, SearchPaging};
-use crate::store::{AccessScope, ObservationOrder, ObservationQuery, PatientQuery, StoreError};
+use crate::store::{AccessScope, ObservationOrder, ObservationQuery, StoreError};
 
 /// Step 2 of fhir-api.md §1.2.
 pub const SUBJECT_REQUIRED: &str =
@@ -96,7 +96,7 @@ pub struct SearchPage<T> {
 }
 
 impl<T> SearchPage<T> {
-    fn empty(page: u64) -> Self {
+    pub(crate) fn empty(page: u64) -> Self {
         SearchPage {
             items: Vec::new(),
             total: Some(0),
@@ -1192,155 +1192,6 @@ pub async fn read_observation(
         .await?
         .ok_or_else(not_found)?;
     Ok((observation, concept))
-}
-
-async fn with_email(state: &AppState, patient: Patient) -> FhirResult<(Patient, Option<String>)> {
-    let email = match patient.jhe_user_id {
-        Some(user_id) => state.store.get_user(user_id).await?.map(|u| u.email),
-        None => None,
-    };
-    Ok((patient, email))
-}
-
-/// `GET Patient`: the patients visible to the caller that match, by id, each with the e-mail
-/// address of their account.
-pub async fn search_patients(
-    state: &AppState,
-    principal: &Principal,
-    search: &PatientSearch,
-) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
-    let result = search_patients_unaudited(state, principal, search).await;
-    match &result {
-        Ok(page) => audit::record_access(
-            state,
-            principal,
-            AuditKind::Search,
-            "Patient",
-            None,
-            page.items.iter().map(|(p, _)| p.id),
-        ),
-        Err(e) => audit::record_failure(
-            state,
-            principal,
-            AuditKind::Search,
-            "Patient",
-            &e.to_string(),
-        ),
-    }
-    result
-}
-
-async fn search_patients_unaudited(
-    state: &AppState,
-    principal: &Principal,
-    search: &PatientSearch,
-) -> FhirResult<SearchPage<(Patient, Option<String>)>> {
-    let filter = scope(state, principal).await;
-    let paging = search.paging;
-    let mut q = PatientQuery::default();
-    let mut nothing = search.matches_nothing;
-    match single(&search.study_ids) {
-        Ok(Some(study_id)) => {
-            q.study_id = Some(
-                crate::services::studies::readable(state, principal, study_id)
-                    .await?
-                    .id,
-            )
-        }
-        Ok(None) => {}
-        Err(_) => nothing = true,
-    }
-    match single(&search.identifiers) {
-        Ok(i) => q.identifier = i,
-        Err(_) => nothing = true,
-    }
-    match single(&search.ids) {
-        Ok(i) => q.patient_id = i,
-        Err(_) => nothing = true,
-    }
-    match single(&search.organization_ids) {
-        Ok(o) => q.organization_id = o,
-        Err(_) => nothing = true,
-    }
-    q.name = search.names.clone();
-    q.family = search.families.clone();
-    q.given = search.givens.clone();
-    match single(&search.emails) {
-        Ok(e) => q.email = e,
-        Err(_) => nothing = true,
-    }
-    // A birth date is a day: the day's start is compared (day precision).
-    let (born_from, born_before) = search.birthdate.instant();
-    q.birth_date_from = born_from.map(|t| {
-        let day = t.date_naive();
-        if t.time() == chrono::NaiveTime::MIN {
-            day
-        } else {
-            day.succ_opt().unwrap_or(day)
-        }
-    });
-    q.birth_date_before = born_before.map(|t| {
-        let day = t.date_naive();
-        if t.time() == chrono::NaiveTime::MIN {
-            day
-        } else {
-            day.succ_opt().unwrap_or(day)
-        }
-    });
-    if nothing {
-        return Ok(SearchPage::empty(paging.page));
-    }
-    let size = paging.count.max(1);
-    let page = state
-        .store
-        .list_patients(&filter, &q, PageRequest::new(paging.page, size))
-        .await?;
-    if paging.count == 0 {
-        return Ok(SearchPage {
-            items: Vec::new(),
-            total: Some(page.total),
-            page: 1,
-            has_next: false,
-            next_cursor: None,
-        });
-    }
-    if paging.page > 1 && page.items.is_empty() {
-        return Err(FhirError::not_found("Invalid page."));
-    }
-    let has_next = page.has_next();
-    let mut items = Vec::with_capacity(page.items.len());
-    for patient in page.items {
-        items.push(with_email(state, patient).await?);
-    }
-    Ok(SearchPage {
-        items,
-        total: (paging.total != TotalMode::None).then_some(page.total),
-        page: paging.page,
-        has_next,
-        next_cursor: None,
-    })
-}
-
-/// `GET Patient/{id}`.
-pub async fn read_patient(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> FhirResult<(Patient, Option<String>)> {
-    let not_found = || FhirError::not_found(format!("Patient/{id} is not known."));
-    let id: Id = id.parse().map_err(|_| not_found())?;
-    let found = crate::services::patients::read(state, principal, id).await;
-    let event = AuditEvent::by(principal, AuditKind::Read).entity(format!("Patient/{id}"));
-    audit::record(
-        state,
-        match &found {
-            Ok(Some(p)) => event.patient(p.id),
-            Ok(None) => event.failed("not found"),
-            Err(e) => event.failed(e.to_string()),
-        },
-    );
-    let patient = found?.ok_or_else(not_found)?;
-    with_email(state, patient).await
 }
 
 #[cfg(test)]

@@ -201,7 +201,8 @@ async fn dispatch(state: &AppState, req: &Request, body: Body) -> FhirResult<Res
             patient_search(state, req, &principal, params).await
         }
         (["Patient", id], &Method::GET) => {
-            let (patient, email) = service::read_patient(state, &principal, id).await?;
+            let (patient, email) =
+                crate::services::fhir_patients::read_patient(state, &principal, id).await?;
             Ok(respond::json(
                 StatusCode::OK,
                 respond::content_type_for(req),
@@ -476,7 +477,7 @@ async fn patient_search(
     params: Vec<(String, String)>,
 ) -> FhirResult<Response> {
     let search = PatientSearch::parse(&params)?;
-    let page = service::search_patients(state, principal, &search).await?;
+    let page = crate::services::fhir_patients::search_patients(state, principal, &search).await?;
     let count_only = search.paging.count == 0;
     let bundle = search_bundle(state, req, &params, page, count_only, |(p, email)| {
         (
