@@ -82,6 +82,7 @@ impl AccessScope {
 
     /// The scope of jhe-core's internal tasks (seeding, maintenance): every patient, no consent
     /// rule. Not reachable from request handlers, which only get scopes from the policy.
+    #[cfg(any(feature = "demo", feature = "test-support", test))]
     pub(crate) fn system() -> AccessScope {
         AccessScope {
             patients: PatientVisibility::All,
