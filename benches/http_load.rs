@@ -219,12 +219,18 @@ async fn main() -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     drop(listener);
     let origin = format!("http://{address}");
-    let config = Config {
+    let config = jhe::ServerConfig {
+        core: Config {
+            site_url: origin.clone(),
+            ..Config::default()
+        },
         database_url: url.clone(),
-        site_url: origin.clone(),
         bind: address.to_string(),
-        mail_dir: std::env::temp_dir().join("jhe_bench_mail"),
-        ..Config::default()
+        mail: jhe::plugins::MailConfig {
+            smtp: None,
+            dir: std::env::temp_dir().join("jhe_bench_mail"),
+        },
+        ..jhe::ServerConfig::default()
     };
     let server = jhe::assemble(config, store.clone())?;
     server.prepare().await?;

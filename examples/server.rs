@@ -14,8 +14,8 @@ use std::io::{BufRead, Write};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use jhe::ServerConfig;
 use jhe::assemble;
-use jhe_core::Config;
 use jhe_core::services::seed::{self, Progress};
 use jhe_core::store::MaintenanceStore;
 use jhe_plugins::SeaOrmStore;
@@ -150,13 +150,13 @@ async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { bind: None });
-    let mut config = Config::from_env().context("reading configuration")?;
+    let mut config = ServerConfig::from_env().context("reading configuration")?;
     if let Command::Serve { bind: Some(bind) } = &command {
         if std::env::var("SITE_URL")
             .map(|s| s.trim().is_empty())
             .unwrap_or(true)
         {
-            config.site_url = jhe_core::config::site_url_for_bind(bind);
+            config.site_url = jhe::config::site_url_for_bind(bind);
         }
         config.bind = bind.clone();
     }

@@ -6,25 +6,30 @@
 pub use jhe_core as core;
 pub use jhe_plugins as plugins;
 
+pub mod config;
 pub mod connections;
 
 use jhe_core::config::ConfigError;
 use jhe_core::domain::{NewUser, User, UserType};
 use jhe_core::services::accounts::{ProfileDetails, create_user_with_profile};
-use jhe_core::services::seed::{self, Progress, SeedReport};
-use jhe_core::store::MaintenanceStore;
-use jhe_core::{Config, CoreError, CoreResult, JheServer};
+use jhe_core::services::seed::{
+    self, DEMO_SUPERUSER_EMAIL, Progress, SEED_PASSWORD, SeedReport, demo_account_emails,
+};
+use jhe_core::store::{MaintenanceStore, Store};
+use jhe_core::{CoreError, CoreResult, JheServer};
 use jhe_plugins::SeaOrmStore;
+
+pub use config::ServerConfig;
 
 /// The default server: the given store with the standard plug-ins (password login; mail through
 /// SMTP when `SMTP_HOST` is set, else to files under `JHE_MAIL_DIR`; the audit trail to the
 /// database and/or an NDJSON file, as `JHE_AUDIT_SINK` says).
-pub fn assemble(config: Config, store: SeaOrmStore) -> anyhow::Result<JheServer> {
-    let mailer = jhe_plugins::mailer_from_config(&config)?;
+pub fn assemble(config: ServerConfig, store: SeaOrmStore) -> anyhow::Result<JheServer> {
+    let mailer = jhe_plugins::mailer_from_config(&config.mail)?;
     let audit =
         jhe_plugins::audit_sink_from_config(&config.audit, std::sync::Arc::new(store.clone()));
     Ok(JheServer::builder()
-        .config(config)
+        .config(config.core)
         .store(store)
         .policy(jhe_plugins::RbacConsentPolicy)
         .data_format(jhe_plugins::OmhFormat::bundled())
@@ -47,7 +52,7 @@ pub struct ServePreparation {
 
 /// The start-up of `serve`, before the listener opens: applies migrations; refuses unsafe
 /// configurations of a server reachable beyond this machine (non-loopback `SITE_URL` without
-/// `SECRET_KEY`); seeds demo data only where [`Config::seeds_on_serve`] allows (an empty default
+/// `SECRET_KEY`); seeds demo data only where [`ServerConfig::seeds_on_serve`] allows (an empty default
 /// SQLite database, or `JHE_SEED_ON_EMPTY=true`), with a loud warning; and on a non-loopback
 /// `SITE_URL` refuses to start while a demo account still has the published password, unless
 /// `JHE_ALLOW_DEMO_ACCOUNTS=true`.
@@ -57,7 +62,7 @@ pub struct ServePreparation {
 /// not start; store and seeding errors otherwise.
 pub async fn prepare_to_serve(
     store: &SeaOrmStore,
-    config: &Config,
+    config: &ServerConfig,
     progress: &dyn Progress,
 ) -> anyhow::Result<ServePreparation> {
     config.check_link_secret()?;
@@ -75,14 +80,14 @@ pub async fn prepare_to_serve(
         ))
         .into());
     }
-    let seeded = seed::seed_on_serve(store, config, progress).await?;
+    let seeded = seed_on_serve(store, config, progress).await?;
     let mut preparation = ServePreparation {
         seeded,
         demo_accounts: Vec::new(),
     };
     if !config.site_is_loopback() {
         preparation.demo_accounts = seed::accounts_with_published_password(store).await?;
-        seed::refuse_published_demo_accounts(config, &preparation.demo_accounts)?;
+        refuse_published_demo_accounts(config, &preparation.demo_accounts)?;
         if !preparation.demo_accounts.is_empty() {
             tracing::warn!(
                 accounts = %preparation.demo_accounts.join(", "),
@@ -93,6 +98,54 @@ pub async fn prepare_to_serve(
         }
     }
     Ok(preparation)
+}
+
+/// Why a server must not start with these demo accounts: `Ok` on a loopback `SITE_URL`, with
+/// `JHE_ALLOW_DEMO_ACCOUNTS=true`, or when `accounts` (from
+/// [`seed::accounts_with_published_password`]) is empty.
+///
+/// # Errors
+/// [`ConfigError::Unsafe`] naming the accounts and what to do.
+pub fn refuse_published_demo_accounts(
+    config: &ServerConfig,
+    accounts: &[String],
+) -> Result<(), ConfigError> {
+    if accounts.is_empty() || config.allow_demo_accounts || config.site_is_loopback() {
+        return Ok(());
+    }
+    Err(ConfigError::Unsafe(format!(
+        "SITE_URL ({}) is not a loopback address, and these demo accounts still have the \
+         published password {SEED_PASSWORD:?}: {}. Change their passwords or delete them \
+         (or start on a fresh database without seeding); set JHE_ALLOW_DEMO_ACCOUNTS=true only \
+         for a throw-away demo",
+        config.site_url,
+        accounts.join(", ")
+    )))
+}
+
+/// What `serve` does about demo data: seeds the database when
+/// [`ServerConfig::seeds_on_serve`] says so (an empty default SQLite database, or
+/// `JHE_SEED_ON_EMPTY=true`), logging a warning that names the demo accounts and their shared,
+/// published password. `None` when it did not seed.
+///
+/// # Errors
+/// A store error, or whatever [`seed::seed`] fails with.
+pub async fn seed_on_serve(
+    store: &dyn Store,
+    config: &ServerConfig,
+    progress: &dyn Progress,
+) -> CoreResult<Option<SeedReport>> {
+    if !config.seeds_on_serve(store.is_empty().await?) {
+        return Ok(None);
+    }
+    tracing::warn!(
+        accounts = %demo_account_emails().join(", "),
+        superuser = DEMO_SUPERUSER_EMAIL,
+        "EMPTY DATABASE: SEEDING DEMO DATA. Every demo account shares the published password \
+         {SEED_PASSWORD:?}; keep this server on localhost (a non-loopback SITE_URL refuses to \
+         start while they exist)"
+    );
+    seed::seed(store, config, false, progress).await.map(Some)
 }
 
 /// Creates a superuser account (with its empty practitioner profile).
@@ -120,4 +173,32 @@ pub async fn create_superuser(
         ProfileDetails::default(),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_accounts_refuse_only_public_sites() {
+        let accounts = vec![DEMO_SUPERUSER_EMAIL.to_string()];
+        let local = ServerConfig::default();
+        assert!(refuse_published_demo_accounts(&local, &accounts).is_ok());
+        let public = ServerConfig {
+            core: jhe_core::Config {
+                site_url: "https://jhe.example.org".into(),
+                ..jhe_core::Config::default()
+            },
+            ..ServerConfig::default()
+        };
+        assert!(refuse_published_demo_accounts(&public, &[]).is_ok());
+        let err = refuse_published_demo_accounts(&public, &accounts).unwrap_err();
+        assert!(err.to_string().contains(DEMO_SUPERUSER_EMAIL), "{err}");
+        assert!(err.to_string().contains("JHE_ALLOW_DEMO_ACCOUNTS"), "{err}");
+        let allowed = ServerConfig {
+            allow_demo_accounts: true,
+            ..public
+        };
+        assert!(refuse_published_demo_accounts(&allowed, &accounts).is_ok());
+    }
 }

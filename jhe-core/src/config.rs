@@ -27,20 +27,6 @@ pub enum ConfigError {
     Unsafe(String),
 }
 
-/// When `serve` loads the demo data into an empty database (`JHE_SEED_ON_EMPTY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SeedOnEmpty {
-    /// `JHE_SEED_ON_EMPTY` unset: seed only an empty SQLite database at the default location
-    /// (`DATABASE_URL` unset, [`DEFAULT_DATABASE_URL`]) — the README's first command. Any other
-    /// database, PostgreSQL included, is seeded by an operator with the `seed` command.
-    #[default]
-    DefaultDatabaseOnly,
-    /// `JHE_SEED_ON_EMPTY=true`: seed whatever empty database `serve` finds (demos, test suites).
-    Always,
-    /// `JHE_SEED_ON_EMPTY=false`: never seed on `serve`.
-    Never,
-}
-
 /// Where the audit trail goes (`JHE_AUDIT_SINK`, `JHE_AUDIT_FILE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -108,32 +94,8 @@ impl Default for ExportConfig {
     }
 }
 
-/// SMTP relay settings (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SmtpConfig {
-    /// Host name.
-    pub host: String,
-    /// Port (587 by default, STARTTLS).
-    pub port: u16,
-    /// User name.
-    pub user: Option<String>,
-    /// Password.
-    pub password: Option<String>,
-}
-
 /// Shown instead of a secret in `Debug` output.
 const REDACTED: &str = "[redacted]";
-
-impl std::fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| REDACTED))
-            .finish()
-    }
-}
 
 /// Lifetimes of OAuth artefacts, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,35 +132,20 @@ impl Default for TokenLifetimes {
 /// The server configuration.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Database URL (`DATABASE_URL`, or built from `DB_HOST`/`DB_PORT`/`DB_NAME`/`DB_USER`/
-    /// `DB_PASSWORD`; default `sqlite://jhe.db?mode=rwc`).
-    pub database_url: String,
     /// Public origin used in redirect URIs, links and the OIDC issuer (`SITE_URL`), no trailing `/`.
     pub site_url: String,
-    /// Listen address (`JHE_BIND`, default `127.0.0.1:8000`).
-    pub bind: String,
     /// PEM RSA private key for ID tokens (`OIDC_RSA_PRIVATE_KEY`); generated and stored when absent.
     pub oidc_rsa_private_key: Option<String>,
     /// Secret for signed links (`SECRET_KEY`); derived from the signing key when absent.
     pub secret_key: Option<String>,
     /// Invite code seeded into `site.registration_invite_code` (`REGISTRATION_INVITE_CODE`, default `jhe`).
     pub registration_invite_code: String,
-    /// SMTP relay; `None` writes mail to files under [`mail_dir`](Self::mail_dir).
-    pub smtp: Option<SmtpConfig>,
-    /// Directory of the file mailer (`JHE_MAIL_DIR`, default `mail`).
-    pub mail_dir: PathBuf,
     /// Sender address (`DEFAULT_FROM_EMAIL`, default `support@jhe.org`).
     pub from_email: String,
     /// Trusted IdP for token exchange (`TRUSTED_TOKEN_IDP`).
     pub trusted_token_idp: Option<String>,
     /// OAuth lifetimes.
     pub lifetimes: TokenLifetimes,
-    /// When `serve` seeds demo data into an empty database (`JHE_SEED_ON_EMPTY`; unset: only the
-    /// default SQLite database).
-    pub seed_on_empty: SeedOnEmpty,
-    /// Start even though demo accounts with the published password exist while `SITE_URL` is
-    /// not a loopback address (`JHE_ALLOW_DEMO_ACCOUNTS=true`; default false).
-    pub allow_demo_accounts: bool,
     /// The audit trail's sinks.
     pub audit: AuditConfig,
     /// Bulk Data export.
@@ -211,22 +158,16 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
             .field("site_url", &self.site_url)
-            .field("bind", &self.bind)
             .field(
                 "oidc_rsa_private_key",
                 &self.oidc_rsa_private_key.as_ref().map(|_| REDACTED),
             )
             .field("secret_key", &self.secret_key.as_ref().map(|_| REDACTED))
             .field("registration_invite_code", &REDACTED)
-            .field("smtp", &self.smtp)
-            .field("mail_dir", &self.mail_dir)
             .field("from_email", &self.from_email)
             .field("trusted_token_idp", &self.trusted_token_idp)
             .field("lifetimes", &self.lifetimes)
-            .field("seed_on_empty", &self.seed_on_empty)
-            .field("allow_demo_accounts", &self.allow_demo_accounts)
             .field("audit", &self.audit)
             .field("export", &self.export)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -265,29 +206,19 @@ pub fn is_loopback_url(url: &str) -> bool {
     }
 }
 
-/// The default SQLite database of the default server.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://jhe.db?mode=rwc";
 /// The default public origin.
 pub const DEFAULT_SITE_URL: &str = "http://localhost:8000";
-/// The default listen address.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database_url: DEFAULT_DATABASE_URL.into(),
             site_url: DEFAULT_SITE_URL.into(),
-            bind: DEFAULT_BIND.into(),
             oidc_rsa_private_key: None,
             secret_key: None,
             registration_invite_code: "jhe".into(),
-            smtp: None,
-            mail_dir: PathBuf::from("mail"),
             from_email: "support@jhe.org".into(),
             trusted_token_idp: None,
             lifetimes: TokenLifetimes::default(),
-            seed_on_empty: SeedOnEmpty::default(),
-            allow_demo_accounts: false,
             audit: AuditConfig::default(),
             export: ExportConfig::default(),
             trusted_proxies: TrustedProxies::default(),
@@ -310,23 +241,7 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let mut config = Config::default();
-        if let Some(url) = get("DATABASE_URL") {
-            config.database_url = url;
-        } else if let Some(name) = get("DB_NAME") {
-            let host = get("DB_HOST").unwrap_or_else(|| "localhost".into());
-            let port = get("DB_PORT").unwrap_or_else(|| "5432".into());
-            let user = get("DB_USER").unwrap_or_else(|| "postgres".into());
-            let credentials = match get("DB_PASSWORD") {
-                Some(password) => format!("{user}:{password}"),
-                None => user,
-            };
-            config.database_url = format!("postgres://{credentials}@{host}:{port}/{name}");
-        }
-        if let Some(bind) = get("JHE_BIND") {
-            config.bind = bind;
-        }
-        config.site_url = match get("SITE_URL") {
+        let site_url = match get("SITE_URL") {
             Some(url) => {
                 url::Url::parse(&url).map_err(|e| ConfigError::Invalid {
                     name: "SITE_URL",
@@ -334,7 +249,11 @@ impl Config {
                 })?;
                 url.trim_end_matches('/').to_string()
             }
-            None => site_url_for_bind(&config.bind),
+            None => DEFAULT_SITE_URL.into(),
+        };
+        let mut config = Config {
+            site_url,
+            ..Config::default()
         };
         if let Some(value) = lookup("TRUSTED_PROXIES") {
             config.trusted_proxies =
@@ -347,24 +266,6 @@ impl Config {
         config.secret_key = get("SECRET_KEY");
         if let Some(code) = get("REGISTRATION_INVITE_CODE") {
             config.registration_invite_code = code;
-        }
-        if let Some(host) = get("SMTP_HOST") {
-            let port = match get("SMTP_PORT") {
-                Some(p) => p.parse().map_err(|_| ConfigError::Invalid {
-                    name: "SMTP_PORT",
-                    reason: format!("{p:?} is not a port number"),
-                })?,
-                None => 587,
-            };
-            config.smtp = Some(SmtpConfig {
-                host,
-                port,
-                user: get("SMTP_USER"),
-                password: get("SMTP_PASSWORD"),
-            });
-        }
-        if let Some(dir) = get("JHE_MAIL_DIR") {
-            config.mail_dir = PathBuf::from(dir);
         }
         if let Some(from) = get("DEFAULT_FROM_EMAIL") {
             config.from_email = from;
@@ -392,16 +293,6 @@ impl Config {
             invitation_code: seconds("JHE_INVITATION_CODE_LIFETIME", d.invitation_code)?,
             session: seconds("JHE_SESSION_LIFETIME", d.session)?,
         };
-        if let Some(v) = get("JHE_SEED_ON_EMPTY") {
-            config.seed_on_empty = if flag("JHE_SEED_ON_EMPTY", &v)? {
-                SeedOnEmpty::Always
-            } else {
-                SeedOnEmpty::Never
-            };
-        }
-        if let Some(v) = get("JHE_ALLOW_DEMO_ACCOUNTS") {
-            config.allow_demo_accounts = flag("JHE_ALLOW_DEMO_ACCOUNTS", &v)?;
-        }
         if let Some(v) = get("JHE_AUDIT_SINK") {
             config.audit.parse_sinks(&v)?;
         }
@@ -425,32 +316,10 @@ impl Config {
         Ok(config)
     }
 
-    /// Whether the database is PostgreSQL.
-    pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres")
-    }
-
-    /// Whether the database is the default one ([`DEFAULT_DATABASE_URL`], i.e. `DATABASE_URL`
-    /// and `DB_NAME` unset): the demo SQLite file of the README's first command.
-    pub fn uses_default_database(&self) -> bool {
-        self.database_url == DEFAULT_DATABASE_URL
-    }
-
     /// Whether `SITE_URL` is a loopback address ([`is_loopback_url`]): a server only this machine
     /// reaches, where the demo defaults are acceptable.
     pub fn site_is_loopback(&self) -> bool {
         is_loopback_url(&self.site_url)
-    }
-
-    /// Whether `serve` loads the demo data, given whether the database is empty: only into an
-    /// empty database, and (unless `JHE_SEED_ON_EMPTY` says otherwise) only into the default one.
-    pub fn seeds_on_serve(&self, database_is_empty: bool) -> bool {
-        database_is_empty
-            && match self.seed_on_empty {
-                SeedOnEmpty::DefaultDatabaseOnly => self.uses_default_database(),
-                SeedOnEmpty::Always => true,
-                SeedOnEmpty::Never => false,
-            }
     }
 
     /// Refuses a non-loopback `SITE_URL` without `SECRET_KEY`: the secret of signed links
@@ -479,7 +348,11 @@ impl Config {
 }
 
 /// Reads a boolean variable (`1/true/yes/on`, `0/false/no/off`, any case).
-fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+/// Parses a boolean setting (`1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming the variable for anything else.
+pub fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
@@ -488,23 +361,6 @@ fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
             reason: format!("{value:?} is not true or false"),
         }),
     }
-}
-
-/// The public origin derived from a listen address: `http://localhost:8000` for the default,
-/// `http://<host>:<port>` otherwise (unspecified hosts become `localhost`).
-pub fn site_url_for_bind(bind: &str) -> String {
-    if bind == DEFAULT_BIND {
-        return DEFAULT_SITE_URL.into();
-    }
-    let (host, port) = match bind.rsplit_once(':') {
-        Some((h, p)) => (h, p),
-        None => (bind, "80"),
-    };
-    let host = match host {
-        "0.0.0.0" | "[::]" | "::" | "" => "localhost",
-        h => h,
-    };
-    format!("http://{host}:{port}")
 }
 
 #[cfg(test)]
@@ -523,12 +379,9 @@ mod tests {
     #[test]
     fn defaults_when_nothing_is_set() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.database_url, "sqlite://jhe.db?mode=rwc");
         assert_eq!(c.site_url, "http://localhost:8000");
-        assert_eq!(c.bind, "127.0.0.1:8000");
         assert_eq!(c.registration_invite_code, "jhe");
         assert_eq!(c.lifetimes.access_token, 1_209_600);
-        assert!(c.smtp.is_none());
     }
 
     #[test]
@@ -553,54 +406,15 @@ mod tests {
     }
 
     #[test]
-    fn site_url_follows_bind_unless_set() {
-        assert_eq!(
-            config(&[("JHE_BIND", "0.0.0.0:9000")]).unwrap().site_url,
-            "http://localhost:9000"
-        );
-        assert_eq!(
-            config(&[("JHE_BIND", "127.0.0.1:9001")]).unwrap().site_url,
-            "http://127.0.0.1:9001"
-        );
-        let c = config(&[
-            ("JHE_BIND", "0.0.0.0:9000"),
-            ("SITE_URL", "https://jhe.example.org/"),
-        ])
-        .unwrap();
-        assert_eq!(c.site_url, "https://jhe.example.org");
-    }
-
-    #[test]
-    fn db_variables_build_a_postgres_url() {
-        let c = config(&[
-            ("DB_NAME", "jhe"),
-            ("DB_HOST", "db"),
-            ("DB_USER", "u"),
-            ("DB_PASSWORD", "p"),
-        ])
-        .unwrap();
-        assert_eq!(c.database_url, "postgres://u:p@db:5432/jhe");
-        assert!(c.is_postgres());
-        assert!(
-            !format!("{c:?}").contains(":p@"),
-            "debug output must not show the password"
-        );
-    }
-
-    #[test]
     fn secrets_do_not_print_through_debug() {
         let c = config(&[
-            ("DATABASE_URL", "postgres://u:dbpass-qzx@db/jhe"),
             ("SECRET_KEY", "qzx-key-qzx"),
-            ("SMTP_HOST", "smtp.example.org"),
-            ("SMTP_PASSWORD", "smtp-qzx"),
             ("OIDC_RSA_PRIVATE_KEY", "pem-qzx"),
             ("REGISTRATION_INVITE_CODE", "invite-qzx"),
         ])
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("qzx"), "{printed}");
-        assert!(printed.contains("smtp.example.org"));
         assert!(!redact_url("postgres://u:pw@db:5432/jhe").contains("pw@"));
     }
 
@@ -629,31 +443,6 @@ mod tests {
     }
 
     #[test]
-    fn seeding_on_serve_follows_the_database_and_the_flag() {
-        let default = config(&[]).unwrap();
-        assert_eq!(default.seed_on_empty, SeedOnEmpty::DefaultDatabaseOnly);
-        assert!(default.uses_default_database());
-        assert!(default.seeds_on_serve(true));
-        assert!(!default.seeds_on_serve(false));
-        let pg = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/jhe")]).unwrap();
-        assert!(!pg.seeds_on_serve(true));
-        let other_sqlite = config(&[("DATABASE_URL", "sqlite://other.db?mode=rwc")]).unwrap();
-        assert!(!other_sqlite.seeds_on_serve(true));
-        let db_vars = config(&[("DB_NAME", "jhe")]).unwrap();
-        assert!(!db_vars.seeds_on_serve(true));
-        let forced = config(&[
-            ("DATABASE_URL", "postgres://postgres@127.0.0.1/jhe"),
-            ("JHE_SEED_ON_EMPTY", "true"),
-        ])
-        .unwrap();
-        assert!(forced.seeds_on_serve(true));
-        assert!(!forced.seeds_on_serve(false));
-        let never = config(&[("JHE_SEED_ON_EMPTY", "false")]).unwrap();
-        assert!(!never.seeds_on_serve(true));
-        assert!(config(&[("JHE_SEED_ON_EMPTY", "maybe")]).is_err());
-    }
-
-    #[test]
     fn public_sites_need_a_secret_key() {
         assert!(config(&[]).unwrap().check_link_secret().is_ok());
         let public = config(&[("SITE_URL", "https://jhe.example.org")]).unwrap();
@@ -664,22 +453,10 @@ mod tests {
         let keyed =
             config(&[("SITE_URL", "https://jhe.example.org"), ("SECRET_KEY", "k")]).unwrap();
         assert!(keyed.check_link_secret().is_ok());
-        assert!(
-            config(&[("JHE_ALLOW_DEMO_ACCOUNTS", "TRUE")])
-                .unwrap()
-                .allow_demo_accounts
-        );
     }
 
     #[test]
     fn bad_values_are_reported() {
-        assert!(matches!(
-            config(&[("SMTP_HOST", "x"), ("SMTP_PORT", "abc")]),
-            Err(ConfigError::Invalid {
-                name: "SMTP_PORT",
-                ..
-            })
-        ));
         assert!(matches!(
             config(&[("JHE_ACCESS_TOKEN_LIFETIME", "-1")]),
             Err(ConfigError::Invalid { .. })

@@ -49,7 +49,7 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
 
 /// The path of the first link in the newest mail to `to` that contains `needle`.
 pub async fn link_from_mail(app: &TestApp, to: &str, needle: &str) -> String {
-    let mails = FileMailer::new(&app.config.mail_dir)
+    let mails = FileMailer::new(&app.config.mail.dir)
         .messages()
         .await
         .unwrap();

@@ -294,7 +294,7 @@ async fn invitation_email_and_site_url(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(grant.redirect_uri, "http://localhost:9000/auth/callback");
-    let mails = jhe::plugins::FileMailer::new(&app.config.mail_dir)
+    let mails = jhe::plugins::FileMailer::new(&app.config.mail.dir)
         .messages()
         .await
         .unwrap();

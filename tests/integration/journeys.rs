@@ -65,7 +65,7 @@ async fn practitioner_journey(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    let mails = FileMailer::new(&app.config.mail_dir)
+    let mails = FileMailer::new(&app.config.mail.dir)
         .messages()
         .await
         .unwrap();

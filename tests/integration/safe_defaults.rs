@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use jhe_core::Config;
-use jhe_core::config::{ConfigError, SeedOnEmpty};
+use jhe::ServerConfig;
+use jhe::config::SeedOnEmpty;
+use jhe_core::config::ConfigError;
 use jhe_core::services::seed::{
     DEMO_SUPERUSER_EMAIL, NoProgress, SEED_PASSWORD, demo_account_emails, seed,
 };
@@ -23,11 +24,14 @@ use crate::support::{Backend, TestDb};
 const PUBLIC_SITE: &str = "https://jhe.example.org";
 
 /// The configuration `serve` would build for an explicitly configured database.
-fn config_for(db: &TestDb) -> Config {
-    Config {
+fn config_for(db: &TestDb) -> ServerConfig {
+    ServerConfig {
         database_url: db.url.clone(),
-        mail_dir: std::env::temp_dir().join("jhe_mail_safe_defaults"),
-        ..Config::default()
+        mail: jhe::plugins::MailConfig {
+            smtp: None,
+            dir: std::env::temp_dir().join("jhe_mail_safe_defaults"),
+        },
+        ..ServerConfig::default()
     }
 }
 
@@ -72,7 +76,7 @@ async fn explicit_database_is_never_seeded(backend: Backend) {
 
 async fn seed_on_empty_true_forces_seeding(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let config = Config {
+    let config = ServerConfig {
         seed_on_empty: SeedOnEmpty::Always,
         ..config_for(&db)
     };
@@ -96,16 +100,12 @@ async fn seed_on_empty_true_forces_seeding(backend: Backend) {
 
 async fn public_site_without_secret_key_refuses(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let public = Config {
-        site_url: PUBLIC_SITE.into(),
-        ..config_for(&db)
-    };
+    let mut public = config_for(&db);
+    public.site_url = PUBLIC_SITE.into();
     let message = refusal(jhe::prepare_to_serve(&db.store, &public, &NoProgress).await);
     assert!(message.contains("SECRET_KEY"), "{message}");
-    let keyed = Config {
-        secret_key: Some("a-long-random-secret-key-for-tests".into()),
-        ..public
-    };
+    let mut keyed = public;
+    keyed.secret_key = Some("a-long-random-secret-key-for-tests".into());
     jhe::prepare_to_serve(&db.store, &keyed, &NoProgress)
         .await
         .unwrap();
@@ -120,17 +120,15 @@ async fn public_site_with_demo_password_refuses(backend: Backend) {
         .await
         .unwrap();
 
-    let public = Config {
-        site_url: PUBLIC_SITE.into(),
-        secret_key: Some("a-long-random-secret-key-for-tests".into()),
-        ..local
-    };
+    let mut public = local;
+    public.site_url = PUBLIC_SITE.into();
+    public.secret_key = Some("a-long-random-secret-key-for-tests".into());
     let message = refusal(jhe::prepare_to_serve(&db.store, &public, &NoProgress).await);
     assert!(message.contains(DEMO_SUPERUSER_EMAIL), "{message}");
     assert!(message.contains("mary@example.com"), "{message}");
     assert!(message.contains("JHE_ALLOW_DEMO_ACCOUNTS"), "{message}");
 
-    let allowed = Config {
+    let allowed = ServerConfig {
         allow_demo_accounts: true,
         ..public.clone()
     };
@@ -155,12 +153,12 @@ async fn public_site_with_demo_password_refuses(backend: Backend) {
 
 async fn public_site_refuses_to_seed(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let public = Config {
-        site_url: PUBLIC_SITE.into(),
-        secret_key: Some("a-long-random-secret-key-for-tests".into()),
+    let mut public = ServerConfig {
         seed_on_empty: SeedOnEmpty::Always,
         ..config_for(&db)
     };
+    public.site_url = PUBLIC_SITE.into();
+    public.secret_key = Some("a-long-random-secret-key-for-tests".into());
     let message = refusal(jhe::prepare_to_serve(&db.store, &public, &NoProgress).await);
     assert!(message.contains("seed"), "{message}");
     assert!(db.store.is_empty().await.unwrap());

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use serde_json::json;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::domain::{
     ADMIN_UI_CLIENT_NAME, Id, NewCodeableConcept, NewDataSource, NewOAuthClient, NewObservation,
     NewOrganization, NewStudy, NewUser, OMH_SYSTEM, ROOT_ORGANIZATION_ID, SettingValue, UserType,
@@ -383,53 +383,6 @@ pub async fn accounts_with_published_password(store: &dyn Store) -> CoreResult<V
     .map_err(|e| CoreError::Internal(format!("checking the demo passwords failed: {e}")))
 }
 
-/// Why a server must not start with these demo accounts: `Ok` on a loopback `SITE_URL`, with
-/// `JHE_ALLOW_DEMO_ACCOUNTS=true`, or when `accounts` (from
-/// [`accounts_with_published_password`]) is empty.
-///
-/// # Errors
-/// [`ConfigError::Unsafe`] naming the accounts and what to do.
-pub fn refuse_published_demo_accounts(
-    config: &Config,
-    accounts: &[String],
-) -> Result<(), ConfigError> {
-    if accounts.is_empty() || config.allow_demo_accounts || config.site_is_loopback() {
-        return Ok(());
-    }
-    Err(ConfigError::Unsafe(format!(
-        "SITE_URL ({}) is not a loopback address, and these demo accounts still have the \
-         published password {SEED_PASSWORD:?}: {}. Change their passwords or delete them \
-         (or start on a fresh database without seeding); set JHE_ALLOW_DEMO_ACCOUNTS=true only \
-         for a throw-away demo",
-        config.site_url,
-        accounts.join(", ")
-    )))
-}
-
-/// What `serve` does about demo data: seeds the database when [`Config::seeds_on_serve`] says so
-/// (an empty default SQLite database, or `JHE_SEED_ON_EMPTY=true`), logging a warning that names
-/// the demo accounts and their shared, published password. `None` when it did not seed.
-///
-/// # Errors
-/// A store error, or whatever [`seed`] fails with.
-pub async fn seed_on_serve(
-    store: &dyn Store,
-    config: &Config,
-    progress: &dyn Progress,
-) -> CoreResult<Option<SeedReport>> {
-    if !config.seeds_on_serve(store.is_empty().await?) {
-        return Ok(None);
-    }
-    tracing::warn!(
-        accounts = %demo_account_emails().join(", "),
-        superuser = DEMO_SUPERUSER_EMAIL,
-        "EMPTY DATABASE: SEEDING DEMO DATA. Every demo account shares the published password \
-         {SEED_PASSWORD:?}; keep this server on localhost (a non-loopback SITE_URL refuses to \
-         start while they exist)"
-    );
-    seed(store, config, false, progress).await.map(Some)
-}
-
 /// Seeds the demo data. With `flush`, every table is emptied first.
 pub async fn seed(
     store: &dyn Store,
@@ -755,26 +708,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_accounts_refuse_only_public_sites() {
-        let accounts = vec![DEMO_SUPERUSER_EMAIL.to_string()];
-        let local = Config::default();
-        assert!(refuse_published_demo_accounts(&local, &accounts).is_ok());
-        let public = Config {
-            site_url: "https://jhe.example.org".into(),
-            ..Config::default()
-        };
-        assert!(refuse_published_demo_accounts(&public, &[]).is_ok());
-        let err = refuse_published_demo_accounts(&public, &accounts).unwrap_err();
-        assert!(err.to_string().contains(DEMO_SUPERUSER_EMAIL), "{err}");
-        assert!(err.to_string().contains("JHE_ALLOW_DEMO_ACCOUNTS"), "{err}");
-        let allowed = Config {
-            allow_demo_accounts: true,
-            ..public
-        };
-        assert!(refuse_published_demo_accounts(&allowed, &accounts).is_ok());
+    fn demo_account_list() {
         let emails = demo_account_emails();
         assert_eq!(emails.len(), USERS.len() + 1);
         assert!(emails.contains(&"mary@example.com"));
+        assert!(emails.contains(&DEMO_SUPERUSER_EMAIL));
     }
 
     #[test]

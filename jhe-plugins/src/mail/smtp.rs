@@ -17,8 +17,8 @@
 
 use std::time::Duration;
 
+use super::SmtpConfig;
 use async_trait::async_trait;
-use jhe_core::config::SmtpConfig;
 use jhe_core::mailer::{Email, MailError, Mailer};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};

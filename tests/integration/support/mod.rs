@@ -139,7 +139,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub client: reqwest::Client,
     pub jar: Arc<reqwest::cookie::Jar>,
-    pub config: Config,
+    /// The server's configuration (derefs to the core `Config`; `mail.dir` holds its e-mail).
+    pub config: jhe::ServerConfig,
     /// The server's audit sink (flush it before reading the audit trail).
     pub audit: Arc<dyn jhe_core::audit::AuditSink>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -191,14 +192,20 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             .expect("local port")
     };
     let address = format!("http://127.0.0.1:{port}");
-    let mut config = Config {
+    let mut config = jhe::ServerConfig {
+        core: Config {
+            site_url: address.clone(),
+            ..Config::default()
+        },
         database_url: db.url.clone(),
-        site_url: address.clone(),
         bind: format!("127.0.0.1:{port}"),
-        mail_dir: std::env::temp_dir().join(format!("jhe_mail_{}", uuid::Uuid::new_v4().simple())),
-        ..Config::default()
+        mail: jhe::plugins::MailConfig {
+            smtp: None,
+            dir: std::env::temp_dir().join(format!("jhe_mail_{}", uuid::Uuid::new_v4().simple())),
+        },
+        ..jhe::ServerConfig::default()
     };
-    adjust(&mut config);
+    adjust(&mut config.core);
     let server = jhe::assemble(config.clone(), db.store.clone()).expect("assemble the server");
     server.prepare().await.expect("prepare the server");
     let audit = server.state().audit.clone();
