@@ -34,6 +34,13 @@ pub fn mount(route: Route) -> Route {
         "/o/.well-known/openid-configuration",
         "/o/.well-known/openid-configuration/",
         "/.well-known/openid-configuration",
+        // RFC 8414 authorization-server metadata: the issuer is `<SITE_URL>/o`, so its
+        // well-known URL is `/.well-known/oauth-authorization-server/o` (§3.1); the other two
+        // are where clients that ignore the issuer's path look. Same document as OpenID
+        // discovery (RFC 8414 §5 allows it).
+        "/.well-known/oauth-authorization-server/o",
+        "/.well-known/oauth-authorization-server",
+        "/o/.well-known/oauth-authorization-server",
     ] {
         route = route.at(path, get(endpoints::discovery));
     }
