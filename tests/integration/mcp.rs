@@ -136,7 +136,7 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
 
     // initialize: name and instructions.
     let info = mary.peer_info().expect("server info");
-    assert_eq!(info.server_info.name, "jhe-mcp");
+    assert_eq!(info.server_info.as_ref().unwrap().name, "jhe-mcp");
     let instructions = info.instructions.clone().unwrap_or_default();
     assert!(instructions.contains("get_patient_date_range"), "{instructions}");
     assert!(instructions.contains("YYYY-MM-DD, inclusive"), "{instructions}");
@@ -467,7 +467,7 @@ async fn other_organisation_and_withdrawn_consent(backend: Backend) {
         .iter()
         .map(|s| s["study_id"].clone())
         .collect();
-    assert_eq!(ids, [json!("30003"), json!("30004")]);
+    assert_eq!(ids, [json!("30004"), json!("30003")], "by name: BT before RR");
     let e = err(&mark, "get_study_metadata", json!({"study_id": "30001"})).await;
     assert!(e.contains("not have"), "{e}");
     assert!(err(&mark, "list_study_patients", json!({"study_id": "30001"})).await.contains("not have"));
