@@ -138,8 +138,14 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
     let info = mary.peer_info().expect("server info");
     assert_eq!(info.server_info.as_ref().unwrap().name, "jhe-mcp");
     let instructions = info.instructions.clone().unwrap_or_default();
-    assert!(instructions.contains("get_patient_date_range"), "{instructions}");
-    assert!(instructions.contains("YYYY-MM-DD, inclusive"), "{instructions}");
+    assert!(
+        instructions.contains("get_patient_date_range"),
+        "{instructions}"
+    );
+    assert!(
+        instructions.contains("YYYY-MM-DD, inclusive"),
+        "{instructions}"
+    );
 
     // tools/list names every tool of the spec.
     let mut names: Vec<String> = mary
@@ -201,12 +207,22 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
 
     // Patients.
     assert_eq!(
-        ok(&mary, "get_patient_demographics", json!({"patient_id": "40001"})).await,
+        ok(
+            &mary,
+            "get_patient_demographics",
+            json!({"patient_id": "40001"})
+        )
+        .await,
         json!({"patient_id": "40001", "given_name": "Peter", "family_name": "Smith",
                "birth_date": "1984-01-13"})
     );
     assert_eq!(
-        ok(&mary, "get_patient_demographics", json!({"patient_id": "40003"})).await,
+        ok(
+            &mary,
+            "get_patient_demographics",
+            json!({"patient_id": "40003"})
+        )
+        .await,
         Value::Null,
         "a patient of another organisation"
     );
@@ -217,12 +233,26 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
     assert_eq!(found["patients"][0]["patient_id"], "40001");
     assert_eq!(found["patients"][0]["email"], "peter@example.com");
     assert_eq!(found["patients"][0]["birth_date"], "1984-01-13");
-    let by_birth = ok(&mary, "search_patients", json!({"birthdate": "ge1990-01-01"})).await;
+    let by_birth = ok(
+        &mary,
+        "search_patients",
+        json!({"birthdate": "ge1990-01-01"}),
+    )
+    .await;
     assert_eq!(by_birth["total"], 1);
     assert_eq!(by_birth["patients"][0]["patient_id"], "40002");
-    let paged = ok(&mary, "search_patients", json!({"name": "p", "limit": 1, "page": 2})).await;
+    let paged = ok(
+        &mary,
+        "search_patients",
+        json!({"name": "p", "limit": 1, "page": 2}),
+    )
+    .await;
     assert_eq!(
-        (paged["total"].clone(), paged["page"].clone(), paged["page_size"].clone()),
+        (
+            paged["total"].clone(),
+            paged["page"].clone(),
+            paged["page_size"].clone()
+        ),
         (json!(2), json!(2), json!(1))
     );
     assert_eq!(paged["has_more"], false);
@@ -258,7 +288,9 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
     );
     args["page"] = json!(3);
     assert!(
-        err(&mary, "get_patient_observations", args).await.starts_with("Invalid page"),
+        err(&mary, "get_patient_observations", args)
+            .await
+            .starts_with("Invalid page"),
         "a page past the end is an error"
     );
     let newest = ok(
@@ -296,7 +328,12 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
         json!(0)
     );
     assert_eq!(
-        ok(&mary, "count_study_observations", json!({"study_id": "30001"})).await,
+        ok(
+            &mary,
+            "count_study_observations",
+            json!({"study_id": "30001"})
+        )
+        .await,
         json!(8)
     );
     assert_eq!(
@@ -322,7 +359,12 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
     // Summaries (SQL GROUP BY).
     let seeded_bp = effective_of(&app, 60001).await;
     assert_eq!(
-        ok(&mary, "summarize_patient_observations", json!({"patient_id": "40001"})).await,
+        ok(
+            &mary,
+            "summarize_patient_observations",
+            json!({"patient_id": "40001"})
+        )
+        .await,
         json!({"truncated": false, "types": {
             "Blood pressure": {"count": 1, "earliest": seeded_bp, "latest": seeded_bp},
             "Heart Rate": {"count": 4, "earliest": "2024-03-01T08:00:00+00:00",
@@ -340,11 +382,21 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
                            "latest": "2024-03-02T08:00:00+00:00"}}})
     );
     assert_eq!(
-        ok(&mary, "get_patient_date_range", json!({"patient_id": "40001"})).await,
+        ok(
+            &mary,
+            "get_patient_date_range",
+            json!({"patient_id": "40001"})
+        )
+        .await,
         json!({"earliest": "2024-03-01T08:00:00+00:00", "latest": seeded_latest, "count": 5})
     );
     assert_eq!(
-        ok(&mary, "get_patient_date_range", json!({"patient_id": "40004"})).await,
+        ok(
+            &mary,
+            "get_patient_date_range",
+            json!({"patient_id": "40004"})
+        )
+        .await,
         json!({"earliest": null, "latest": null, "count": 0})
     );
 
@@ -378,28 +430,59 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
         caps["resources"]["Observation"]["interactions"],
         json!(["create", "read", "search"])
     );
-    assert_eq!(caps["resources"]["Observation"]["search_params"]["date"], "date");
-    assert_eq!(caps["resources"]["Patient"]["search_params"]["birthdate"], "date");
+    assert_eq!(
+        caps["resources"]["Observation"]["search_params"]["date"],
+        "date"
+    );
+    assert_eq!(
+        caps["resources"]["Patient"]["search_params"]["birthdate"],
+        "date"
+    );
 
     // Argument errors, with the spec's messages.
-    let e = err(&mary, "count_patient_observations",
-        json!({"patient_id": "40001", "start": "2024-13-01"})).await;
-    assert_eq!(e, "start must be an ISO date (YYYY-MM-DD); got '2024-13-01'");
-    let e = err(&mary, "count_patient_observations",
-        json!({"patient_id": "40001", "end": "3 March"})).await;
+    let e = err(
+        &mary,
+        "count_patient_observations",
+        json!({"patient_id": "40001", "start": "2024-13-01"}),
+    )
+    .await;
+    assert_eq!(
+        e,
+        "start must be an ISO date (YYYY-MM-DD); got '2024-13-01'"
+    );
+    let e = err(
+        &mary,
+        "count_patient_observations",
+        json!({"patient_id": "40001", "end": "3 March"}),
+    )
+    .await;
     assert_eq!(e, "end must be an ISO date (YYYY-MM-DD); got '3 March'");
-    let e = err(&mary, "count_patient_observations",
-        json!({"patient_id": "40001", "data_type": "pulse"})).await;
+    let e = err(
+        &mary,
+        "count_patient_observations",
+        json!({"patient_id": "40001", "data_type": "pulse"}),
+    )
+    .await;
     assert!(
         e.starts_with("Unknown data_type 'pulse'. Known: ['blood-glucose', "),
         "{e}"
     );
     assert_eq!(
-        err(&mary, "get_patient_observations", json!({"patient_id": "40001", "verbosity": "loud"})).await,
+        err(
+            &mary,
+            "get_patient_observations",
+            json!({"patient_id": "40001", "verbosity": "loud"})
+        )
+        .await,
         "verbosity must be 'slim' or 'full', got 'loud'"
     );
     assert_eq!(
-        err(&mary, "get_patient_observations", json!({"patient_id": "40001", "order": "random"})).await,
+        err(
+            &mary,
+            "get_patient_observations",
+            json!({"patient_id": "40001", "order": "random"})
+        )
+        .await,
         "order must be 'newest' or 'oldest', got 'random'"
     );
     assert_eq!(
@@ -429,7 +512,11 @@ async fn sees_nothing_of_peter(client: &Client, who: &str) {
         Value::Null,
         "{who}"
     );
-    assert_eq!(ok(client, "count_patient_observations", p.clone()).await, json!(0), "{who}");
+    assert_eq!(
+        ok(client, "count_patient_observations", p.clone()).await,
+        json!(0),
+        "{who}"
+    );
     assert_eq!(
         ok(client, "get_patient_observations", p.clone()).await["total"],
         0,
@@ -467,11 +554,27 @@ async fn other_organisation_and_withdrawn_consent(backend: Backend) {
         .iter()
         .map(|s| s["study_id"].clone())
         .collect();
-    assert_eq!(ids, [json!("30004"), json!("30003")], "by name: BT before RR");
+    assert_eq!(
+        ids,
+        [json!("30004"), json!("30003")],
+        "by name: BT before RR"
+    );
     let e = err(&mark, "get_study_metadata", json!({"study_id": "30001"})).await;
     assert!(e.contains("not have"), "{e}");
-    assert!(err(&mark, "list_study_patients", json!({"study_id": "30001"})).await.contains("not have"));
-    assert!(err(&mark, "count_study_observations", json!({"study_id": "30001"})).await.contains("not have"));
+    assert!(
+        err(&mark, "list_study_patients", json!({"study_id": "30001"}))
+            .await
+            .contains("not have")
+    );
+    assert!(
+        err(
+            &mark,
+            "count_study_observations",
+            json!({"study_id": "30001"})
+        )
+        .await
+        .contains("not have")
+    );
     mark.cancel().await.unwrap();
 
     // Peter withdraws his heart-rate consent in 30001: Mary keeps only his blood pressure.
@@ -491,22 +594,44 @@ async fn other_organisation_and_withdrawn_consent(backend: Backend) {
         .unwrap();
     let mary = connect(&app, &bearer_for(&app, seeded::MANAGER).await).await;
     let p = json!({"patient_id": "40001"});
-    assert_eq!(ok(&mary, "count_patient_observations", p.clone()).await, json!(1));
     assert_eq!(
-        ok(&mary, "count_patient_observations",
-            json!({"patient_id": "40001", "data_type": "heart-rate"})).await,
+        ok(&mary, "count_patient_observations", p.clone()).await,
+        json!(1)
+    );
+    assert_eq!(
+        ok(
+            &mary,
+            "count_patient_observations",
+            json!({"patient_id": "40001", "data_type": "heart-rate"})
+        )
+        .await,
         json!(0)
     );
     let types = ok(&mary, "summarize_patient_observations", p.clone()).await["types"].clone();
-    assert_eq!(types.as_object().unwrap().keys().collect::<Vec<_>>(), ["Blood pressure"]);
-    assert_eq!(ok(&mary, "get_patient_date_range", p.clone()).await["count"], 1);
     assert_eq!(
-        ok(&mary, "get_patient_observations",
-            json!({"patient_id": "40001", "start": "2024-03-01", "end": "2024-03-31"})).await["total"],
+        types.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["Blood pressure"]
+    );
+    assert_eq!(
+        ok(&mary, "get_patient_date_range", p.clone()).await["count"],
+        1
+    );
+    assert_eq!(
+        ok(
+            &mary,
+            "get_patient_observations",
+            json!({"patient_id": "40001", "start": "2024-03-01", "end": "2024-03-31"})
+        )
+        .await["total"],
         0
     );
     assert_eq!(
-        ok(&mary, "count_study_observations", json!({"study_id": "30001", "by_patient": true})).await,
+        ok(
+            &mary,
+            "count_study_observations",
+            json!({"study_id": "30001", "by_patient": true})
+        )
+        .await,
         json!({"40001": 1, "40002": 3})
     );
 
@@ -516,7 +641,10 @@ async fn other_organisation_and_withdrawn_consent(backend: Backend) {
         .upsert_consent(enrolment.id, 50002, false, Utc::now())
         .await
         .unwrap();
-    assert_eq!(ok(&mary, "count_patient_observations", p.clone()).await, json!(0));
+    assert_eq!(
+        ok(&mary, "count_patient_observations", p.clone()).await,
+        json!(0)
+    );
     assert_eq!(
         ok(&mary, "get_patient_date_range", p.clone()).await,
         json!({"earliest": null, "latest": null, "count": 0})
@@ -534,11 +662,21 @@ async fn a_patient_sees_only_their_own(backend: Backend) {
     let peter = connect(&app, &bearer_for(&app, seeded::PATIENT).await).await;
     // All of his own data, consented or not: 2 seeded + 3 heart rates + 1 blood glucose.
     assert_eq!(
-        ok(&peter, "count_patient_observations", json!({"patient_id": "40001"})).await,
+        ok(
+            &peter,
+            "count_patient_observations",
+            json!({"patient_id": "40001"})
+        )
+        .await,
         json!(6)
     );
     assert_eq!(
-        ok(&peter, "get_patient_demographics", json!({"patient_id": "40001"})).await["family_name"],
+        ok(
+            &peter,
+            "get_patient_demographics",
+            json!({"patient_id": "40001"})
+        )
+        .await["family_name"],
         "Smith"
     );
     let glucose = ok(
@@ -552,9 +690,18 @@ async fn a_patient_sees_only_their_own(backend: Backend) {
     assert_eq!(glucose["observations"][0]["unit"], "mg/dL");
     // Nobody else's.
     let pamela = json!({"patient_id": "40002"});
-    assert_eq!(ok(&peter, "get_patient_demographics", pamela.clone()).await, Value::Null);
-    assert_eq!(ok(&peter, "count_patient_observations", pamela.clone()).await, json!(0));
-    assert_eq!(ok(&peter, "get_patient_date_range", pamela).await["count"], 0);
+    assert_eq!(
+        ok(&peter, "get_patient_demographics", pamela.clone()).await,
+        Value::Null
+    );
+    assert_eq!(
+        ok(&peter, "count_patient_observations", pamela.clone()).await,
+        json!(0)
+    );
+    assert_eq!(
+        ok(&peter, "get_patient_date_range", pamela).await["count"],
+        0
+    );
     assert_eq!(ok(&peter, "get_study_count", json!({})).await, json!(0));
     assert_eq!(ok(&peter, "list_studies", json!({})).await, json!([]));
     peter.cancel().await.unwrap();
@@ -563,7 +710,12 @@ async fn a_patient_sees_only_their_own(backend: Backend) {
     let narrow = bearer_with_scope(&app, seeded::PATIENT, "openid patient/Observation.rs").await;
     let narrow = connect(&app, &narrow).await;
     assert_eq!(
-        ok(&narrow, "count_patient_observations", json!({"patient_id": "40001"})).await,
+        ok(
+            &narrow,
+            "count_patient_observations",
+            json!({"patient_id": "40001"})
+        )
+        .await,
         json!(6)
     );
     let e = err(&narrow, "list_studies", json!({})).await;
@@ -629,7 +781,12 @@ async fn authentication_and_discovery(backend: Backend) {
     assert_eq!(response.status(), 403);
 
     // RFC 9728 and RFC 8414 documents.
-    let prm: Value = app.get("/.well-known/oauth-protected-resource").await.json().await.unwrap();
+    let prm: Value = app
+        .get("/.well-known/oauth-protected-resource")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(prm["resource"], site);
     assert_eq!(prm["authorization_servers"], json!([format!("{site}/o")]));
     assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
@@ -640,7 +797,12 @@ async fn authentication_and_discovery(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(prm_mcp["resource"], format!("{site}/mcp"));
-    let oidc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    let oidc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
     for path in [
         "/.well-known/oauth-authorization-server/o",
         "/.well-known/oauth-authorization-server",
@@ -674,7 +836,12 @@ async fn stdio_handler(backend: Backend) {
     let client: Client = ().serve(client_io).await.unwrap();
     assert_eq!(ok(&client, "get_study_count", json!({})).await, json!(2));
     assert_eq!(
-        ok(&client, "count_patient_observations", json!({"patient_id": "40002"})).await,
+        ok(
+            &client,
+            "count_patient_observations",
+            json!({"patient_id": "40002"})
+        )
+        .await,
         json!(3)
     );
     {

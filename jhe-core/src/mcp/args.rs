@@ -67,9 +67,7 @@ pub fn opt_str(args: &Args, name: &str) -> ToolResult<Option<String>> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(ToolError(format!(
-            "{name} must be a string; got {other}"
-        ))),
+        Some(other) => Err(ToolError(format!("{name} must be a string; got {other}"))),
     }
 }
 
@@ -107,7 +105,9 @@ pub fn opt_bool(args: &Args, name: &str, default: bool) -> ToolResult<bool> {
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Some(other) => Err(ToolError(format!("{name} must be true or false; got {other}"))),
+        Some(other) => Err(ToolError(format!(
+            "{name} must be true or false; got {other}"
+        ))),
     }
 }
 
@@ -117,9 +117,11 @@ pub fn opt_date(args: &Args, name: &str) -> ToolResult<Option<NaiveDate>> {
     let Some(raw) = opt_str(args, name)? else {
         return Ok(None);
     };
-    parse_iso_date(&raw)
-        .map(Some)
-        .ok_or_else(|| ToolError(format!("{name} must be an ISO date (YYYY-MM-DD); got '{raw}'")))
+    parse_iso_date(&raw).map(Some).ok_or_else(|| {
+        ToolError(format!(
+            "{name} must be an ISO date (YYYY-MM-DD); got '{raw}'"
+        ))
+    })
 }
 
 /// `YYYY-MM-DD` exactly (ten characters, digits and two dashes), and a valid day.
@@ -160,7 +162,13 @@ mod tests {
     #[test]
     fn dates_must_be_exact_and_real() {
         assert!(parse_iso_date("2024-02-29").is_some());
-        for bad in ["2023-02-29", "2024-2-01", "2024-02-01T00:00", "20240201", " 2024-02-01"] {
+        for bad in [
+            "2023-02-29",
+            "2024-2-01",
+            "2024-02-01T00:00",
+            "20240201",
+            " 2024-02-01",
+        ] {
             assert!(parse_iso_date(bad).is_none(), "{bad}");
         }
         assert_eq!(
@@ -173,8 +181,14 @@ mod tests {
 
     #[test]
     fn ids_and_paging() {
-        assert_eq!(req_id(&args(json!({"patient_id": "40001"})), "patient_id"), Ok(40001));
-        assert_eq!(req_id(&args(json!({"patient_id": 40001})), "patient_id"), Ok(40001));
+        assert_eq!(
+            req_id(&args(json!({"patient_id": "40001"})), "patient_id"),
+            Ok(40001)
+        );
+        assert_eq!(
+            req_id(&args(json!({"patient_id": 40001})), "patient_id"),
+            Ok(40001)
+        );
         assert_eq!(
             req_id(&args(json!({})), "patient_id"),
             Err(ToolError("patient_id is required".into()))
@@ -183,7 +197,10 @@ mod tests {
             req_id(&args(json!({"study_id": "abc"})), "study_id"),
             Err(ToolError("study_id must be a numeric id; got 'abc'".into()))
         );
-        assert_eq!(paging(&args(json!({"limit": 5000, "page": 0}))), Ok((1000, 1)));
+        assert_eq!(
+            paging(&args(json!({"limit": 5000, "page": 0}))),
+            Ok((1000, 1))
+        );
         assert_eq!(paging(&args(json!({"limit": 0}))), Ok((1, 1)));
         assert_eq!(paging(&args(json!({}))), Ok((50, 1)));
     }

@@ -40,10 +40,10 @@ use poem::endpoint::TowerCompatExt;
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -107,7 +107,10 @@ impl std::fmt::Debug for JheMcp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The shared state is not printable, and the token is a secret.
         f.debug_struct("JheMcp")
-            .field("token", &self.token.as_ref().map(|_| crate::domain::Redacted))
+            .field(
+                "token",
+                &self.token.as_ref().map(|_| crate::domain::Redacted),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -229,10 +232,7 @@ impl ServerHandler for JheMcp {
             .strip_prefix(SCHEMA_URI_PREFIX)
             .and_then(|name| tools::schema_of(&registry, name))
             .ok_or_else(|| {
-                ErrorData::resource_not_found(
-                    format!("Unknown resource '{}'", request.uri),
-                    None,
-                )
+                ErrorData::resource_not_found(format!("Unknown resource '{}'", request.uri), None)
             })?;
         let text = serde_json::to_string_pretty(&entry.schema).unwrap_or_default();
         Ok(ReadResourceResult::new(vec![
@@ -304,9 +304,8 @@ impl<E: Endpoint> Endpoint for Authenticated<E> {
                 Ok(self.inner.call(req).await?.into_response())
             }
             Err(
-                e @ (CoreError::Unauthenticated
-                | CoreError::InvalidToken
-                | CoreError::ExpiredToken),
+                e
+                @ (CoreError::Unauthenticated | CoreError::InvalidToken | CoreError::ExpiredToken),
             ) => Ok(unauthorized(
                 &self.state,
                 match e {

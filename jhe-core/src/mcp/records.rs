@@ -9,7 +9,13 @@ use crate::services::studies::StudyView;
 
 /// The paging envelope: `{"total","page","page_size","returned","has_more","<items_key>"}`,
 /// `has_more` = `page * page_size < total`.
-pub fn envelope(total: u64, page: u64, page_size: u64, items_key: &str, items: Vec<Value>) -> Value {
+pub fn envelope(
+    total: u64,
+    page: u64,
+    page_size: u64,
+    items_key: &str,
+    items: Vec<Value>,
+) -> Value {
     let mut out = Map::new();
     out.insert("total".into(), json!(total));
     out.insert("page".into(), json!(page));
@@ -77,8 +83,7 @@ pub fn value_and_unit(body: Option<&Value>) -> (Value, Value) {
     let Some(Value::Object(map)) = body else {
         return (Value::Null, Value::Null);
     };
-    if map.contains_key("systolic_blood_pressure") || map.contains_key("diastolic_blood_pressure")
-    {
+    if map.contains_key("systolic_blood_pressure") || map.contains_key("diastolic_blood_pressure") {
         return (Value::Null, Value::Null);
     }
     fn find(map: &Map<String, Value>) -> Option<(Value, Value)> {

@@ -202,7 +202,8 @@ fn schema(properties: Value, required: &[&str]) -> Arc<JsonObject> {
     Arc::new(object)
 }
 
-const DATA_TYPE: &str = "Open mHealth short name, e.g. 'heart-rate' or 'blood-glucose' (see get_omh_schema).";
+const DATA_TYPE: &str =
+    "Open mHealth short name, e.g. 'heart-rate' or 'blood-glucose' (see get_omh_schema).";
 const START: &str = "First day, YYYY-MM-DD (inclusive, UTC).";
 const END: &str = "Last day, YYYY-MM-DD (inclusive, UTC).";
 
@@ -304,7 +305,10 @@ pub fn definitions() -> Vec<Tool> {
         Tool::new(
             "get_omh_schema",
             "The JSON schema of an Open mHealth data type by short name (e.g. 'heart-rate').",
-            schema(json!({"name": string("Short name, e.g. 'heart-rate'.")}), &["name"]),
+            schema(
+                json!({"name": string("Short name, e.g. 'heart-rate'.")}),
+                &["name"],
+            ),
         ),
         Tool::new(
             "get_server_capabilities",
@@ -359,11 +363,13 @@ async fn studies_page(
     match studies::list(state, principal, None, PageRequest::all()).await {
         Ok(page) => Ok(page),
         // Callers without a practitioner profile (patients) read no studies.
-        Err(CoreError::NotFound(_)) if principal.practitioner.is_none() => Ok(crate::domain::Page {
-            items: Vec::new(),
-            total: 0,
-            request: PageRequest::all(),
-        }),
+        Err(CoreError::NotFound(_)) if principal.practitioner.is_none() => {
+            Ok(crate::domain::Page {
+                items: Vec::new(),
+                total: 0,
+                request: PageRequest::all(),
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -520,7 +526,13 @@ async fn get_patient_observations(
     let query = criteria(state, args, Some(patient_id), None).await?;
     need(principal, &format!("{FHIR}/Observation"))?;
     let Some(mut query) = query else {
-        return Ok(records::envelope(0, page, limit, "observations", Vec::new()));
+        return Ok(records::envelope(
+            0,
+            page,
+            limit,
+            "observations",
+            Vec::new(),
+        ));
     };
     query.order = order;
     let found = observation_search::search(
@@ -629,7 +641,14 @@ async fn count_study_observations(
 }
 
 /// Per data-type label: (count, earliest, latest).
-type Summary = BTreeMap<String, (u64, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>)>;
+type Summary = BTreeMap<
+    String,
+    (
+        u64,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+>;
 
 async fn summary(
     state: &AppState,

@@ -2,7 +2,7 @@
 //! Admin API's `/api/v1/observations`, FHIR `Observation` search and read, and later the portal,
 //! MCP and exports).
 //!
-//! Both run under the caller's sealed [`AccessScope`](crate::policy::AccessScope): a practitioner
+//! Both run under the caller's sealed [`AccessScope`]: a practitioner
 //! sees an observation of patient X only if X shares an organisation with them and X consented
 //! (`consented = true`, now) to its data type in a study of one of the practitioner's
 //! organisations (with a study filter: in that study); a patient sees all of their own data;
@@ -11,12 +11,12 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{Id, KeysetCursor, Observation, Page, PageRequest};
 use crate::error::{CoreError, CoreResult};
+use crate::policy::AccessScope;
 use crate::policy::Principal;
 use crate::server::AppState;
 use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
-use crate::policy::AccessScope;
 use crate::store::{ObservationQuery, ObservationSummary};
 
 /// `400` detail of a keyset cursor with an order it cannot page.
