@@ -768,6 +768,23 @@ async fn authentication_and_discovery(backend: Backend) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["result"]["serverInfo"]["name"], "jhe-mcp");
 
+    // Stateless: another server process on the same database answers a tools/call that was
+    // never initialized there (no session to find).
+    let replica = crate::support::spawn_replica(&app).await;
+    let response = reqwest::Client::new()
+        .post(format!("{replica}/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .bearer_auth(&valid)
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "get_study_count", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "2", "{body}");
+
     // DNS-rebinding guard: a foreign Host header is refused even with a valid token.
     let response = reqwest::Client::new()
         .post(app.url("/mcp"))
@@ -815,6 +832,120 @@ async fn authentication_and_discovery(backend: Backend) {
         assert_eq!(doc["issuer"], format!("{site}/o"));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     }
+}
+
+/// What an MCP client does on its own: discover the authorization server from the 401, register
+/// itself (RFC 7591, loopback redirect only), run the authorization code flow with PKCE through
+/// the consent page, and call tools with the token it got.
+async fn dynamic_registration_then_tools(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let http = crate::support::plain_client();
+    let metadata: Value = app
+        .get("/.well-known/oauth-authorization-server/o")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let endpoint = metadata["registration_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(endpoint, format!("{}/o/register/", app.address));
+    let register = |body: Value| http.post(&endpoint).json(&body).send();
+
+    // Refused: no redirect URI, a non-loopback one, a confidential client, a non-JSON body.
+    for (body, code) in [
+        (json!({"client_name": "x"}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://127.0.0.1:1/cb"],
+                "token_endpoint_auth_method": "client_secret_post"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let response = register(body.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            code,
+            "{body}"
+        );
+    }
+    let response = http.post(&endpoint).body("not json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    let redirect_uri = "http://127.0.0.1:33418/callback";
+    let response = register(
+        json!({"client_name": "Desktop AI", "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    assert_eq!(client["redirect_uris"], json!([redirect_uri]));
+    assert_eq!(client["token_endpoint_auth_method"], "none");
+    let client_id = client["client_id"].as_str().unwrap().to_string();
+
+    // Mary authorizes it on the consent page (never skipped for self-registered clients).
+    let cookie = crate::support::login_session(&app, seeded::MANAGER).await;
+    let (verifier, challenge) = crate::support::pkce_pair();
+    let query = [
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", redirect_uri),
+        ("state", "s1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("scope", "openid"),
+    ];
+    let page = crate::support::authorize(&app, Some(&cookie), &query).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Desktop AI (self-registered)"), "{html}");
+    let mut form: Vec<(&str, &str)> = query.to_vec();
+    form.push(("csrfmiddlewaretoken", crate::support::TEST_CSRF));
+    form.push(("allow", "Authorize"));
+    let allowed = http
+        .post(app.url("/o/authorize/"))
+        .header("Cookie", format!("sessionid={cookie}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 302);
+    let code = crate::support::location_query(&allowed)["code"].clone();
+    let (status, _, tokens) = crate::support::token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let mary = connect(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(ok(&mary, "get_study_count", json!({})).await, json!(2));
+    mary.cancel().await.unwrap();
+
+    // One address registers at most 10 clients an hour (refused requests do not count).
+    for n in 2..=10 {
+        let response = register(json!({"redirect_uris": [redirect_uri]}))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "registration {n}");
+    }
+    let response = register(json!({"redirect_uris": [redirect_uri]}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
 }
 
 /// The stdio handler (what `server mcp --stdio` serves), over an in-memory pipe: the token is
@@ -868,4 +999,5 @@ crate::both_backends! {
     patient_token => a_patient_sees_only_their_own;
     auth_and_discovery => authentication_and_discovery;
     stdio => stdio_handler;
+    dynamic_registration => dynamic_registration_then_tools;
 }

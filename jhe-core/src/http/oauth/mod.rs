@@ -21,6 +21,9 @@ pub fn mount(route: Route) -> Route {
     for path in ["/o/token/", "/o/token"] {
         route = route.at(path, post(endpoints::token_post));
     }
+    for path in ["/o/register/", "/o/register"] {
+        route = route.at(path, post(endpoints::register));
+    }
     for path in ["/o/revoke_token/", "/o/revoke_token"] {
         route = route.at(path, post(endpoints::revoke_token));
     }
