@@ -82,7 +82,7 @@ enum Command {
         since: Option<String>,
     },
     /// Serve the MCP tools (see README "MCP") over standard input/output, acting as the holder
-    /// of the personal access token in JHE_ACCESS_TOKEN (from the portal's token page).
+    /// of the access token in JHE_ACCESS_TOKEN (a token of the exchange, e.g. from `/o/token/`).
     #[cfg(feature = "mcp")]
     Mcp {
         /// Use the stdio transport (the only one here; HTTP clients use `/mcp` of `serve`).

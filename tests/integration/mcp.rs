@@ -148,13 +148,14 @@ async fn practitioner_sees_everything_consented(backend: Backend) {
     );
 
     // tools/list names every tool of the spec.
-    let mut names: Vec<String> = mary
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let tools = mary.list_all_tools().await.unwrap();
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)),
+        "every tool is read-only"
+    );
+    let mut names: Vec<String> = tools.into_iter().map(|t| t.name.to_string()).collect();
     names.sort();
     assert_eq!(
         names,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveTime, TimeDelta};
 use poem::http::Method;
-use rmcp::model::{JsonObject, Tool};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use super::args::{
@@ -207,8 +207,24 @@ const DATA_TYPE: &str =
 const START: &str = "First day, YYYY-MM-DD (inclusive, UTC).";
 const END: &str = "Last day, YYYY-MM-DD (inclusive, UTC).";
 
-/// Every tool with its input schema.
+/// Every tool with its input schema, annotated read-only, idempotent and closed-world (they
+/// only read the exchange's own data).
 pub fn definitions() -> Vec<Tool> {
+    tool_list()
+        .into_iter()
+        .map(|tool| {
+            tool.annotate(
+                ToolAnnotations::new()
+                    .read_only(true)
+                    .destructive(false)
+                    .idempotent(true)
+                    .open_world(false),
+            )
+        })
+        .collect()
+}
+
+fn tool_list() -> Vec<Tool> {
     let patient = string("Patient id, e.g. '40001'.");
     let study = string("Study id, e.g. '30001'.");
     vec![
