@@ -835,6 +835,61 @@ async fn authentication_and_discovery(backend: Backend) {
     }
 }
 
+/// For every seeded caller and patient, the SQL aggregates of the MCP tools agree with the FHIR
+/// search total (`_summary=count`): the same access conditions, on both databases.
+async fn aggregates_agree_with_fhir_for_every_caller(backend: Backend) {
+    use crate::support::{Caller, CallerTokens, bearer_get};
+    let app = spawn_seeded(backend).await;
+    upload(&app).await;
+    let tokens = CallerTokens::new(&app).await;
+    let mut seen = Vec::new();
+    for caller in Caller::ALL {
+        let Some(token) = tokens.of(caller) else {
+            continue;
+        };
+        let client = connect(&app, token).await;
+        for patient in 40001..=40005 {
+            let bundle: Value = bearer_get(
+                &app,
+                &format!("/fhir/r5/Observation?patient={patient}&_summary=count"),
+                token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            let fhir = bundle["total"].as_u64().unwrap();
+            let p = json!({"patient_id": patient.to_string()});
+            let count = ok(&client, "count_patient_observations", p.clone()).await;
+            let range = ok(&client, "get_patient_date_range", p.clone()).await;
+            let summary = ok(&client, "summarize_patient_observations", p.clone()).await;
+            let summed: u64 = summary["types"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|t| t["count"].as_u64().unwrap())
+                .sum();
+            assert_eq!(count, json!(fhir), "{caller:?} patient {patient}");
+            assert_eq!(range["count"], json!(fhir), "{caller:?} patient {patient}");
+            assert_eq!(summed, fhir, "{caller:?} patient {patient}");
+            seen.push(fhir);
+        }
+        client.cancel().await.unwrap();
+    }
+    // Patients 40001–40005 for each caller.
+    assert_eq!(
+        seen,
+        [
+            0, 0, 0, 0, 0, // sam: a superuser reads only through its organisations (none)
+            5, 3, 0, 0, 0, // mary
+            5, 3, 0, 0, 0, // megan
+            5, 3, 0, 0, 0, // victor
+            0, 0, 1, 0, 1, // mark: 20006/20007 patients, consented types
+            6, 0, 0, 0, 0, // peter: all of his own
+        ]
+    );
+}
+
 /// What an MCP client does on its own: discover the authorization server from the 401, register
 /// itself (RFC 7591, loopback redirect only), run the authorization code flow with PKCE through
 /// the consent page, and call tools with the token it got.
@@ -1001,4 +1056,5 @@ crate::both_backends! {
     auth_and_discovery => authentication_and_discovery;
     stdio => stdio_handler;
     dynamic_registration => dynamic_registration_then_tools;
+    aggregates_agree => aggregates_agree_with_fhir_for_every_caller;
 }
