@@ -762,6 +762,35 @@ async fn authentication_and_discovery(backend: Backend) {
         app.db.store.delete_access_token(token.id).await.unwrap();
     }
     assert_eq!(post(Some(&expired)).await.unwrap().status(), 401);
+    // So is an expired one, saying so.
+    let stale = jhe_kdf::random_token(30);
+    {
+        use jhe_core::store::OAuthStore;
+        app.db
+            .store
+            .create_access_token(jhe_core::domain::NewAccessToken {
+                token_hash: jhe_kdf::sha256_hex(&stale),
+                user_id: Some(seeded::MANAGER),
+                application_id: None,
+                expires: Utc::now() - chrono::Duration::minutes(1),
+                scope: "openid".into(),
+                source_refresh_token_id: None,
+                id_token_jti: None,
+            })
+            .await
+            .unwrap();
+    }
+    let response = post(Some(&stale)).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"].to_str().unwrap(),
+        challenge
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "invalid_token", "error_description": "The access token has expired."})
+    );
     // A valid token initializes over plain HTTP.
     let valid = bearer_for(&app, seeded::MANAGER).await;
     let response = post(Some(&valid)).await.unwrap();
