@@ -8,6 +8,7 @@
 //! cargo run --release --example server -- create-superuser --email admin@example.org
 //! cargo run --release --example server -- openapi      # print the OpenAPI document
 //! cargo run --release --example server -- export out/ --as mary@example.com --study 30001
+//! JHE_ACCESS_TOKEN=… cargo run --release --example server -- mcp --stdio   # MCP over stdio
 //! ```
 
 use std::io::{BufRead, Write};
@@ -79,6 +80,14 @@ enum Command {
         /// Only data changed at or after this instant (`_since`).
         #[arg(long)]
         since: Option<String>,
+    },
+    /// Serve the MCP tools (see README "MCP") over standard input/output, acting as the holder
+    /// of the access token in JHE_ACCESS_TOKEN (a token of the exchange, e.g. from `/o/token/`).
+    #[cfg(feature = "mcp")]
+    Mcp {
+        /// Use the stdio transport (the only one here; HTTP clients use `/mcp` of `serve`).
+        #[arg(long)]
+        stdio: bool,
     },
 }
 
@@ -250,6 +259,25 @@ async fn run() -> anyhow::Result<()> {
                     dir.join(&f.file).display()
                 );
             }
+        }
+        #[cfg(feature = "mcp")]
+        Command::Mcp { stdio } => {
+            if !stdio {
+                anyhow::bail!(
+                    "`mcp` serves over stdio only: pass --stdio (HTTP clients use {}/mcp)",
+                    config.site_url
+                );
+            }
+            let token = std::env::var("JHE_ACCESS_TOKEN")
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .context("set JHE_ACCESS_TOKEN to an access token of the exchange")?;
+            // Never migrate or seed here: this is a client session on an existing database.
+            let server = assemble(config, store)?;
+            jhe_core::mcp::serve_stdio(server.state().clone(), &token)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         Command::Serve { .. } => {
             jhe::prepare_to_serve(&store, &config, &progress_bar()).await?;

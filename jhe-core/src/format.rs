@@ -42,6 +42,12 @@ pub trait DataFormat: Send + Sync {
     fn supported_codes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The JSON schemas this format checks payloads against, by code (e.g.
+    /// `("omh:heart-rate:2.0", {…})`, and the data-point header as `ieee:header:1.0`), for the
+    /// MCP `get_omh_schema` tool and `omh://schema/<name>` resources. Default: none.
+    fn schemas(&self) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
     /// Whether an upload in this format must come from a data source that lists the
     /// observation's concept among its supported scopes (opaque formats use this so that only
     /// configured devices can store arbitrary payloads).

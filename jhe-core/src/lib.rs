@@ -17,6 +17,8 @@ pub mod format;
 pub mod http;
 pub mod identity;
 pub mod mailer;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod policy;
 pub mod server;
 pub mod services;

@@ -36,6 +36,7 @@ mod formats;
 mod hardening;
 mod invitation;
 mod journeys;
+mod mcp;
 mod migrations;
 mod oauth;
 mod openapi;

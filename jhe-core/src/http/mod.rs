@@ -174,6 +174,8 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let route = web::mount(route);
     let route = portal::mount(route);
     let route = fhir::mount(route);
+    #[cfg(feature = "mcp")]
+    let route = crate::mcp::mount(route, &state);
     let api = rest::errors::json_errors(api.with(rest::casing::CamelCaseRequests));
     route.nest("/", api).data(state)
 }

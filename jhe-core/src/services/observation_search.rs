@@ -2,7 +2,7 @@
 //! Admin API's `/api/v1/observations`, FHIR `Observation` search and read, and later the portal,
 //! MCP and exports).
 //!
-//! Both run under the caller's sealed [`AccessScope`](crate::policy::AccessScope): a practitioner
+//! Both run under the caller's sealed [`AccessScope`]: a practitioner
 //! sees an observation of patient X only if X shares an organisation with them and X consented
 //! (`consented = true`, now) to its data type in a study of one of the practitioner's
 //! organisations (with a study filter: in that study); a patient sees all of their own data;
@@ -11,12 +11,13 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{Id, KeysetCursor, Observation, Page, PageRequest};
 use crate::error::{CoreError, CoreResult};
+use crate::policy::AccessScope;
 use crate::policy::Principal;
 use crate::server::AppState;
 use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::patients::linked_organization_ids;
-use crate::store::ObservationQuery;
+use crate::store::{ObservationQuery, ObservationSummary};
 
 /// `400` detail of a keyset cursor with an order it cannot page.
 pub const CURSOR_NEEDS_LAST_UPDATED_ORDER: &str =
@@ -148,24 +149,23 @@ fn describe(c: &ObservationQuery) -> String {
     parts.join("&")
 }
 
-async fn search_unaudited(
+/// The checks every observation read with filters makes before the store is asked: a study
+/// filter needs the study to exist (`404`) and be readable by the caller (`403`); with a patient
+/// filter too, the patient must be enrolled in it (`400` [`PATIENT_NOT_IN_STUDY`]). `Ok(false)`
+/// when the criteria can match nothing for this caller (an organisation filter on an
+/// organisation the practitioner is not linked to).
+async fn check_filters(
     state: &AppState,
     principal: &Principal,
-    mut criteria: ObservationQuery,
-    paging: SearchPaging,
-) -> CoreResult<ObservationPage> {
-    if paging.after.is_some() && !criteria.order.supports_cursor() {
-        return Err(CoreError::BadRequest(
-            CURSOR_NEEDS_LAST_UPDATED_ORDER.into(),
-        ));
-    }
-    let access = scope(state, principal).await;
+    access: &AccessScope,
+    criteria: &ObservationQuery,
+) -> CoreResult<bool> {
     if let Some(study_id) = criteria.study_id {
         crate::services::studies::readable(state, principal, study_id).await?;
         if let Some(patient_id) = criteria.patient_id {
             let enrolled = state
                 .store
-                .list_patient_studies(&access, patient_id)
+                .list_patient_studies(access, patient_id)
                 .await?
                 .iter()
                 .any(|e| e.study_id == study_id);
@@ -180,6 +180,117 @@ async fn search_unaudited(
             .await?
             .contains(&org)
     {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Per data type, how many observations visible to the caller match `criteria` and their
+/// earliest and latest effective time (same rules and filter checks as [`search`]; computed in
+/// SQL by [`ObservationStore::summarize_observations`](crate::store::ObservationStore::summarize_observations)).
+///
+/// # Errors
+/// As [`search`].
+pub async fn summarize(
+    state: &AppState,
+    principal: &Principal,
+    criteria: ObservationQuery,
+) -> CoreResult<Vec<ObservationSummary>> {
+    let query = describe(&criteria);
+    let result = async {
+        let access = scope(state, principal).await;
+        if !check_filters(state, principal, &access, &criteria).await? {
+            return Ok(Vec::new());
+        }
+        Ok(state
+            .store
+            .summarize_observations(&access, &criteria)
+            .await?)
+    }
+    .await;
+    audit_aggregate(state, principal, &query, criteria.patient_id, &result);
+    result
+}
+
+/// Per patient, how many observations visible to the caller match `criteria` (same rules and
+/// filter checks as [`search`]; one `GROUP BY` query); patients without a match are absent.
+///
+/// # Errors
+/// As [`search`].
+pub async fn count_by_patient(
+    state: &AppState,
+    principal: &Principal,
+    criteria: ObservationQuery,
+) -> CoreResult<Vec<(Id, u64)>> {
+    let query = describe(&criteria);
+    let result = async {
+        let access = scope(state, principal).await;
+        if !check_filters(state, principal, &access, &criteria).await? {
+            return Ok(Vec::new());
+        }
+        Ok(state
+            .store
+            .count_observations_by_patient(&access, &criteria)
+            .await?)
+    }
+    .await;
+    match &result {
+        Ok(counts) => audit::record_access(
+            state,
+            principal,
+            AuditKind::Search,
+            "Observation",
+            Some(&query),
+            counts.iter().map(|(patient, _)| *patient),
+        ),
+        Err(e) => audit_failure(state, principal, &query, e),
+    }
+    result
+}
+
+fn audit_aggregate<T>(
+    state: &AppState,
+    principal: &Principal,
+    query: &str,
+    patient: Option<Id>,
+    result: &CoreResult<T>,
+) {
+    match result {
+        Ok(_) => audit::record_access(
+            state,
+            principal,
+            AuditKind::Search,
+            "Observation",
+            Some(query),
+            patient,
+        ),
+        Err(e) => audit_failure(state, principal, query, e),
+    }
+}
+
+fn audit_failure(state: &AppState, principal: &Principal, query: &str, error: &CoreError) {
+    audit::record(
+        state,
+        AuditEvent::by(principal, AuditKind::Search)
+            .detail("Observation")
+            .query(query)
+            .failed(error.to_string()),
+    );
+}
+
+async fn search_unaudited(
+    state: &AppState,
+    principal: &Principal,
+    mut criteria: ObservationQuery,
+    paging: SearchPaging,
+) -> CoreResult<ObservationPage> {
+    if paging.after.is_some() && !criteria.order.supports_cursor() {
+        return Err(CoreError::BadRequest(
+            CURSOR_NEEDS_LAST_UPDATED_ORDER.into(),
+        ));
+    }
+    let access = scope(state, principal).await;
+    if !check_filters(state, principal, &access, &criteria).await? {
         return Ok(ObservationPage::empty(paging));
     }
     let store = state.store.as_ref();

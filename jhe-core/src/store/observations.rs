@@ -71,6 +71,20 @@ impl ObservationOrder {
     }
 }
 
+/// How many observations of one data type match, and when the earliest and the latest took
+/// place (an aggregate computed by the database, not by reading the rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservationSummary {
+    /// The data type.
+    pub codeable_concept_id: Id,
+    /// Matching observations of this type.
+    pub count: u64,
+    /// The smallest `effective_start` among them (`None` when none has one).
+    pub earliest: Option<DateTime<Utc>>,
+    /// The largest `effective_start` among them (`None` when none has one).
+    pub latest: Option<DateTime<Utc>>,
+}
+
 /// Observations.
 #[async_trait]
 pub trait ObservationStore {
@@ -96,6 +110,25 @@ pub trait ObservationStore {
         query: &ObservationQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Observation>>;
+    /// Per data type, the count and the effective-time bounds of the observations visible
+    /// through `scope` (the same access conditions as [`search_observations`]) that match
+    /// `query` (its order, paging and cursor are ignored), ordered by concept id. Computed with
+    /// one `GROUP BY` query.
+    ///
+    /// [`search_observations`]: ObservationStore::search_observations
+    async fn summarize_observations(
+        &self,
+        scope: &AccessScope,
+        query: &ObservationQuery,
+    ) -> StoreResult<Vec<ObservationSummary>>;
+    /// Per patient, how many observations visible through `scope` match `query` (as
+    /// [`summarize_observations`](ObservationStore::summarize_observations)), ordered by
+    /// patient id; patients without a match are absent.
+    async fn count_observations_by_patient(
+        &self,
+        scope: &AccessScope,
+        query: &ObservationQuery,
+    ) -> StoreResult<Vec<(Id, u64)>>;
     /// The observation holding an identifier (system `None` matches a missing system).
     async fn find_observation_by_identifier(
         &self,

@@ -138,6 +138,8 @@ struct Compiled {
 /// once, when the format is built; `$ref`s resolve from the bundled files only.
 pub struct OmhFormat {
     compiled: Result<Compiled, String>,
+    /// The header and body schemas as loaded, by code (`ieee:header:1.0`, `omh:heart-rate:2.0`).
+    raw: Vec<(String, Value)>,
     systems: Vec<String>,
 }
 
@@ -160,6 +162,7 @@ impl OmhFormat {
             tracing::error!(error = %e, "the bundled Open mHealth schemas do not compile");
             Self {
                 compiled: Err(e.to_string()),
+                raw: Vec::new(),
                 systems: default_systems(),
             }
         })
@@ -217,12 +220,16 @@ impl OmhFormat {
         let mut documents = HashMap::new();
         let mut data = Vec::new();
         let mut header = None;
+        let mut raw = Vec::new();
         for (path, schema) in files {
             let name = path.rsplit('/').next().unwrap_or(&path).to_string();
             if let Some(id) = schema.get("$id").and_then(Value::as_str) {
                 documents.insert(id.to_string(), schema.clone());
             }
             if path.starts_with("data/") {
+                if let Some(code) = code_of_schema_file(&name) {
+                    raw.push((code, schema.clone()));
+                }
                 data.push((name.clone(), schema.clone()));
             } else {
                 // Utility files and the header: by bare name and under both prefixes.
@@ -230,6 +237,7 @@ impl OmhFormat {
                 documents.insert(format!("{OMH_PREFIX}{name}"), schema.clone());
             }
             if name == "header-1.0.json" {
+                raw.push(("ieee:header:1.0".to_string(), schema.clone()));
                 header = Some(schema.clone());
             }
             documents.insert(name, schema);
@@ -245,8 +253,10 @@ impl OmhFormat {
             let compiled = compile(&schema, &retriever).map_err(|e| format!("{name}: {e}"));
             bodies.insert(name, compiled);
         }
+        raw.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Self {
             compiled: Ok(Compiled { header, bodies }),
+            raw,
             systems: default_systems(),
         })
     }
@@ -330,6 +340,10 @@ impl DataFormat for OmhFormat {
             .map_err(|e| FormatError::Invalid(format!("The data point is not JSON: {e}")))?;
         self.validate_document(&concept.coding_code, &document)?;
         Ok(effective_time(document.get("body")))
+    }
+
+    fn schemas(&self) -> Vec<(String, Value)> {
+        self.raw.clone()
     }
 
     fn supported_codes(&self) -> Vec<String> {

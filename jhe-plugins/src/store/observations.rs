@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
 use jhe_core::store::{
-    AccessScope, ObservationOrder, ObservationQuery, ObservationStore, StoreError, StoreResult,
+    AccessScope, ObservationOrder, ObservationQuery, ObservationStore, ObservationSummary,
+    StoreError, StoreResult,
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -360,6 +361,66 @@ impl ObservationStore for SeaOrmStore {
             total,
             request: page,
         })
+    }
+
+    async fn summarize_observations(
+        &self,
+        scope: &AccessScope,
+        q: &ObservationQuery,
+    ) -> StoreResult<Vec<ObservationSummary>> {
+        if scope.sees_nothing() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Id, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+            obs::Entity::find()
+                .select_only()
+                .column(obs::Column::CodeableConceptId)
+                .column_as(obs::Column::Id.count(), "n")
+                .column_as(obs::Column::EffectiveStart.min(), "earliest")
+                .column_as(obs::Column::EffectiveStart.max(), "latest")
+                .filter(Self::observation_condition(scope, q))
+                .group_by(obs::Column::CodeableConceptId)
+                .order_by_asc(obs::Column::CodeableConceptId)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .db()?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(codeable_concept_id, count, earliest, latest)| ObservationSummary {
+                    codeable_concept_id,
+                    count: u64::try_from(count).unwrap_or(0),
+                    earliest,
+                    latest,
+                },
+            )
+            .collect())
+    }
+
+    async fn count_observations_by_patient(
+        &self,
+        scope: &AccessScope,
+        q: &ObservationQuery,
+    ) -> StoreResult<Vec<(Id, u64)>> {
+        if scope.sees_nothing() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Id, i64)> = obs::Entity::find()
+            .select_only()
+            .column(obs::Column::SubjectPatientId)
+            .column_as(obs::Column::Id.count(), "n")
+            .filter(Self::observation_condition(scope, q))
+            .group_by(obs::Column::SubjectPatientId)
+            .order_by_asc(obs::Column::SubjectPatientId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(rows
+            .into_iter()
+            .map(|(patient, count)| (patient, u64::try_from(count).unwrap_or(0)))
+            .collect())
     }
 
     async fn find_observation_identifiers(

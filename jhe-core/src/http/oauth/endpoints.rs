@@ -30,6 +30,50 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
         .body(body.to_string())
 }
 
+/// `POST /o/register/`: RFC 7591 dynamic registration of native public clients with loopback
+/// redirect URIs (see [`crate::services::oauth::registration`]): `201` with the client
+/// information, `400` `{"error": "invalid_redirect_uri" | "invalid_client_metadata",
+/// "error_description"}`, `429` when one address registers too often.
+#[handler]
+pub async fn register(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    use crate::services::oauth::registration::{RegistrationError, register as register_client};
+    let no_store = |mut response: Response| {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    };
+    let metadata = match body.into_bytes_limit(64 * 1024).await {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
+        Err(_) => None,
+    };
+    let Some(metadata) = metadata else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid_client_metadata",
+                    "error_description": "the body must be a JSON object of client metadata"}),
+        );
+    };
+    let address = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    match register_client(state, &metadata, &address).await {
+        Ok(Ok(client)) => no_store(json_response(StatusCode::CREATED, &client)),
+        Ok(Err(RegistrationError::Invalid { code, description })) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": code, "error_description": description}),
+        ),
+        Ok(Err(RegistrationError::TooMany)) => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"error": "too_many_requests",
+                    "error_description": "Too many client registrations from this address; try again in an hour."}),
+        ),
+        Err(e) => crate::http::error::response_of(e),
+    }
+}
+
 /// `POST /o/token/`: the token endpoint (form-encoded; never cached; RFC 6749 errors).
 #[handler]
 pub async fn token_post(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {

@@ -21,6 +21,9 @@ pub fn mount(route: Route) -> Route {
     for path in ["/o/token/", "/o/token"] {
         route = route.at(path, post(endpoints::token_post));
     }
+    for path in ["/o/register/", "/o/register"] {
+        route = route.at(path, post(endpoints::register));
+    }
     for path in ["/o/revoke_token/", "/o/revoke_token"] {
         route = route.at(path, post(endpoints::revoke_token));
     }
@@ -34,6 +37,13 @@ pub fn mount(route: Route) -> Route {
         "/o/.well-known/openid-configuration",
         "/o/.well-known/openid-configuration/",
         "/.well-known/openid-configuration",
+        // RFC 8414 authorization-server metadata: the issuer is `<SITE_URL>/o`, so its
+        // well-known URL is `/.well-known/oauth-authorization-server/o` (§3.1); the other two
+        // are where clients that ignore the issuer's path look. Same document as OpenID
+        // discovery (RFC 8414 §5 allows it).
+        "/.well-known/oauth-authorization-server/o",
+        "/.well-known/oauth-authorization-server",
+        "/o/.well-known/oauth-authorization-server",
     ] {
         route = route.at(path, get(endpoints::discovery));
     }

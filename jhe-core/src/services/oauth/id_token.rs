@@ -117,6 +117,7 @@ pub fn discovery_document(config: &Config) -> Value {
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{issuer}/revoke_token/"),
         "introspection_endpoint": format!("{issuer}/introspect/"),
+        "registration_endpoint": format!("{issuer}/register/"),
         "scopes_supported": super::SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

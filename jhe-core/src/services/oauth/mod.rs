@@ -19,6 +19,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod invitation;
 pub mod pkce;
+pub mod registration;
 pub mod token_endpoint;
 pub mod token_exchange;
 pub mod tokens;
