@@ -13,6 +13,7 @@ use crate::store::{Store, StoreError};
 
 /// What the browser sent to the login form.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Credentials {
     /// Local e-mail and password.
     Password {

@@ -15,6 +15,8 @@ pub mod store;
 pub use audit::{DatabaseAuditSink, NdjsonAuditSink, audit_sink_from_config};
 pub use format::{AttachmentFormat, OmhFormat};
 pub use identity::PasswordIdp;
+#[cfg(feature = "saml")]
+pub use identity::{SamlConfigError, SamlIdp};
 pub use mail::{FileMailer, SmtpMailer, mailer_from_config};
 pub use policy::RbacConsentPolicy;
 pub use store::SeaOrmStore;

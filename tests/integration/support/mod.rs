@@ -174,6 +174,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], letting the test adjust the configuration first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_providers(backend, adjust, Vec::new()).await
+}
+
+/// Like [`spawn_app_with`], with more identity providers (single sign-on tests).
+pub async fn spawn_app_with_providers(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    providers: Vec<Arc<dyn jhe_core::identity::IdentityProvider>>,
+) -> TestApp {
     let db = TestDb::new(backend).await;
     let acceptor = {
         use poem::listener::Listener;
@@ -199,7 +208,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         ..Config::default()
     };
     adjust(&mut config);
-    let server = jhe::assemble(config.clone(), db.store.clone()).expect("assemble the server");
+    let server = jhe::assemble_with_providers(config.clone(), db.store.clone(), providers)
+        .expect("assemble the server");
     server.prepare().await.expect("prepare the server");
     let audit = server.state().audit.clone();
     let endpoint = server.into_endpoint();
