@@ -50,6 +50,9 @@ pub fn assemble_with_providers(
     if let Some(saml) = jhe_plugins::SamlIdp::from_env()? {
         builder = builder.identity_provider(saml);
     }
+    for oidc in jhe_plugins::OidcIdp::all_from_env()? {
+        builder = builder.identity_provider(oidc);
+    }
     for provider in providers {
         builder = builder.shared_identity_provider(provider);
     }

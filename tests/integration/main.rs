@@ -42,6 +42,7 @@ mod openapi;
 mod safe_defaults;
 mod seed;
 mod server;
+mod sso_oidc;
 mod sso_saml;
 mod store_crud;
 mod store_rules;
