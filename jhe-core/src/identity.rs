@@ -98,9 +98,7 @@ impl std::fmt::Debug for LoginStep {
                 .field("request_id", request_id)
                 .field("data", &crate::domain::Redacted)
                 .finish(),
-            LoginStep::Identified(identity) => {
-                f.debug_tuple("Identified").field(identity).finish()
-            }
+            LoginStep::Identified(identity) => f.debug_tuple("Identified").field(identity).finish(),
         }
     }
 }
@@ -251,7 +249,10 @@ pub trait IdentityProvider: Send + Sync {
     /// [`IdpError::Rejected`] with a message for the person when the answer is not acceptable
     /// (signature, issuer, audience, destination, validity window, request id…);
     /// [`IdpError::Unavailable`] when the provider cannot be reached.
-    async fn complete_login(&self, _callback: &LoginCallback<'_>) -> Result<ExternalLogin, IdpError> {
+    async fn complete_login(
+        &self,
+        _callback: &LoginCallback<'_>,
+    ) -> Result<ExternalLogin, IdpError> {
         Err(IdpError::Unsupported)
     }
     /// A document this provider publishes at `/sso/{id}/metadata/` (SAML SP metadata), if any.

@@ -25,14 +25,10 @@ async fn spawn_pair(
     configure: impl FnOnce(jhe_plugins::OidcIdp) -> jhe_plugins::OidcIdp,
 ) -> Pair {
     let op = spawn_seeded_with(backend, adjust_op).await;
-    let oidc = jhe_plugins::OidcIdp::new(
-        "partner",
-        &format!("{}/o", op.address),
-        "rp-client",
-        None,
-    )
-    .unwrap()
-    .display_name("Partner Exchange");
+    let oidc =
+        jhe_plugins::OidcIdp::new("partner", &format!("{}/o", op.address), "rp-client", None)
+            .unwrap()
+            .display_name("Partner Exchange");
     let rp = spawn_app_with_providers(backend, |_| {}, vec![Arc::new(configure(oidc))]).await;
     op.db
         .store
@@ -65,7 +61,10 @@ impl Pair {
             .unwrap();
         assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
         let location = response.headers()["location"].to_str().unwrap().to_string();
-        assert!(location.starts_with(&self.op.url("/o/authorize")), "{location}");
+        assert!(
+            location.starts_with(&self.op.url("/o/authorize")),
+            "{location}"
+        );
         location
     }
 
@@ -140,7 +139,10 @@ async fn login_through_another_exchange(backend: Backend) {
         .await
         .unwrap()
         .expect("created");
-    assert_eq!(user.user_type, Some(jhe_core::domain::UserType::Practitioner));
+    assert_eq!(
+        user.user_type,
+        Some(jhe_core::domain::UserType::Practitioner)
+    );
     assert!(!user.email_is_verified);
     let session = pair
         .rp
@@ -181,7 +183,13 @@ async fn nonce_mismatch_is_refused(backend: Backend) {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .into_owned()
-        .map(|(k, v)| if k == "nonce" { (k, other_nonce.clone()) } else { (k, v) })
+        .map(|(k, v)| {
+            if k == "nonce" {
+                (k, other_nonce.clone())
+            } else {
+                (k, v)
+            }
+        })
         .collect();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     let callback = pair.at_provider(url.as_str()).await;
@@ -193,7 +201,8 @@ async fn expired_id_token_is_refused(backend: Backend) {
     // A provider whose ID tokens are already expired when issued.
     let pair = spawn_pair(backend, |c| c.lifetimes.id_token = -600, |p| p).await;
     let callback = pair.at_provider(&pair.start().await).await;
-    pair.refused(&callback, 403, "ID token is not valid: Expired").await;
+    pair.refused(&callback, 403, "ID token is not valid: Expired")
+        .await;
 }
 
 async fn wrong_issuer_is_refused(backend: Backend) {
@@ -213,7 +222,10 @@ async fn wrong_issuer_is_refused(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 502);
     let html = response.text().await.unwrap();
-    assert!(html.contains("Partner Exchange cannot be reached"), "{html}");
+    assert!(
+        html.contains("Partner Exchange cannot be reached"),
+        "{html}"
+    );
     assert!(html.contains("issuer"), "{html}");
 }
 

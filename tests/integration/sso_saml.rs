@@ -285,7 +285,15 @@ impl Sso {
     }
 
     async fn user_count(&self, email: &str) -> usize {
-        usize::from(self.app.db.store.get_user_by_email(email).await.unwrap().is_some())
+        usize::from(
+            self.app
+                .db
+                .store
+                .get_user_by_email(email)
+                .await
+                .unwrap()
+                .is_some(),
+        )
     }
 
     /// Posts a bad answer and checks the refusal page; nothing may be created.
@@ -297,7 +305,12 @@ impl Sso {
     async fn refused_raw(&self, response_b64: &str, started: &Started, expected: &str) {
         let response = self.post(response_b64, Some(&started.relay_state)).await;
         let status = response.status();
-        assert!(response.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().starts_with("sessionid=")));
+        assert!(
+            response
+                .headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().starts_with("sessionid="))
+        );
         let html = response.text().await.unwrap();
         assert_eq!(status, 403, "{html}");
         assert!(html.contains("Single sign-on failed"), "{html}");
@@ -329,7 +342,10 @@ async fn good_login_gets_tokens(backend: Backend) {
     let started = sso.start(&authorize_path).await;
     let answer = sso.answer(&started, "grace@hospital.example");
     let response = sso
-        .post(&b64(&sso.idp.response_xml(&answer)), Some(&started.relay_state))
+        .post(
+            &b64(&sso.idp.response_xml(&answer)),
+            Some(&started.relay_state),
+        )
         .await;
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
     assert_eq!(response.headers()["location"], authorize_path.as_str());
@@ -344,7 +360,10 @@ async fn good_login_gets_tokens(backend: Backend) {
     assert_eq!(user.first_name, "Grace");
     assert_eq!(user.last_name, "Hopper");
     assert_eq!(user.identifier, "emp-1906");
-    assert_eq!(user.user_type, Some(jhe_core::domain::UserType::Practitioner));
+    assert_eq!(
+        user.user_type,
+        Some(jhe_core::domain::UserType::Practitioner)
+    );
     assert!(!user.is_superuser);
     assert!(user.password.starts_with('!'), "no usable password");
     // The session the browser now holds gets tokens from the ordinary OAuth flow.
@@ -396,7 +415,10 @@ async fn good_login_gets_tokens(backend: Backend) {
     let mut answer = sso.answer(&again, "grace@hospital.example");
     answer.sign = Sign::Assertion;
     let response = sso
-        .post(&b64(&sso.idp.response_xml(&answer)), Some(&again.relay_state))
+        .post(
+            &b64(&sso.idp.response_xml(&answer)),
+            Some(&again.relay_state),
+        )
         .await;
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
     assert_eq!(response.headers()["location"], "/portal/");
@@ -418,22 +440,26 @@ async fn bad_answers_are_refused(backend: Backend) {
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
     a.sign = Sign::Nothing;
-    sso.refused(&a, &started, "not signed by the identity provider").await;
+    sso.refused(&a, &started, "not signed by the identity provider")
+        .await;
 
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
     a.sign = Sign::ResponseSha1;
-    sso.refused(&a, &started, "not signed by the identity provider").await;
+    sso.refused(&a, &started, "not signed by the identity provider")
+        .await;
 
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
     a.audience = "https://other-sp.example/".into();
-    sso.refused(&a, &started, "not addressed to this service").await;
+    sso.refused(&a, &started, "not addressed to this service")
+        .await;
 
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
     a.acs = "https://other-sp.example/acs".into();
-    sso.refused(&a, &started, "addressed to another service").await;
+    sso.refused(&a, &started, "addressed to another service")
+        .await;
 
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
@@ -450,7 +476,8 @@ async fn bad_answers_are_refused(backend: Backend) {
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
     a.request_id = "_another-request".into();
-    sso.refused(&a, &started, "answers another login request").await;
+    sso.refused(&a, &started, "answers another login request")
+        .await;
 
     let started = sso.start("/portal/").await;
     let mut a = sso.answer(&started, email);
@@ -474,19 +501,27 @@ async fn bad_answers_are_refused(backend: Backend) {
     };
     let close = evil_xml.rfind("</").unwrap();
     evil_xml.insert_str(close, &format!("<samlp:Extensions xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">{signed}</samlp:Extensions>"));
-    sso.refused_raw(&b64(&evil_xml), &started, "malformed").await;
+    sso.refused_raw(&b64(&evil_xml), &started, "malformed")
+        .await;
 
     // Tampering: the signed answer with another address.
     let started = sso.start("/portal/").await;
     let signed = sso.idp.response_xml(&sso.answer(&started, email));
     let tampered = signed.replace(email, "evil@hospital.example");
-    sso.refused_raw(&b64(&tampered), &started, "not signed by the identity provider")
-        .await;
+    sso.refused_raw(
+        &b64(&tampered),
+        &started,
+        "not signed by the identity provider",
+    )
+    .await;
 
     // Unsolicited (IdP-initiated, no RelayState): refused before anything is checked.
     let started = sso.start("/portal/").await;
     let response = sso
-        .post(&b64(&sso.idp.response_xml(&sso.answer(&started, email))), None)
+        .post(
+            &b64(&sso.idp.response_xml(&sso.answer(&started, email))),
+            None,
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("unsolicited"));
@@ -494,7 +529,10 @@ async fn bad_answers_are_refused(backend: Backend) {
     // Replay: the same good answer twice. The first logs in, the second is refused.
     let started = sso.start("/portal/").await;
     let good = b64(&sso.idp.response_xml(&sso.answer(&started, email)));
-    assert_eq!(sso.post(&good, Some(&started.relay_state)).await.status(), 302);
+    assert_eq!(
+        sso.post(&good, Some(&started.relay_state)).await.status(),
+        302
+    );
     let replay = sso.post(&good, Some(&started.relay_state)).await;
     assert_eq!(replay.status(), 400);
     assert!(replay.text().await.unwrap().contains("already completed"));
@@ -511,22 +549,53 @@ async fn assertion_ids_are_accepted_once_across_replicas(backend: Backend) {
     let other = sso.app.db.second_store().await;
     let until = Utc::now() + Duration::minutes(5);
     let now = Utc::now();
-    assert!(sso.app.db.store.claim_once("saml:k1", until, now).await.unwrap());
+    assert!(
+        sso.app
+            .db
+            .store
+            .claim_once("saml:k1", until, now)
+            .await
+            .unwrap()
+    );
     assert!(!other.claim_once("saml:k1", until, now).await.unwrap());
-    assert!(!sso.app.db.store.claim_once("saml:k1", until, now).await.unwrap());
+    assert!(
+        !sso.app
+            .db
+            .store
+            .claim_once("saml:k1", until, now)
+            .await
+            .unwrap()
+    );
     // Expired keys are forgotten.
     let past = now - Duration::minutes(1);
-    assert!(other.claim_once("saml:k2", past, past - Duration::minutes(1)).await.unwrap());
-    assert!(sso.app.db.store.claim_once("saml:k2", until, now).await.unwrap());
+    assert!(
+        other
+            .claim_once("saml:k2", past, past - Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        sso.app
+            .db
+            .store
+            .claim_once("saml:k2", until, now)
+            .await
+            .unwrap()
+    );
 }
 
 async fn a_login_started_in_another_browser_is_refused(backend: Backend) {
     let sso = spawn(backend).await;
     let started = sso.start("/portal/").await;
-    let xml = sso.idp.response_xml(&sso.answer(&started, "grace@hospital.example"));
+    let xml = sso
+        .idp
+        .response_xml(&sso.answer(&started, "grace@hospital.example"));
     let response = plain_client()
         .post(sso.acs())
-        .form(&[("SAMLResponse", b64(&xml)), ("RelayState", started.relay_state)])
+        .form(&[
+            ("SAMLResponse", b64(&xml)),
+            ("RelayState", started.relay_state),
+        ])
         .send()
         .await
         .unwrap();
@@ -558,9 +627,17 @@ async fn metadata_login_page_and_domain_routing(backend: Backend) {
     assert!(sp.single_logout_services.is_none(), "no single logout");
 
     // The login page lists the provider.
-    let page = app.get("/accounts/login/?next=/portal/").await.text().await.unwrap();
+    let page = app
+        .get("/accounts/login/?next=/portal/")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Continue with Hospital SSO"), "{page}");
-    assert!(page.contains("&#x2f;sso&#x2f;saml&#x2f;login&#x2f;?next=%2Fportal%2F"), "{page}");
+    assert!(
+        page.contains("&#x2f;sso&#x2f;saml&#x2f;login&#x2f;?next=%2Fportal%2F"),
+        "{page}"
+    );
 
     // An address of the provider's domain goes straight to it.
     let csrf = {
@@ -608,7 +685,13 @@ async fn metadata_login_page_and_domain_routing(backend: Backend) {
         .post(&b64(&sso.idp.response_xml(&a)), Some(&started.relay_state))
         .await;
     assert_eq!(response.status(), 403);
-    assert!(response.text().await.unwrap().contains("Addresses at elsewhere.example cannot log in through Hospital SSO"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Addresses at elsewhere.example cannot log in through Hospital SSO")
+    );
     assert_eq!(sso.user_count("someone@elsewhere.example").await, 0);
 
     // An unknown provider is a clear 404 page.
@@ -625,7 +708,13 @@ async fn existing_accounts_link_only_by_verified_email_and_never_superusers(back
         .post(&b64(&sso.idp.response_xml(&a)), Some(&started.relay_state))
         .await;
     assert_eq!(response.status(), 403);
-    assert!(response.text().await.unwrap().contains("administrator account"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("administrator account")
+    );
     // A practitioner with the same (verified) address is linked, not duplicated.
     let mary = sso
         .app

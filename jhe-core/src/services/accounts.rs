@@ -34,7 +34,9 @@ pub async fn create_user_with_profile(
     details: ProfileDetails,
 ) -> CoreResult<User> {
     // Reads and checks first, then one short unit of work.
-    let default_orgs = if new.user_type == Some(UserType::Practitioner) && !details.without_default_orgs {
+    let default_orgs = if new.user_type == Some(UserType::Practitioner)
+        && !details.without_default_orgs
+    {
         let raw = crate::services::settings::string_setting(store, keys::AUTH_DEFAULT_ORGS).await?;
         parse_default_orgs(raw.as_deref().unwrap_or(""))?
     } else {

@@ -230,7 +230,9 @@ async fn find_or_create(
 ) -> Result<User, LoginError> {
     let name = provider.display_name().to_string();
     let email = identity.email.trim().to_lowercase();
-    let Some((_, domain)) = email.rsplit_once('@').filter(|(l, d)| !l.is_empty() && !d.is_empty())
+    let Some((_, domain)) = email
+        .rsplit_once('@')
+        .filter(|(l, d)| !l.is_empty() && !d.is_empty())
     else {
         return Err(LoginError::Rejected(format!(
             "{name} did not send an e-mail address, which this exchange needs to identify you."
@@ -255,7 +257,11 @@ async fn find_or_create(
         .await?
         && let Some(user) = state.store.get_user(user_id).await?
     {
-        return if user.is_active { Ok(user) } else { Err(inactive()) };
+        return if user.is_active {
+            Ok(user)
+        } else {
+            Err(inactive())
+        };
     }
     if let Some(user) = state.store.get_user_by_email(&email).await? {
         if !identity.email_verified {
@@ -275,7 +281,11 @@ async fn find_or_create(
             .store
             .link_external_identity(provider.id(), subject, user.id)
             .await?;
-        tracing::info!(user_id = user.id, provider = provider.id(), "external identity linked to an existing account");
+        tracing::info!(
+            user_id = user.id,
+            provider = provider.id(),
+            "external identity linked to an existing account"
+        );
         return Ok(user);
     }
     let created = create_user_with_profile(
@@ -298,7 +308,11 @@ async fn find_or_create(
     .await;
     let user = match created {
         Ok(user) => {
-            tracing::info!(user_id = user.id, provider = provider.id(), "account created at first single sign-on");
+            tracing::info!(
+                user_id = user.id,
+                provider = provider.id(),
+                "account created at first single sign-on"
+            );
             user
         }
         // Another replica created it at the same moment: use that one.

@@ -94,7 +94,10 @@ impl std::fmt::Debug for OidcIdp {
             .field("display_name", &self.display_name)
             .field("issuer", &self.issuer.as_str())
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("scopes", &self.scopes)
             .field("domains", &self.domains)
             .field("trust_email", &self.trust_email)
@@ -326,9 +329,14 @@ impl IdentityProvider for OidcIdp {
         })
     }
 
-    async fn complete_login(&self, callback: &LoginCallback<'_>) -> Result<ExternalLogin, IdpError> {
+    async fn complete_login(
+        &self,
+        callback: &LoginCallback<'_>,
+    ) -> Result<ExternalLogin, IdpError> {
         let Some(code) = callback.params.get("code") else {
-            return Err(IdpError::Rejected("the answer holds no authorization code".into()));
+            return Err(IdpError::Rejected(
+                "the answer holds no authorization code".into(),
+            ));
         };
         let Some(verifier) = callback.data.get("pkce_verifier").and_then(|v| v.as_str()) else {
             return Err(IdpError::Rejected("the login request is incomplete".into()));
@@ -353,8 +361,12 @@ impl IdentityProvider for OidcIdp {
                     R::ServerResponse(r) => {
                         IdpError::Rejected(format!("the code was refused ({})", r.error()))
                     }
-                    R::Request(e) => IdpError::Unavailable(format!("its token endpoint could not be reached: {e}")),
-                    other => IdpError::Unavailable(format!("its token endpoint answered nonsense: {other}")),
+                    R::Request(e) => IdpError::Unavailable(format!(
+                        "its token endpoint could not be reached: {e}"
+                    )),
+                    other => IdpError::Unavailable(format!(
+                        "its token endpoint answered nonsense: {other}"
+                    )),
                 }
             })?;
         let id_token = tokens
@@ -386,16 +398,17 @@ impl IdentityProvider for OidcIdp {
         let given = |c: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserGivenName>>| {
             c.and_then(|c| c.get(None)).map(|n| n.as_str().to_string())
         };
-        let family = |c: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserFamilyName>>| {
-            c.and_then(|c| c.get(None)).map(|n| n.as_str().to_string())
-        };
+        let family = |c: Option<
+            &openidconnect::LocalizedClaim<openidconnect::EndUserFamilyName>,
+        >| { c.and_then(|c| c.get(None)).map(|n| n.as_str().to_string()) };
         let mut first_name = given(claims.given_name());
         let mut last_name = family(claims.family_name());
         if let Ok(request) = client.user_info(tokens.access_token().clone(), Some(subject.clone()))
         {
-            let info: CoreUserInfoClaims = request.request_async(&http).await.map_err(|e| {
-                IdpError::Unavailable(format!("its userinfo endpoint failed: {e}"))
-            })?;
+            let info: CoreUserInfoClaims = request
+                .request_async(&http)
+                .await
+                .map_err(|e| IdpError::Unavailable(format!("its userinfo endpoint failed: {e}")))?;
             if let Some(e) = info.email() {
                 email = Some(e.as_str().to_string());
                 email_verified = info.email_verified().or(email_verified);

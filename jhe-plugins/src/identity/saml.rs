@@ -155,7 +155,9 @@ fn parse_metadata(xml: &str) -> Result<EntityDescriptor, String> {
         Err(e) => return Err(format!("a certificate in the IdP metadata is invalid: {e}")),
     }
     if sp.sso_binding_location(HTTP_REDIRECT_BINDING).is_none() {
-        return Err("the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding".into());
+        return Err(
+            "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding".into(),
+        );
     }
     Ok(descriptor)
 }
@@ -174,7 +176,9 @@ impl SamlIdp {
         let certificate = openssl::x509::X509::from_pem(certificate_pem.as_bytes())
             .and_then(|c| c.to_der())
             .map_err(|e| {
-                SamlConfigError::Invalid(format!("the SP certificate is not a PEM X.509 certificate: {e}"))
+                SamlConfigError::Invalid(format!(
+                    "the SP certificate is not a PEM X.509 certificate: {e}"
+                ))
             })?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -227,7 +231,11 @@ impl SamlIdp {
         key_pem: &str,
         certificate_pem: &str,
     ) -> Result<Self, SamlConfigError> {
-        Self::new(MetadataSource::Url(url.to_string()), key_pem, certificate_pem)
+        Self::new(
+            MetadataSource::Url(url.to_string()),
+            key_pem,
+            certificate_pem,
+        )
     }
 
     /// The provider configured by environment variables, or `None` when neither
@@ -245,15 +253,20 @@ impl SamlIdp {
                 .filter(|v| !v.is_empty())
         };
         let file = var("JHE_SAML_IDP_METADATA_FILE");
-        let url = var("JHE_SAML_IDP_METADATA_URL").or_else(|| var("IDENTITY_PROVIDER_METADATA_URL"));
+        let url =
+            var("JHE_SAML_IDP_METADATA_URL").or_else(|| var("IDENTITY_PROVIDER_METADATA_URL"));
         if file.is_none() && url.is_none() {
             return Ok(None);
         }
         let key = var("JHE_SAML_SP_KEY_FILE").ok_or_else(|| {
-            SamlConfigError::Invalid("JHE_SAML_SP_KEY_FILE must name the SP's PEM private key".into())
+            SamlConfigError::Invalid(
+                "JHE_SAML_SP_KEY_FILE must name the SP's PEM private key".into(),
+            )
         })?;
         let cert = var("JHE_SAML_SP_CERT_FILE").ok_or_else(|| {
-            SamlConfigError::Invalid("JHE_SAML_SP_CERT_FILE must name the SP's PEM certificate".into())
+            SamlConfigError::Invalid(
+                "JHE_SAML_SP_CERT_FILE must name the SP's PEM certificate".into(),
+            )
         })?;
         let (key, cert) = (read(&key)?, read(&cert)?);
         let mut idp = match file {
@@ -289,7 +302,9 @@ impl SamlIdp {
                 None => Ok(default),
                 Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
                 Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-                Some(v) => Err(SamlConfigError::Invalid(format!("{name} must be true or false, not {v}"))),
+                Some(v) => Err(SamlConfigError::Invalid(format!(
+                    "{name} must be true or false, not {v}"
+                ))),
             }
         };
         idp = idp
@@ -297,7 +312,9 @@ impl SamlIdp {
             .link_superusers(flag("JHE_SAML_LINK_SUPERUSERS", false)?);
         if let Some(skew) = var("JHE_SAML_CLOCK_SKEW_SECONDS") {
             let seconds: i64 = skew.parse().map_err(|_| {
-                SamlConfigError::Invalid(format!("JHE_SAML_CLOCK_SKEW_SECONDS must be a number of seconds, not {skew}"))
+                SamlConfigError::Invalid(format!(
+                    "JHE_SAML_CLOCK_SKEW_SECONDS must be a number of seconds, not {skew}"
+                ))
             })?;
             idp = idp.clock_skew(Duration::seconds(seconds.clamp(0, 600)));
         }
@@ -478,7 +495,8 @@ impl SamlIdp {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map_err(|_| "the SAMLResponse is not base64".to_string())?;
-        let xml = String::from_utf8(bytes).map_err(|_| "the SAMLResponse is not UTF-8".to_string())?;
+        let xml =
+            String::from_utf8(bytes).map_err(|_| "the SAMLResponse is not UTF-8".to_string())?;
         // Signature wrapping needs a second Response or Assertion element somewhere (the signed
         // one moved, an evil one added): a Web SSO response carries exactly one of each.
         let (responses, assertions) = count_saml_elements(&xml);
@@ -495,9 +513,16 @@ impl SamlIdp {
         if let Ok(response) = samael::schema::Response::from_str(&xml) {
             let acs = self.acs_url(site_url);
             if response.destination.as_deref().is_some_and(|d| d != acs) {
-                return Err(format!("the response is addressed to another service (Destination {}, expected {acs})", response.destination.unwrap_or_default()));
+                return Err(format!(
+                    "the response is addressed to another service (Destination {}, expected {acs})",
+                    response.destination.unwrap_or_default()
+                ));
             }
-            if response.in_response_to.as_deref().is_some_and(|r| r != request_id) {
+            if response
+                .in_response_to
+                .as_deref()
+                .is_some_and(|r| r != request_id)
+            {
                 return Err("the response answers another login request (InResponseTo)".into());
             }
         }
@@ -508,7 +533,9 @@ impl SamlIdp {
             .and_then(|c| c.audience_restrictions.as_ref())
             .is_some_and(|r| r.iter().any(|r| r.audience.iter().any(|a| a == &audience)));
         if !has_audience {
-            return Err(format!("the assertion is not addressed to this service (no Audience {audience})"));
+            return Err(format!(
+                "the assertion is not addressed to this service (no Audience {audience})"
+            ));
         }
         Ok(assertion)
     }
@@ -560,7 +587,10 @@ fn count_saml_elements(xml: &str) -> (usize, usize) {
     while let Some(position) = rest.find('<') {
         rest = rest.get(position + 1..).unwrap_or("");
         if let Some(comment) = rest.strip_prefix("!--") {
-            rest = comment.find("-->").and_then(|end| comment.get(end + 3..)).unwrap_or("");
+            rest = comment
+                .find("-->")
+                .and_then(|end| comment.get(end + 3..))
+                .unwrap_or("");
             continue;
         }
         if rest.starts_with('!') || rest.starts_with('?') || rest.starts_with('/') {
@@ -588,7 +618,9 @@ fn describe(error: &samael::service_provider::Error) -> String {
             "the response or its assertion is not signed by the identity provider's key".into()
         }
         E::AssertionConditionAudienceRestrictionFailed { requirement } => {
-            format!("the assertion is not addressed to this service (Audience must be {requirement})")
+            format!(
+                "the assertion is not addressed to this service (Audience must be {requirement})"
+            )
         }
         E::DestinationValidationError { .. } | E::AssertionRecipientMismatch { .. } => {
             "the response is addressed to another service (Destination/Recipient)".into()
@@ -600,13 +632,16 @@ fn describe(error: &samael::service_provider::Error) -> String {
         | E::ResponseExpired { .. }
         | E::AssertionConditionExpired { .. }
         | E::AssertionSubjectConfirmationExpired { .. } => "the assertion has expired".into(),
-        E::AssertionConditionExpiredBefore { .. } | E::AssertionSubjectConfirmationExpiredBefore { .. } => {
+        E::AssertionConditionExpiredBefore { .. }
+        | E::AssertionSubjectConfirmationExpiredBefore { .. } => {
             "the assertion is not valid yet".into()
         }
         E::AssertionIssuerMismatch { .. } | E::ResponseIssuerMismatch { .. } => {
             "the assertion was issued by another identity provider".into()
         }
-        E::ResponseBadStatusCode { code } => format!("the identity provider did not log you in ({code})"),
+        E::ResponseBadStatusCode { code } => {
+            format!("the identity provider did not log you in ({code})")
+        }
         other => format!("the response is not valid ({other})"),
     }
 }
@@ -645,9 +680,14 @@ impl IdentityProvider for SamlIdp {
         })
     }
 
-    async fn complete_login(&self, callback: &LoginCallback<'_>) -> Result<ExternalLogin, IdpError> {
+    async fn complete_login(
+        &self,
+        callback: &LoginCallback<'_>,
+    ) -> Result<ExternalLogin, IdpError> {
         let Some(encoded) = callback.params.get("SAMLResponse") else {
-            return Err(IdpError::Rejected("the answer holds no SAMLResponse".into()));
+            return Err(IdpError::Rejected(
+                "the answer holds no SAMLResponse".into(),
+            ));
         };
         let metadata = self.idp_metadata().await?;
         let assertion = self
@@ -658,7 +698,12 @@ impl IdentityProvider for SamlIdp {
             .iter()
             .flat_map(|s| s.subject_confirmations.iter().flatten())
             .filter_map(|c| c.subject_confirmation_data.as_ref()?.not_on_or_after)
-            .chain(assertion.conditions.iter().filter_map(|c| c.not_on_or_after))
+            .chain(
+                assertion
+                    .conditions
+                    .iter()
+                    .filter_map(|c| c.not_on_or_after),
+            )
             .max()
             .unwrap_or_else(Utc::now)
             + self.clock_skew;
@@ -689,15 +734,21 @@ mod tests {
     #[test]
     fn counts_response_and_assertion_elements_of_any_prefix() {
         assert_eq!(
-            count_saml_elements(r#"<?xml version="1.0"?><samlp:Response ID="a"><saml:Issuer>x</saml:Issuer><saml:Assertion ID="b"><saml:Subject/></saml:Assertion></samlp:Response>"#),
+            count_saml_elements(
+                r#"<?xml version="1.0"?><samlp:Response ID="a"><saml:Issuer>x</saml:Issuer><saml:Assertion ID="b"><saml:Subject/></saml:Assertion></samlp:Response>"#
+            ),
             (1, 1)
         );
         assert_eq!(
-            count_saml_elements(r#"<Response><Assertion/><Extensions><Response><Assertion></Assertion></Response></Extensions></Response>"#),
+            count_saml_elements(
+                r#"<Response><Assertion/><Extensions><Response><Assertion></Assertion></Response></Extensions></Response>"#
+            ),
             (2, 2)
         );
         assert_eq!(
-            count_saml_elements(r#"<p:Response><!-- <Assertion> --><a:EncryptedAssertion/><a:Assertion/></p:Response>"#),
+            count_saml_elements(
+                r#"<p:Response><!-- <Assertion> --><a:EncryptedAssertion/><a:Assertion/></p:Response>"#
+            ),
             (1, 1)
         );
         assert_eq!(count_saml_elements("<Response"), (1, 0));

@@ -66,7 +66,8 @@ impl MaintenanceStore for SeaOrmStore {
     async fn flush(&self) -> StoreResult<()> {
         self.execute("DELETE FROM sessions".into()).await?;
         self.execute("DELETE FROM bulk_export_jobs".into()).await?;
-        self.execute("DELETE FROM sso_login_requests".into()).await?;
+        self.execute("DELETE FROM sso_login_requests".into())
+            .await?;
         self.execute("DELETE FROM sso_used_ids".into()).await?;
         self.execute("UPDATE organizations SET part_of_id = NULL".into())
             .await?;

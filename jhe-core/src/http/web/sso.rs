@@ -101,12 +101,11 @@ async fn provider_for_address(state: &AppState, email: &str) -> Option<Arc<dyn I
 pub(super) async fn route_by_domain(state: &AppState, email: &str, next: &str) -> Option<String> {
     let provider = provider_for_address(state, email).await?;
     let mut url = format!("/sso/{}/login/?", provider.id());
-    url.extend(
-        url::form_urlencoded::Serializer::new(String::new())
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
             .append_pair("next", next)
             .append_pair("login_hint", email.trim())
-            .finish()
-            .chars(),
+            .finish(),
     );
     Some(url)
 }
@@ -127,7 +126,11 @@ pub(super) async fn routes_by_domain(state: &AppState) -> bool {
 fn query_params(req: &Request) -> BTreeMap<String, String> {
     req.uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -147,7 +150,12 @@ async fn finish(
             ),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the session");
-                problem(state, StatusCode::SERVICE_UNAVAILABLE, "The login could not be completed. Please try again.").await
+                problem(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The login could not be completed. Please try again.",
+                )
+                .await
             }
         },
         Err(LoginError::Rejected(m)) | Err(LoginError::RateLimited(m)) => {
@@ -155,7 +163,12 @@ async fn finish(
         }
         Err(LoginError::Core(e)) => {
             tracing::error!(error = %e, "single sign-on failed");
-            problem(state, StatusCode::SERVICE_UNAVAILABLE, "The login could not be completed. Please try again.").await
+            problem(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login could not be completed. Please try again.",
+            )
+            .await
         }
     }
 }
@@ -163,7 +176,12 @@ async fn finish(
 #[handler]
 async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String>) -> Response {
     let Some(provider) = provider(&state, &id) else {
-        return problem(&state, StatusCode::NOT_FOUND, "There is no such login provider.").await;
+        return problem(
+            &state,
+            StatusCode::NOT_FOUND,
+            "There is no such login provider.",
+        )
+        .await;
     };
     let params = query_params(req);
     let next = safe_next(&state, params.get("next").map(String::as_str), AFTER_LOGIN);
@@ -197,7 +215,12 @@ async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String
             };
             if let Err(e) = state.store.put_sso_login(&pending).await {
                 tracing::error!(error = %e, "cannot store the started login");
-                return problem(&state, StatusCode::SERVICE_UNAVAILABLE, "The login could not be started. Please try again.").await;
+                return problem(
+                    &state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The login could not be started. Please try again.",
+                )
+                .await;
             }
             let mut response = redirect(&url);
             if let Ok(value) = header::HeaderValue::from_str(&binding_cookie(&state, &binding)) {
@@ -231,10 +254,20 @@ async fn refusal(state: &AppState, provider: &dyn IdentityProvider, error: IdpEr
         }
         IdpError::Store(e) => {
             tracing::error!(error = %e, "single sign-on failed");
-            problem(state, StatusCode::SERVICE_UNAVAILABLE, "The login could not be completed. Please try again.").await
+            problem(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login could not be completed. Please try again.",
+            )
+            .await
         }
         IdpError::Unsupported => {
-            problem(state, StatusCode::NOT_FOUND, "This login provider does not support this step.").await
+            problem(
+                state,
+                StatusCode::NOT_FOUND,
+                "This login provider does not support this step.",
+            )
+            .await
         }
         other => {
             tracing::info!(provider = provider.id(), reason = %other, "single sign-on answer refused");
@@ -256,7 +289,12 @@ async fn callback(
     body: Body,
 ) -> Response {
     let Some(provider) = provider(&state, &id) else {
-        return problem(&state, StatusCode::NOT_FOUND, "There is no such login provider.").await;
+        return problem(
+            &state,
+            StatusCode::NOT_FOUND,
+            "There is no such login provider.",
+        )
+        .await;
     };
     let mut params = query_params(req);
     if let Ok(bytes) = body.into_bytes_limit(1024 * 1024).await {
@@ -291,14 +329,22 @@ async fn callback(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read the started login");
-            return problem(&state, StatusCode::SERVICE_UNAVAILABLE, "The login could not be completed. Please try again.").await;
+            return problem(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login could not be completed. Please try again.",
+            )
+            .await;
         }
     };
     let binding = session::cookie_value(req, BINDING_COOKIE)
         .map(|b| jhe_kdf::sha256_hex(&b))
         .unwrap_or_default();
     if pending.provider != provider.id()
-        || !bool::from(subtle_eq(binding.as_bytes(), pending.binding_hash.as_bytes()))
+        || !bool::from(subtle_eq(
+            binding.as_bytes(),
+            pending.binding_hash.as_bytes(),
+        ))
     {
         return problem(
             &state,
@@ -315,7 +361,10 @@ async fn callback(
         return problem(
             &state,
             StatusCode::FORBIDDEN,
-            &format!("{} refused the login ({error}{description}).", provider.display_name()),
+            &format!(
+                "{} refused the login ({error}{description}).",
+                provider.display_name()
+            ),
         )
         .await;
     }
@@ -349,14 +398,26 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
 #[handler]
 async fn metadata(state: Data<&Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Some(provider) = provider(&state, &id) else {
-        return problem(&state, StatusCode::NOT_FOUND, "There is no such login provider.").await;
+        return problem(
+            &state,
+            StatusCode::NOT_FOUND,
+            "There is no such login provider.",
+        )
+        .await;
     };
     match provider.metadata(&state.config.site_url) {
         Ok(Some(document)) => Response::builder()
             .status(StatusCode::OK)
             .content_type(document.content_type)
             .body(document.body),
-        Ok(None) => problem(&state, StatusCode::NOT_FOUND, "This login provider publishes no metadata.").await,
+        Ok(None) => {
+            problem(
+                &state,
+                StatusCode::NOT_FOUND,
+                "This login provider publishes no metadata.",
+            )
+            .await
+        }
         Err(e) => refusal(&state, provider.as_ref(), e).await,
     }
 }
