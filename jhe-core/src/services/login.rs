@@ -1,4 +1,4 @@
-//! Logging in through an [`IdentityProvider`](crate::identity::IdentityProvider), with rate
+//! Logging in through an [`IdentityProvider`], with rate
 //! limiting per account and per client address.
 
 use crate::audit::{AuditAgent, AuditEvent, AuditKind};
