@@ -169,6 +169,8 @@ struct Sso {
     app: TestApp,
     idp: TestIdp,
     sp_cert_pem: String,
+    /// The SAML provider the app was given (for replicas).
+    provider: Arc<dyn jhe_core::identity::IdentityProvider>,
 }
 
 async fn spawn(backend: Backend) -> Sso {
@@ -183,7 +185,8 @@ async fn spawn_for_domains(backend: Backend, domains: &[&str]) -> Sso {
         .unwrap()
         .display_name("Hospital SSO")
         .domains(domains.iter().copied());
-    let app = spawn_app_with_providers(backend, |_| {}, vec![Arc::new(saml)]).await;
+    let provider: Arc<dyn jhe_core::identity::IdentityProvider> = Arc::new(saml);
+    let app = spawn_app_with_providers(backend, |_| {}, vec![provider.clone()]).await;
     jhe_core::services::seed::seed(
         &app.db.store,
         &app.config,
@@ -196,6 +199,7 @@ async fn spawn_for_domains(backend: Backend, domains: &[&str]) -> Sso {
         app,
         idp,
         sp_cert_pem,
+        provider,
     }
 }
 
@@ -271,13 +275,23 @@ impl Sso {
 
     /// Posts an answer to the ACS as the browser (with its cookies).
     async fn post(&self, response_b64: &str, relay_state: Option<&str>) -> reqwest::Response {
+        self.post_to(&self.acs(), response_b64, relay_state).await
+    }
+
+    /// Posts an answer to `acs_url` (e.g. the same path on a replica) as the browser.
+    async fn post_to(
+        &self,
+        acs_url: &str,
+        response_b64: &str,
+        relay_state: Option<&str>,
+    ) -> reqwest::Response {
         let mut form = vec![("SAMLResponse", response_b64.to_string())];
         if let Some(relay) = relay_state {
             form.push(("RelayState", relay.to_string()));
         }
         self.app
             .client
-            .post(self.acs())
+            .post(acs_url)
             .form(&form)
             .send()
             .await
@@ -743,7 +757,68 @@ async fn existing_accounts_link_only_by_verified_email_and_never_superusers(back
     assert_eq!(session.user_id, Some(mary.id));
 }
 
+async fn a_login_started_on_one_replica_completes_on_another_once(backend: Backend) {
+    let sso = spawn(backend).await;
+    let replica = spawn_replica_with_providers(&sso.app, vec![sso.provider.clone()]).await;
+    let started = sso.start("/portal/").await;
+    let good = b64(&sso
+        .idp
+        .response_xml(&sso.answer(&started, "grace@hospital.example")));
+    // The load balancer sends the IdP's POST to the other replica (same SITE_URL).
+    let response = sso
+        .post_to(
+            &format!("{replica}/sso/saml/acs/"),
+            &good,
+            Some(&started.relay_state),
+        )
+        .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    // Replayed at the first replica: refused.
+    let replay = sso.post(&good, Some(&started.relay_state)).await;
+    assert_eq!(replay.status(), 400);
+    assert_eq!(sso.user_count("grace@hospital.example").await, 1);
+}
+
+async fn idp_metadata_unreachable_gives_a_clear_page(backend: Backend) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (sp_key, sp_cert) = key_and_cert("jhe SP");
+    let (sp_key_pem, sp_cert_pem) = pem_of(&sp_key, &sp_cert);
+    let saml = jhe_plugins::SamlIdp::from_metadata_url(
+        &format!("http://127.0.0.1:{port}/metadata.xml"),
+        &sp_key_pem,
+        &sp_cert_pem,
+    )
+    .unwrap();
+    let app = spawn_app_with_providers(backend, |_| {}, vec![Arc::new(saml)]).await;
+    let response = app.get("/sso/saml/login/").await;
+    assert_eq!(response.status(), 502);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("SAML2 cannot be reached right now"), "{html}");
+    assert!(html.contains("metadata could not be fetched"), "{html}");
+    // An answer posted meanwhile is refused cleanly too (no login was started).
+    let response = app
+        .client
+        .post(app.url("/sso/saml/acs/"))
+        .form(&[("SAMLResponse", "PHg+"), ("RelayState", "unknown")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("expired or was already completed")
+    );
+}
+
 both_backends! {
+    saml_idp_unreachable => idp_metadata_unreachable_gives_a_clear_page;
+    saml_across_replicas => a_login_started_on_one_replica_completes_on_another_once;
     saml_good_login_gets_tokens => good_login_gets_tokens;
     saml_bad_answers_are_refused => bad_answers_are_refused;
     saml_assertion_ids_once_across_replicas => assertion_ids_are_accepted_once_across_replicas;

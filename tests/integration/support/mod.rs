@@ -262,6 +262,14 @@ macro_rules! both_backends {
 /// Boots a second server process ("replica") on the same database as `app`; returns its origin.
 /// The server runs until the test ends.
 pub async fn spawn_replica(app: &TestApp) -> String {
+    spawn_replica_with_providers(app, Vec::new()).await
+}
+
+/// Like [`spawn_replica`], with more identity providers (as `app` was given).
+pub async fn spawn_replica_with_providers(
+    app: &TestApp,
+    providers: Vec<Arc<dyn jhe_core::identity::IdentityProvider>>,
+) -> String {
     use poem::listener::{Acceptor, Listener};
     let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
@@ -273,7 +281,8 @@ pub async fn spawn_replica(app: &TestApp) -> String {
         .and_then(|a| a.as_socket_addr().map(|s| s.port()))
         .expect("local port");
     let store = app.db.second_store().await;
-    let server = jhe::assemble(app.config.clone(), store).expect("assemble the replica");
+    let server = jhe::assemble_with_providers(app.config.clone(), store, providers)
+        .expect("assemble the replica");
     server.prepare().await.expect("prepare the replica");
     let endpoint = server.into_endpoint();
     tokio::spawn(async move {
