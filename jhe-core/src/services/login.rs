@@ -197,6 +197,20 @@ pub async fn complete_external(
     result
 }
 
+/// Records in the audit trail that an external provider's answer was refused before it named
+/// anyone (bad signature, wrong audience, expired, unknown login…), with the reason.
+pub fn record_refused_external(
+    state: &AppState,
+    provider: &dyn IdentityProvider,
+    reason: &str,
+    address: &str,
+) {
+    let event = AuditEvent::by_agent(AuditAgent::default(), AuditKind::Login)
+        .failed(format!("rejected: {reason}"))
+        .detail(format!("via {} from {address}", provider.id()));
+    crate::services::audit::record(state, event);
+}
+
 async fn complete_external_unaudited(
     state: &AppState,
     provider: &dyn IdentityProvider,

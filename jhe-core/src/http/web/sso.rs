@@ -235,13 +235,24 @@ async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String
             };
             finish(&state, req, provider.as_ref(), login, &next).await
         }
-        Err(e) => refusal(&state, provider.as_ref(), e).await,
+        Err(e) => refusal(&state, req, provider.as_ref(), e).await,
     }
 }
 
-/// The page for a provider's refusal or failure (never a 500).
-async fn refusal(state: &AppState, provider: &dyn IdentityProvider, error: IdpError) -> Response {
+/// The page for a provider's refusal or failure (never a 500); refusals are audited.
+async fn refusal(
+    state: &AppState,
+    req: &Request,
+    provider: &dyn IdentityProvider,
+    error: IdpError,
+) -> Response {
     let name = provider.display_name();
+    if matches!(
+        error,
+        IdpError::Rejected(_) | IdpError::InvalidCredentials | IdpError::Inactive
+    ) {
+        login::record_refused_external(state, provider, &error.to_string(), &address(req));
+    }
     match error {
         IdpError::Unavailable(m) => {
             tracing::warn!(provider = provider.id(), error = %m, "identity provider unavailable");
@@ -386,7 +397,7 @@ async fn callback(
         .await;
     match answer {
         Ok(login) => finish(&state, req, provider.as_ref(), login, &next).await,
-        Err(e) => refusal(&state, provider.as_ref(), e).await,
+        Err(e) => refusal(&state, req, provider.as_ref(), e).await,
     }
 }
 
@@ -396,7 +407,7 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
 }
 
 #[handler]
-async fn metadata(state: Data<&Arc<AppState>>, Path(id): Path<String>) -> Response {
+async fn metadata(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String>) -> Response {
     let Some(provider) = provider(&state, &id) else {
         return problem(
             &state,
@@ -418,6 +429,6 @@ async fn metadata(state: Data<&Arc<AppState>>, Path(id): Path<String>) -> Respon
             )
             .await
         }
-        Err(e) => refusal(&state, provider.as_ref(), e).await,
+        Err(e) => refusal(&state, req, provider.as_ref(), e).await,
     }
 }
