@@ -43,6 +43,7 @@ mod safe_defaults;
 mod seed;
 mod server;
 mod sso_oidc;
+#[cfg(feature = "saml")]
 mod sso_saml;
 mod store_crud;
 mod store_rules;
