@@ -274,7 +274,37 @@ async fn provider_errors_and_domains(backend: Backend) {
     .await;
 }
 
+async fn provider_key_rotation_keeps_logins_working(backend: Backend) {
+    use jhe_core::store::OAuthStore;
+    let pair = spawn_pair(backend, |_| {}, |p| p).await;
+    // The first login makes the relying party keep the provider's keys.
+    let callback = pair.at_provider(&pair.start().await).await;
+    assert_eq!(pair.back(&callback).await.status(), 302);
+    // The provider signs with a new key from now on.
+    let pem = jhe_core::services::keys::generate_private_key().unwrap();
+    let (pkcs1, public) = jhe_core::services::keys::load_private_key(&pem).unwrap();
+    pair.op
+        .db
+        .store
+        .add_signing_key(
+            jhe_core::domain::NewSigningKey {
+                kid: public.kid.clone(),
+                algorithm: "RS256".into(),
+                private_key_pem: pkcs1,
+                public_jwk: public.jwk.to_string(),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    // The ID token names a key the kept JWKS does not know: fetched again, and it verifies.
+    let callback = pair.at_provider(&pair.start().await).await;
+    let response = pair.back(&callback).await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+}
+
 both_backends! {
+    oidc_key_rotation => provider_key_rotation_keeps_logins_working;
     oidc_login => login_through_another_exchange;
     oidc_nonce_mismatch => nonce_mismatch_is_refused;
     oidc_expired_id_token => expired_id_token_is_refused;

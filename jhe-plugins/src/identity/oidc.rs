@@ -20,9 +20,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
-    HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 
 /// How long a discovery document (with the provider's keys) is used before it is fetched again.
@@ -372,11 +372,29 @@ impl IdentityProvider for OidcIdp {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| IdpError::Rejected("the answer holds no ID token".into()))?;
-        let id_verifier = client.id_token_verifier();
         let nonce = Nonce::new(callback.request_id.to_string());
-        let claims = id_token
-            .claims(&id_verifier, &nonce)
-            .map_err(|e| IdpError::Rejected(format!("the ID token is not valid: {e}")))?;
+        let fresh;
+        let mut id_verifier = client.id_token_verifier();
+        let mut verified = id_token.claims(&id_verifier, &nonce).cloned();
+        // A key the cached JWKS does not know: the provider rotated its keys. Fetch them again
+        // (once) before refusing.
+        if matches!(
+            verified,
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+            ))
+        ) {
+            *self.discovered.write().await = None;
+            fresh = CoreClient::from_provider_metadata(
+                self.metadata().await?,
+                ClientId::new(self.client_id.clone()),
+                self.client_secret.clone().map(ClientSecret::new),
+            );
+            id_verifier = fresh.id_token_verifier();
+            verified = id_token.claims(&id_verifier, &nonce).cloned();
+        }
+        let claims =
+            verified.map_err(|e| IdpError::Rejected(format!("the ID token is not valid: {e}")))?;
         if let Some(expected) = claims.access_token_hash() {
             let algorithm = id_token
                 .signing_alg()
