@@ -816,7 +816,43 @@ async fn idp_metadata_unreachable_gives_a_clear_page(backend: Backend) {
     );
 }
 
+async fn valid_domains_setting_routes_to_saml(backend: Backend) {
+    use jhe_core::store::SettingStore;
+    let sso = spawn_for_domains(backend, &[]).await;
+    let app = &sso.app;
+    app.db
+        .store
+        .upsert_setting(
+            jhe_core::domain::keys::AUTH_SSO_VALID_DOMAINS,
+            None,
+            jhe_core::domain::SettingValue::String("hospital.example, @Clinic.Example".into()),
+        )
+        .await
+        .unwrap();
+    let page = app.get("/accounts/login/").await.text().await.unwrap();
+    assert!(page.contains("leave the password empty"), "{page}");
+    let start = page.find("name=\"csrfmiddlewaretoken\" value=\"").unwrap() + 34;
+    let csrf = page[start..start + page[start..].find('"').unwrap()].to_string();
+    let routed = app
+        .client
+        .post(app.url("/accounts/login/"))
+        .form(&[
+            ("csrfmiddlewaretoken", csrf.as_str()),
+            ("username", "nurse@clinic.example"),
+            ("password", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(routed.status(), 302);
+    assert_eq!(
+        routed.headers()["location"],
+        "/sso/saml/login/?login_hint=nurse%40clinic.example"
+    );
+}
+
 both_backends! {
+    saml_valid_domains_setting => valid_domains_setting_routes_to_saml;
     saml_idp_unreachable => idp_metadata_unreachable_gives_a_clear_page;
     saml_across_replicas => a_login_started_on_one_replica_completes_on_another_once;
     saml_good_login_gets_tokens => good_login_gets_tokens;

@@ -101,12 +101,11 @@ async fn provider_for_address(state: &AppState, email: &str) -> Option<Arc<dyn I
 pub(super) async fn route_by_domain(state: &AppState, email: &str, next: &str) -> Option<String> {
     let provider = provider_for_address(state, email).await?;
     let mut url = format!("/sso/{}/login/?", provider.id());
-    url.push_str(
-        &url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("next", next)
-            .append_pair("login_hint", email.trim())
-            .finish(),
-    );
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if !next.is_empty() {
+        query.append_pair("next", next);
+    }
+    url.push_str(&query.append_pair("login_hint", email.trim()).finish());
     Some(url)
 }
 
