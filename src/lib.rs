@@ -25,10 +25,24 @@ pub use config::ServerConfig;
 /// SMTP when `SMTP_HOST` is set, else to files under `JHE_MAIL_DIR`; the audit trail to the
 /// database and/or an NDJSON file, as `JHE_AUDIT_SINK` says).
 pub fn assemble(config: ServerConfig, store: SeaOrmStore) -> anyhow::Result<JheServer> {
+    assemble_with_providers(config, store, Vec::new())
+}
+
+/// [`assemble`] plus more identity providers (after the password login and the SAML provider
+/// configured by the environment, when the `saml` feature is on: see the README, "Single
+/// sign-on").
+///
+/// # Errors
+/// An invalid mail, audit or SAML configuration.
+pub fn assemble_with_providers(
+    config: ServerConfig,
+    store: SeaOrmStore,
+    providers: Vec<std::sync::Arc<dyn jhe_core::identity::IdentityProvider>>,
+) -> anyhow::Result<JheServer> {
     let mailer = jhe_plugins::mailer_from_config(&config.mail)?;
     let audit =
         jhe_plugins::audit_sink_from_config(&config.audit, std::sync::Arc::new(store.clone()));
-    Ok(JheServer::builder()
+    let mut builder = JheServer::builder()
         .config(config.core)
         .store(store)
         .policy(jhe_plugins::RbacConsentPolicy)
@@ -36,8 +50,18 @@ pub fn assemble(config: ServerConfig, store: SeaOrmStore) -> anyhow::Result<JheS
         .data_format(jhe_plugins::AttachmentFormat::default())
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
-        .shared_audit_sink(audit)
-        .build()?)
+        .shared_audit_sink(audit);
+    #[cfg(feature = "saml")]
+    if let Some(saml) = jhe_plugins::SamlIdp::from_env()? {
+        builder = builder.identity_provider(saml);
+    }
+    for oidc in jhe_plugins::OidcIdp::all_from_env()? {
+        builder = builder.identity_provider(oidc);
+    }
+    for provider in providers {
+        builder = builder.shared_identity_provider(provider);
+    }
+    Ok(builder.build()?)
 }
 
 /// What [`prepare_to_serve`] did.

@@ -89,6 +89,12 @@ impl JheServerBuilder {
         self
     }
 
+    /// Adds an identity provider already shared elsewhere.
+    pub fn shared_identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
+        self.identity_providers.push(provider);
+        self
+    }
+
     /// The mailer (default: [`LogMailer`]).
     pub fn mailer(mut self, mailer: impl Mailer + 'static) -> Self {
         self.mailer = Some(Arc::new(mailer));

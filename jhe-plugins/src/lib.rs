@@ -14,7 +14,9 @@ pub mod store;
 
 pub use audit::{DatabaseAuditSink, NdjsonAuditSink, audit_sink_from_config};
 pub use format::{AttachmentFormat, OmhFormat};
-pub use identity::PasswordIdp;
+pub use identity::{OidcIdp, PasswordIdp};
+#[cfg(feature = "saml")]
+pub use identity::{SamlConfigError, SamlIdp};
 pub use mail::{FileMailer, MailConfig, SmtpConfig, SmtpMailer, mailer_from_config};
 pub use policy::RbacConsentPolicy;
 pub use store::SeaOrmStore;

@@ -58,6 +58,9 @@ const TABLES: &[&str] = &[
     "login_attempts",
     "audit_events",
     "bulk_export_jobs",
+    "sso_login_requests",
+    "sso_used_ids",
+    "external_identities",
 ];
 
 /// How many steps `down` takes to revert the migration `name` (and every later one), so that

@@ -44,6 +44,9 @@ mod reverse_proxy;
 mod safe_defaults;
 mod seed;
 mod server;
+mod sso_oidc;
+#[cfg(feature = "saml")]
+mod sso_saml;
 mod store_crud;
 mod store_rules;
 mod token_exchange;

@@ -64,6 +64,24 @@ pub async fn create(
     Ok((key, session))
 }
 
+/// Logs `user_id` in on this browser, as every login does (password, sign-up, single
+/// sign-on): the request's old session is deleted and a fresh one created with the
+/// authentication time and a new CSRF secret, so a session id planted before login is
+/// worthless. Returns the `Set-Cookie` value to send.
+///
+/// # Errors
+/// A store error.
+pub async fn start_login(state: &AppState, req: &Request, user_id: Id) -> CoreResult<String> {
+    destroy(state, req).await?;
+    let (key, _) = create(
+        state,
+        Some(user_id),
+        serde_json::json!({"auth_time": Utc::now().timestamp(), "csrf": jhe_kdf::random_token(48)}),
+    )
+    .await?;
+    Ok(set_cookie(state, req, &key))
+}
+
 /// Saves changed session data.
 pub async fn save(state: &AppState, session: &Session) -> CoreResult<()> {
     state.store.put_session(session).await?;

@@ -32,6 +32,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "accounts/password_reset_complete.html",
     "accounts/password_change.html",
     "accounts/password_change_done.html",
+    "accounts/sso_error.html",
     "oauth/authorize.html",
     "oauth/error.html",
     "email/verify_email.html",

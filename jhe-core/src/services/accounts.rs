@@ -16,6 +16,9 @@ pub struct ProfileDetails {
     pub telecom_phone: Option<String>,
     /// Patient date of birth (default: today, as the original).
     pub birth_date: Option<chrono::NaiveDate>,
+    /// Leave a new practitioner without organisations, whatever `auth.default_orgs` says
+    /// (accounts created at a single sign-on: an administrator assigns them).
+    pub without_default_orgs: bool,
 }
 
 /// Creates a user; for `practitioner` also a Practitioner row and the default organisations
@@ -31,7 +34,9 @@ pub async fn create_user_with_profile(
     details: ProfileDetails,
 ) -> CoreResult<User> {
     // Reads and checks first, then one short unit of work.
-    let default_orgs = if new.user_type == Some(UserType::Practitioner) {
+    let default_orgs = if new.user_type == Some(UserType::Practitioner)
+        && !details.without_default_orgs
+    {
         let raw = crate::services::settings::string_setting(store, keys::AUTH_DEFAULT_ORGS).await?;
         parse_default_orgs(raw.as_deref().unwrap_or(""))?
     } else {

@@ -535,6 +535,7 @@ pub async fn seed(
                     profile_id: Some(u.profile_id),
                     telecom_phone: Some(u.phone.into()),
                     birth_date,
+                    ..Default::default()
                 },
             )
             .await?;

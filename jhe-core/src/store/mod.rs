@@ -15,6 +15,7 @@ mod organizations;
 mod patients;
 mod reference;
 mod settings;
+mod sso;
 mod studies;
 mod unit_of_work;
 mod users;
@@ -30,6 +31,7 @@ pub use organizations::*;
 pub use patients::*;
 pub use reference::*;
 pub use settings::*;
+pub use sso::*;
 pub use studies::*;
 pub use unit_of_work::*;
 pub use users::*;
@@ -71,6 +73,7 @@ pub trait Store:
     + SettingStore
     + OAuthStore
     + SessionStore
+    + SsoStore
     + MaintenanceStore
     + TransactionalStore
     + Send
@@ -91,6 +94,7 @@ impl<T> Store for T where
         + SettingStore
         + OAuthStore
         + SessionStore
+        + SsoStore
         + MaintenanceStore
         + TransactionalStore
         + Send

@@ -11,6 +11,7 @@ use super::{DbResultExt, SeaOrmStore};
 /// Every table with a generated `id`, children before parents (the order `flush` deletes in).
 const TABLES: &[&str] = &[
     "audit_events",
+    "external_identities",
     "login_attempts",
     "oauth_refresh_tokens",
     "oauth_access_tokens",
@@ -65,6 +66,9 @@ impl MaintenanceStore for SeaOrmStore {
     async fn flush(&self) -> StoreResult<()> {
         self.execute("DELETE FROM sessions".into()).await?;
         self.execute("DELETE FROM bulk_export_jobs".into()).await?;
+        self.execute("DELETE FROM sso_login_requests".into())
+            .await?;
+        self.execute("DELETE FROM sso_used_ids".into()).await?;
         self.execute("UPDATE organizations SET part_of_id = NULL".into())
             .await?;
         for table in TABLES {

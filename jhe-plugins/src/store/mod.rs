@@ -18,6 +18,7 @@ mod patients;
 mod reference;
 mod sessions;
 mod settings;
+mod sso;
 mod studies;
 mod unit_of_work;
 mod users;

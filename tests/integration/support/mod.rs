@@ -175,6 +175,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], letting the test adjust the configuration first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_providers(backend, adjust, Vec::new()).await
+}
+
+/// Like [`spawn_app_with`], with more identity providers (single sign-on tests).
+pub async fn spawn_app_with_providers(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    providers: Vec<Arc<dyn jhe_core::identity::IdentityProvider>>,
+) -> TestApp {
     let db = TestDb::new(backend).await;
     let acceptor = {
         use poem::listener::Listener;
@@ -206,7 +215,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         ..jhe::ServerConfig::default()
     };
     adjust(&mut config.core);
-    let server = jhe::assemble(config.clone(), db.store.clone()).expect("assemble the server");
+    let server = jhe::assemble_with_providers(config.clone(), db.store.clone(), providers)
+        .expect("assemble the server");
     server.prepare().await.expect("prepare the server");
     let audit = server.state().audit.clone();
     let endpoint = server.into_endpoint();
@@ -259,6 +269,14 @@ macro_rules! both_backends {
 /// Boots a second server process ("replica") on the same database as `app`; returns its origin.
 /// The server runs until the test ends.
 pub async fn spawn_replica(app: &TestApp) -> String {
+    spawn_replica_with_providers(app, Vec::new()).await
+}
+
+/// Like [`spawn_replica`], with more identity providers (as `app` was given).
+pub async fn spawn_replica_with_providers(
+    app: &TestApp,
+    providers: Vec<Arc<dyn jhe_core::identity::IdentityProvider>>,
+) -> String {
     use poem::listener::{Acceptor, Listener};
     let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
@@ -270,7 +288,8 @@ pub async fn spawn_replica(app: &TestApp) -> String {
         .and_then(|a| a.as_socket_addr().map(|s| s.port()))
         .expect("local port");
     let store = app.db.second_store().await;
-    let server = jhe::assemble(app.config.clone(), store).expect("assemble the replica");
+    let server = jhe::assemble_with_providers(app.config.clone(), store, providers)
+        .expect("assemble the replica");
     server.prepare().await.expect("prepare the replica");
     let endpoint = server.into_endpoint();
     tokio::spawn(async move {

@@ -112,14 +112,7 @@ async fn start_session(
     req: &Request,
     user_id: i64,
 ) -> Result<String, crate::CoreError> {
-    session::destroy(state, req).await?;
-    let (key, _) = session::create(
-        state,
-        Some(user_id),
-        json!({"auth_time": chrono::Utc::now().timestamp(), "csrf": jhe_kdf::random_token(48)}),
-    )
-    .await?;
-    Ok(session::set_cookie(state, req, &key))
+    session::start_login(state, req, user_id).await
 }
 
 async fn login_form(
@@ -152,6 +145,7 @@ async fn login_form(
             "errors": errors,
             "form": {"username": username},
             "identity_providers": providers,
+            "sso_routing": super::sso::routes_by_domain(state).await,
         }),
     )
     .await;
@@ -200,6 +194,10 @@ async fn login_submit(
         form.get("csrfmiddlewaretoken").map(String::as_str),
     ) {
         return csrf_failure();
+    }
+    // E-mail-domain routing: an address of a single sign-on domain goes to its provider.
+    if let Some(url) = super::sso::route_by_domain(&state, &username, &next).await {
+        return redirect(&url);
     }
     let credentials = Credentials::Password {
         email: username.clone(),

@@ -2,6 +2,7 @@
 
 mod accounts;
 pub mod csrf;
+mod sso;
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ use crate::server::AppState;
 
 /// Mounts the pages.
 pub fn mount(route: Route) -> Route {
-    accounts::mount(route)
+    sso::mount(accounts::mount(route))
 }
 
 /// The home page (served at `/` through the system API, which owns the root path).
