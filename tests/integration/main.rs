@@ -39,6 +39,7 @@ mod journeys;
 mod migrations;
 mod oauth;
 mod openapi;
+mod portal;
 mod safe_defaults;
 mod seed;
 mod server;

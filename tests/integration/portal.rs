@@ -1,0 +1,353 @@
+//! The web portal at `/portal/` over real HTTP with a session cookie: navigation and login
+//! redirects, organisations, studies, patients, observations and charts, role-aware pages,
+//! refused actions, CSRF, and the patient consent screen taking effect at once.
+
+use crate::both_backends;
+use crate::support::{
+    Backend, TEST_CSRF, TestApp, location, login_session, plain_client, seeded, spawn_seeded,
+};
+
+/// A logged-in browser without JavaScript: a session cookie, no redirects followed.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    client: reqwest::Client,
+}
+
+impl<'a> Browser<'a> {
+    async fn of(app: &'a TestApp, user_id: i64) -> Browser<'a> {
+        Browser {
+            app,
+            cookie: format!("sessionid={}", login_session(app, user_id).await),
+            client: plain_client(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.app.url(path))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrfmiddlewaretoken", TEST_CSRF)];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.app.url(path))
+            .header("Cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form and follows the redirect; returns the landing page's path and HTML.
+    async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (String, String) {
+        let r = self.post(path, fields).await;
+        assert_eq!(r.status(), 302, "POST {path}: {}", r.text().await.unwrap());
+        let to = location(&r);
+        let html = self.page(&to).await;
+        (to, html)
+    }
+}
+
+/// The id in a `/portal/<kind>/<id>/` path.
+fn id_in(path: &str) -> String {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn navigation_and_login(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let anonymous = plain_client();
+    let r = anonymous.get(app.url("/portal")).send().await.unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(location(&r), "/portal/");
+    let r = anonymous
+        .get(app.url("/portal/patients/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/accounts/login/?next=%2Fportal%2Fpatients%2F");
+    // The settings script of the original stays.
+    let r = anonymous
+        .get(app.url("/portal/client_settings.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Assets come from the binary.
+    for asset in ["/portal/static/portal.css", "/portal/static/portal.js"] {
+        let r = anonymous.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+    }
+
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    assert_eq!(location(&mary.get("/portal/").await), "/portal/organizations/");
+    let peter = Browser::of(&app, seeded::PATIENT).await;
+    assert_eq!(location(&peter.get("/portal/").await), "/portal/consents/");
+    let html = peter.page("/portal/profile/").await;
+    assert!(html.contains("peter@example.com"));
+    assert!(html.contains(">patient<"));
+    // Every "Data Portal" link of the site leads somewhere.
+    let home = mary.page("/").await;
+    assert!(home.contains(r#"href="/portal/""#));
+}
+
+async fn a_manager_works_through_the_portal(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+
+    // Organisations: the tree of mary's top-level organisation, her role, no top-level create.
+    let html = mary.page("/portal/organizations/").await;
+    assert!(html.contains("Example Research Institute"));
+    assert!(html.contains("Example School of Data Science"));
+    assert!(html.contains(r#"<a href="/portal/organizations/20003/">Example Lab</a>"#));
+    assert!(!html.contains("Create a top-level organization"));
+    let html = mary.page("/portal/organizations/20003/").await;
+    assert!(html.contains("megan@example.com"));
+    assert!(html.contains("Add a practitioner"));
+    assert!(html.contains("Create a child organization"));
+
+    // Create a child organisation, add and remove a practitioner.
+    let (to, html) = mary
+        .submit(
+            "/portal/organizations/",
+            &[("part_of", "20003"), ("name", "Portal Child"), ("type", "dept")],
+        )
+        .await;
+    assert!(to.starts_with("/portal/organizations/"));
+    assert!(html.contains("Organization &quot;Portal Child&quot; created."), "{html}");
+    assert!(html.contains("Your role</dt><dd>manager"));
+    let child = id_in(&to);
+    let (_, html) = mary
+        .submit(
+            &format!("/portal/organizations/{child}/members"),
+            &[("email", "tom@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert!(html.contains("tom@example.com added."));
+    assert!(html.contains("<td>tom@example.com</td><td>viewer</td>"));
+    let (_, html) = mary
+        .submit(
+            &format!("/portal/organizations/{child}/members"),
+            &[("email", "nobody@example.org"), ("role", "viewer")],
+        )
+        .await;
+    assert!(html.contains("No user has the e-mail nobody@example.org."));
+    let (_, html) = mary
+        .submit(&format!("/portal/organizations/{child}/edit"), &[("name", "Portal Child 2"), ("type", "team")])
+        .await;
+    assert!(html.contains("<h1>Portal Child 2</h1>"));
+    let (to, _) = mary
+        .submit(&format!("/portal/organizations/{child}/delete"), &[])
+        .await;
+    assert_eq!(to, "/portal/organizations/");
+    assert_eq!(
+        mary.get(&format!("/portal/organizations/{child}/"))
+            .await
+            .status(),
+        404
+    );
+
+    // A study with a requested scope.
+    let (to, html) = mary
+        .submit(
+            "/portal/studies/",
+            &[
+                ("organization", "20003"),
+                ("name", "Portal Study"),
+                ("description", "Made in the portal"),
+            ],
+        )
+        .await;
+    assert!(html.contains("<h1>Portal Study</h1>"), "{html}");
+    let study = id_in(&to);
+    let (_, html) = mary
+        .submit(
+            &format!("/portal/studies/{study}/link"),
+            &[("kind", "scope"), ("target", "50004")],
+        )
+        .await;
+    assert!(html.contains("Heart Rate (omh:heart-rate:2.0)"));
+    let (_, html) = mary
+        .submit(
+            &format!("/portal/studies/{study}/link"),
+            &[("kind", "data_source"), ("target", "70001")],
+        )
+        .await;
+    assert!(html.contains("CareX"));
+
+    // A patient: look up by e-mail, create, then enrol with the multi-select form.
+    let html = mary
+        .page("/portal/patients/new?org=20003&email=peter@example.com")
+        .await;
+    assert!(html.contains("Patient with E-mail peter@example.com is already a member of Example Lab."));
+    let html = mary
+        .page("/portal/patients/new?org=20003&email=new.patient@example.org")
+        .await;
+    assert!(html.contains("Create the patient"));
+    let (to, html) = mary
+        .submit(
+            "/portal/patients/",
+            &[
+                ("org", "20003"),
+                ("telecom_email", "new.patient@example.org"),
+                ("name_family", "Newman"),
+                ("name_given", "Nora"),
+                ("birth_date", "1991-02-03"),
+            ],
+        )
+        .await;
+    assert!(html.contains("<h1>Nora Newman</h1>"), "{html}");
+    let patient = id_in(&to);
+    let list = mary.page("/portal/patients/?org=20003").await;
+    assert!(list.contains("Newman"));
+    assert!(list.contains("Smith"));
+    assert!(list.contains("1&ndash;3 of 3") || list.contains("1–3 of 3"), "{list}");
+    let pick = format!("patient_{patient}");
+    let (_, html) = mary
+        .submit(
+            "/portal/patients/study",
+            &[
+                ("org", "20003"),
+                ("study", &study),
+                ("action", "add"),
+                (&pick, "on"),
+            ],
+        )
+        .await;
+    assert!(html.contains("1 patient(s) added to the study."));
+    let html = mary.page(&format!("/portal/studies/{study}/")).await;
+    assert!(html.contains("Newman, Nora"));
+    let html = mary.page(&format!("/portal/patients/{patient}/")).await;
+    assert!(html.contains("Portal Study"));
+    assert!(html.contains(r#"Heart Rate <span class="badge">pending</span>"#));
+    // An invitation link with its QR code, for a client of one of the patient's studies.
+    let partner = crate::invitation::partner_client(&app, "portal-partner", true).await;
+    let partner_id = partner.id.to_string();
+    let (_, html) = mary
+        .submit(
+            "/portal/studies/30001/link",
+            &[("kind", "client"), ("target", &partner_id)],
+        )
+        .await;
+    assert!(html.contains("CommonHealth"));
+    let html = mary.page("/portal/patients/40001/").await;
+    assert!(html.contains(&format!(r#"name="client" value="{partner_id}""#)));
+    let r = mary
+        .post("/portal/patients/40001/invitation", &[("client", &partner_id)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("app.example.org&#x2f;invite?code="), "{html}");
+    assert!(html.contains("<svg"), "QR code");
+    assert!(html.contains(r#"data-copy="invitation-link""#));
+
+    // Observations: the table, the charts and the study overview.
+    let html = mary.page("/portal/observations/?org=20003").await;
+    assert!(html.contains("systolic blood pressure 115 mmHg"), "{html}");
+    assert!(html.contains("heart rate 67.5 beats&#x2f;min"));
+    let html = mary.page("/portal/patients/40001/charts").await;
+    assert!(html.contains("<svg"));
+    assert!(html.contains("mmHg"));
+    assert!(html.contains("beats/min"));
+    let html = mary.page("/portal/studies/30001/overview").await;
+    assert!(html.contains("Smith, Peter"), "{html}");
+
+    // Without the CSRF token nothing happens.
+    let r = plain_client()
+        .post(app.url("/portal/organizations/"))
+        .header("Cookie", &mary.cookie)
+        .form(&[("name", "x"), ("type", "dept"), ("part_of", "20003")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+async fn a_viewer_sees_no_actions_and_is_refused(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let victor = Browser::of(&app, seeded::VIEWER).await;
+    let html = victor.page("/portal/organizations/20003/").await;
+    assert!(html.contains("megan@example.com"));
+    for action in ["Add a practitioner", "Edit organization", "Remove", "Create a child"] {
+        assert!(!html.contains(action), "viewer sees {action}");
+    }
+    let html = victor.page("/portal/patients/?org=20003").await;
+    assert!(html.contains("Smith"));
+    assert!(!html.contains("Add a patient"));
+    assert!(!html.contains(r#"type="checkbox""#));
+    let html = victor.page("/portal/studies/30001/").await;
+    assert!(!html.contains("Edit study"));
+    assert!(!html.contains("Remove"));
+    // A hand-made request is refused with the policy's message.
+    let (_, html) = victor
+        .submit(
+            "/portal/organizations/20003/members",
+            &[("email", "mark@example.com"), ("role", "manager")],
+        )
+        .await;
+    assert!(html.contains("message-error"), "{html}");
+    assert!(!html.contains("mark@example.com"));
+    // Not visible is not found.
+    assert_eq!(victor.get("/portal/patients/40003/").await.status(), 404);
+}
+
+async fn withdrawn_consent_hides_data_at_once(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    let peter = Browser::of(&app, seeded::PATIENT).await;
+    let html = mary
+        .page("/portal/observations/?org=20003&study=30001&patient=40001")
+        .await;
+    assert!(html.contains("heart rate 67.5 beats&#x2f;min"), "{html}");
+    let html = mary.page("/portal/patients/40001/charts").await;
+    assert!(html.contains(">Heart Rate</h2>"));
+
+    let consents = peter.page("/portal/consents/").await;
+    assert!(consents.contains("Example Study on BP &amp; HR"));
+    assert!(consents.contains("Withdraw consent for Heart Rate in Example Study on BP &amp; HR"));
+    let (to, html) = peter
+        .submit(
+            "/portal/consents/",
+            &[
+                ("study", "30001"),
+                ("system", "https://w3id.org/openmhealth"),
+                ("code", "omh:heart-rate:2.0"),
+                ("decision", "withdraw"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/portal/consents/");
+    assert!(html.contains("Consent withdrawn"), "{html}");
+
+    let html = mary
+        .page("/portal/observations/?org=20003&study=30001&patient=40001")
+        .await;
+    assert!(!html.contains("heart rate 67.5"), "{html}");
+    assert!(html.contains("systolic blood pressure 115 mmHg"));
+    let html = mary.page("/portal/patients/40001/charts").await;
+    assert!(!html.contains(">Heart Rate</h2>"));
+    assert!(html.contains(">Blood pressure</h2>"));
+}
+
+both_backends! {
+    navigation => navigation_and_login;
+    manager => a_manager_works_through_the_portal;
+    viewer => a_viewer_sees_no_actions_and_is_refused;
+    consent => withdrawn_consent_hides_data_at_once;
+}
