@@ -18,6 +18,7 @@ mod m20261130_000002_token_scopes;
 mod m20261130_000003_email_case_insensitive;
 mod m20261130_000004_audit_events;
 mod m20261130_000005_bulk_export_jobs;
+mod m20261207_000008_personal_access_tokens;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_email_case_insensitive::Migration),
             Box::new(m20261130_000004_audit_events::Migration),
             Box::new(m20261130_000005_bulk_export_jobs::Migration),
+            Box::new(m20261207_000008_personal_access_tokens::Migration),
         ]
     }
 }

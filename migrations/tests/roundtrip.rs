@@ -58,6 +58,7 @@ const TABLES: &[&str] = &[
     "login_attempts",
     "audit_events",
     "bulk_export_jobs",
+    "personal_access_tokens",
 ];
 
 /// How many steps `down` takes to revert the migration `name` (and every later one), so that

@@ -345,7 +345,87 @@ async fn withdrawn_consent_hides_data_at_once(backend: Backend) {
     assert!(html.contains(">Blood pressure</h2>"));
 }
 
+/// The value of the input `id` in a page.
+fn input_value(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}" class="token" value=""#);
+    let start = html.find(&marker).expect("the input") + marker.len();
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+async fn a_token_for_a_notebook(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    let html = mary.page("/portal/token/").await;
+    assert!(html.contains("You have no tokens yet."));
+    let r = mary
+        .post("/portal/token/", &[("name", "analysis notebook"), ("expires", "30")])
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("it is shown only once"));
+    assert!(html.contains("JupyterHealthClient()"));
+    let token = input_value(&html, "new-token");
+    assert_eq!(token.len(), 30, "{token}");
+    assert!(html.contains("<td>analysis notebook</td><td>read-only</td>"));
+    // The token works on the API, read-only.
+    let profile = plain_client()
+        .get(app.url("/api/v1/users/profile"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), 200);
+    let body: serde_json::Value = profile.json().await.unwrap();
+    assert_eq!(body["email"], "mary@example.com");
+    let write = plain_client()
+        .post(app.url("/api/v1/organizations"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "x", "type": "dept", "partOf": 20003}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
+    // Shown once: the list never shows it again.
+    let html = mary.page("/portal/token/").await;
+    assert!(!html.contains(&token));
+    // Revoked: it stops working at once.
+    assert!(html.contains(r#"value="Revoke""#) || html.contains(">Revoke</button>"));
+    let stored = {
+        use jhe_core::store::OAuthStore;
+        app.db
+            .store
+            .list_personal_access_tokens(seeded::MANAGER)
+            .await
+            .unwrap()
+    };
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].name, "analysis notebook");
+    assert_eq!(stored[0].scope, "openid email user/*.rs");
+    let id = stored[0].id.to_string();
+    // Another user cannot revoke it.
+    let megan = Browser::of(&app, seeded::MEMBER).await;
+    let (_, html) = megan
+        .submit(&format!("/portal/token/{id}/revoke"), &[])
+        .await;
+    assert!(html.contains("No token matches the given query."));
+    let (_, html) = mary
+        .submit(&format!("/portal/token/{id}/revoke"), &[])
+        .await;
+    assert!(html.contains("Token revoked"), "{html}");
+    let profile = plain_client()
+        .get(app.url("/api/v1/users/profile"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), 401);
+    // Patients get no token page.
+    let peter = Browser::of(&app, seeded::PATIENT).await;
+    assert_eq!(peter.get("/portal/token/").await.status(), 403);
+}
+
 both_backends! {
+    token => a_token_for_a_notebook;
     navigation => navigation_and_login;
     manager => a_manager_works_through_the_portal;
     viewer => a_viewer_sees_no_actions_and_is_refused;

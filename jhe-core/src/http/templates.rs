@@ -55,6 +55,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/overview.html",
     "portal/profile.html",
     "portal/consents.html",
+    "portal/token.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -20,6 +20,7 @@ pub mod observation_search;
 pub mod observations;
 pub mod organizations;
 pub mod patients;
+pub mod personal_tokens;
 pub mod seed;
 pub mod settings;
 pub mod signup;

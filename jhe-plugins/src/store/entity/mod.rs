@@ -5,6 +5,7 @@ pub mod prelude;
 
 pub mod audit_event;
 pub mod bulk_export_job;
+pub mod personal_access_token;
 pub mod client_data_source;
 pub mod codeable_concept;
 pub mod data_source;
