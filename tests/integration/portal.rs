@@ -424,7 +424,51 @@ async fn a_token_for_a_notebook(backend: Backend) {
     assert_eq!(peter.get("/portal/token/").await.status(), 403);
 }
 
+async fn administration_pages(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let sam = Browser::of(&app, seeded::SUPERUSER).await;
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    // Superuser-only pages.
+    let html = sam.page("/portal/practitioners/").await;
+    assert!(html.contains("mary@example.com"));
+    assert!(html.contains(r#"href="/portal/settings/""#));
+    let html = sam.page("/portal/settings/").await;
+    assert!(html.contains("Create a setting"));
+    let (_, html) = sam
+        .submit(
+            "/portal/settings/",
+            &[("key", "portal.test"), ("type", "int"), ("value", "42")],
+        )
+        .await;
+    assert!(html.contains("Setting created."), "{html}");
+    assert!(html.contains("<td>portal.test</td>"));
+    for path in ["/portal/practitioners/", "/portal/settings/"] {
+        let r = mary.get(path).await;
+        assert_eq!(r.status(), 403, "{path}");
+        assert!(!mary.page("/portal/organizations/").await.contains(&format!(r#"href="{path}""#)));
+    }
+    // Data sources: superusers manage them, practitioners read them.
+    let (_, html) = sam
+        .submit("/portal/data-sources/", &[("name", "Portal Watch"), ("type", "personal_device")])
+        .await;
+    assert!(html.contains("Portal Watch"));
+    let html = mary.page("/portal/data-sources/").await;
+    assert!(html.contains("Portal Watch"));
+    assert!(html.contains("CareX"));
+    assert!(!html.contains("Create a data source"));
+    // Clients.
+    let (_, html) = sam
+        .submit(
+            "/portal/clients/",
+            &[("name", "Portal App"), ("invitation_url", "https://portal-app.example.org/i?c=CODE")],
+        )
+        .await;
+    assert!(html.contains("Client created."), "{html}");
+    assert!(html.contains("Portal App"));
+}
+
 both_backends! {
+    admin => administration_pages;
     token => a_token_for_a_notebook;
     navigation => navigation_and_login;
     manager => a_manager_works_through_the_portal;

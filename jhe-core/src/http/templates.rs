@@ -56,6 +56,11 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/profile.html",
     "portal/consents.html",
     "portal/token.html",
+    "portal/clients.html",
+    "portal/client.html",
+    "portal/data_sources.html",
+    "portal/practitioners.html",
+    "portal/settings.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -8,6 +8,7 @@
 //! in the session ("flash"). Buttons of actions the policy refuses are not shown; a refused
 //! request (crafted by hand) still answers with the policy's message.
 
+mod admin;
 mod charts;
 mod observations;
 mod organizations;
@@ -48,6 +49,7 @@ pub fn mount(route: Route) -> Route {
     let route = studies::mount(route);
     let route = patients::mount(route);
     let route = observations::mount(route);
+    let route = admin::mount(route);
     token::mount(route)
 }
 
@@ -132,7 +134,10 @@ pub fn error_text(e: &CoreError) -> String {
     match e {
         CoreError::Validation(fields) => fields
             .iter()
-            .map(|(field, messages)| format!("{field}: {}", messages.join(" ")))
+            .map(|(field, messages)| match field.as_str() {
+                "nonFieldErrors" | "non_field_errors" | "detail" => messages.join(" "),
+                _ => format!("{field}: {}", messages.join(" ")),
+            })
             .collect::<Vec<_>>()
             .join("; "),
         CoreError::Forbidden(m)
