@@ -40,6 +40,7 @@ mod migrations;
 mod oauth;
 mod openapi;
 mod portal;
+mod portal_browser;
 mod safe_defaults;
 mod seed;
 mod server;
