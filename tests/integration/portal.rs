@@ -81,7 +81,10 @@ async fn navigation_and_login(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    assert_eq!(location(&r), "/accounts/login/?next=%2Fportal%2Fpatients%2F");
+    assert_eq!(
+        location(&r),
+        "/accounts/login/?next=%2Fportal%2Fpatients%2F"
+    );
     // The settings script of the original stays.
     let r = anonymous
         .get(app.url("/portal/client_settings.js"))
@@ -96,7 +99,10 @@ async fn navigation_and_login(backend: Backend) {
     }
 
     let mary = Browser::of(&app, seeded::MANAGER).await;
-    assert_eq!(location(&mary.get("/portal/").await), "/portal/organizations/");
+    assert_eq!(
+        location(&mary.get("/portal/").await),
+        "/portal/organizations/"
+    );
     let peter = Browser::of(&app, seeded::PATIENT).await;
     assert_eq!(location(&peter.get("/portal/").await), "/portal/consents/");
     let html = peter.page("/portal/profile/").await;
@@ -126,11 +132,18 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
     let (to, html) = mary
         .submit(
             "/portal/organizations/",
-            &[("part_of", "20003"), ("name", "Portal Child"), ("type", "dept")],
+            &[
+                ("part_of", "20003"),
+                ("name", "Portal Child"),
+                ("type", "dept"),
+            ],
         )
         .await;
     assert!(to.starts_with("/portal/organizations/"));
-    assert!(html.contains("Organization &quot;Portal Child&quot; created."), "{html}");
+    assert!(
+        html.contains("Organization &quot;Portal Child&quot; created."),
+        "{html}"
+    );
     assert!(html.contains("Your role</dt><dd>manager"));
     let child = id_in(&to);
     let (_, html) = mary
@@ -149,7 +162,10 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
         .await;
     assert!(html.contains("No user has the e-mail nobody@example.org."));
     let (_, html) = mary
-        .submit(&format!("/portal/organizations/{child}/edit"), &[("name", "Portal Child 2"), ("type", "team")])
+        .submit(
+            &format!("/portal/organizations/{child}/edit"),
+            &[("name", "Portal Child 2"), ("type", "team")],
+        )
         .await;
     assert!(html.contains("<h1>Portal Child 2</h1>"));
     let (to, _) = mary
@@ -195,7 +211,9 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
     let html = mary
         .page("/portal/patients/new?org=20003&email=peter@example.com")
         .await;
-    assert!(html.contains("Patient with E-mail peter@example.com is already a member of Example Lab."));
+    assert!(
+        html.contains("Patient with E-mail peter@example.com is already a member of Example Lab.")
+    );
     let html = mary
         .page("/portal/patients/new?org=20003&email=new.patient@example.org")
         .await;
@@ -217,7 +235,10 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
     let list = mary.page("/portal/patients/?org=20003").await;
     assert!(list.contains("Newman"));
     assert!(list.contains("Smith"));
-    assert!(list.contains("1&ndash;3 of 3") || list.contains("1–3 of 3"), "{list}");
+    assert!(
+        list.contains("1&ndash;3 of 3") || list.contains("1–3 of 3"),
+        "{list}"
+    );
     let pick = format!("patient_{patient}");
     let (_, html) = mary
         .submit(
@@ -249,7 +270,10 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
     let html = mary.page("/portal/patients/40001/").await;
     assert!(html.contains(&format!(r#"name="client" value="{partner_id}""#)));
     let r = mary
-        .post("/portal/patients/40001/invitation", &[("client", &partner_id)])
+        .post(
+            "/portal/patients/40001/invitation",
+            &[("client", &partner_id)],
+        )
         .await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
@@ -284,7 +308,12 @@ async fn a_viewer_sees_no_actions_and_is_refused(backend: Backend) {
     let victor = Browser::of(&app, seeded::VIEWER).await;
     let html = victor.page("/portal/organizations/20003/").await;
     assert!(html.contains("megan@example.com"));
-    for action in ["Add a practitioner", "Edit organization", "Remove", "Create a child"] {
+    for action in [
+        "Add a practitioner",
+        "Edit organization",
+        "Remove",
+        "Create a child",
+    ] {
         assert!(!html.contains(action), "viewer sees {action}");
     }
     let html = victor.page("/portal/patients/?org=20003").await;
@@ -358,7 +387,10 @@ async fn a_token_for_a_notebook(backend: Backend) {
     let html = mary.page("/portal/token/").await;
     assert!(html.contains("You have no tokens yet."));
     let r = mary
-        .post("/portal/token/", &[("name", "analysis notebook"), ("expires", "30")])
+        .post(
+            "/portal/token/",
+            &[("name", "analysis notebook"), ("expires", "30")],
+        )
         .await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
@@ -445,11 +477,19 @@ async fn administration_pages(backend: Backend) {
     for path in ["/portal/practitioners/", "/portal/settings/"] {
         let r = mary.get(path).await;
         assert_eq!(r.status(), 403, "{path}");
-        assert!(!mary.page("/portal/organizations/").await.contains(&format!(r#"href="{path}""#)));
+        assert!(
+            !mary
+                .page("/portal/organizations/")
+                .await
+                .contains(&format!(r#"href="{path}""#))
+        );
     }
     // Data sources: superusers manage them, practitioners read them.
     let (_, html) = sam
-        .submit("/portal/data-sources/", &[("name", "Portal Watch"), ("type", "personal_device")])
+        .submit(
+            "/portal/data-sources/",
+            &[("name", "Portal Watch"), ("type", "personal_device")],
+        )
         .await;
     assert!(html.contains("Portal Watch"));
     let html = mary.page("/portal/data-sources/").await;
@@ -460,7 +500,10 @@ async fn administration_pages(backend: Backend) {
     let (_, html) = sam
         .submit(
             "/portal/clients/",
-            &[("name", "Portal App"), ("invitation_url", "https://portal-app.example.org/i?c=CODE")],
+            &[
+                ("name", "Portal App"),
+                ("invitation_url", "https://portal-app.example.org/i?c=CODE"),
+            ],
         )
         .await;
     assert!(html.contains("Client created."), "{html}");

@@ -308,7 +308,11 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
         ],
     )
     .await;
-    assert!(path_of(client).await.starts_with("/portal/"), "{}", path_of(client).await);
+    assert!(
+        path_of(client).await.starts_with("/portal/"),
+        "{}",
+        path_of(client).await
+    );
     assert!(console_errors(driver, client).await.is_empty());
 
     // 2. The superuser adds her to Example Lab as a manager.
@@ -338,7 +342,11 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     )
     .await;
     let study_path = path_of(client).await;
-    assert!(text_of(client).await.contains("Study \"Heart Study\" created."));
+    assert!(
+        text_of(client)
+            .await
+            .contains("Study \"Heart Study\" created.")
+    );
     let partner = crate::invitation::partner_client(app, "heart-app", true).await;
     for (select, value) in [
         ("add-scope", "50004".to_string()),
@@ -358,7 +366,12 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
 
     // 4. A patient: look up by e-mail, create, enrol from the patient list.
     open(driver, client, app, "/portal/patients/new?org=20003").await;
-    fill_and_submit(client, "form[method=get]", &[("email", "hannah@example.org")]).await;
+    fill_and_submit(
+        client,
+        "form[method=get]",
+        &[("email", "hannah@example.org")],
+    )
+    .await;
     fill_and_submit(
         client,
         "form[action='/portal/patients/']",
@@ -384,7 +397,12 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
         .click()
         .await
         .expect("tick");
-    let study_id = study_path.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let study_id = study_path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let form = client
         .form(Locator::Css("form[action='/portal/patients/study']"))
         .await
@@ -395,7 +413,11 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
         .await
         .expect("submit");
     wait_for_new_page(client).await;
-    assert!(text_of(client).await.contains("1 patient(s) added to the study."));
+    assert!(
+        text_of(client)
+            .await
+            .contains("1 patient(s) added to the study.")
+    );
     shoot(client, "patients").await;
 
     // 5. The invitation link, with its QR code.
@@ -409,7 +431,10 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
         .await
         .expect("value")
         .unwrap_or_default();
-    assert!(client.find(Locator::Css(".qr svg")).await.is_ok(), "QR code");
+    assert!(
+        client.find(Locator::Css(".qr svg")).await.is_ok(),
+        "QR code"
+    );
     assert!(console_errors(driver, client).await.is_empty());
     shoot(client, "patient").await;
 
@@ -428,7 +453,12 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
         .send()
         .await
         .expect("consent");
-    assert_eq!(consent.status(), 200, "{}", consent.text().await.unwrap_or_default());
+    assert_eq!(
+        consent.status(),
+        200,
+        "{}",
+        consent.text().await.unwrap_or_default()
+    );
     for (value, when) in [
         (61, "2026-11-01T08:00:00Z"),
         (64, "2026-11-02T08:00:00Z"),
@@ -447,12 +477,24 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     }
 
     // 7. The researcher sees them: table, chart, study overview.
-    open(driver, client, app, &format!("/portal/observations/?org=20003&study={study_id}")).await;
+    open(
+        driver,
+        client,
+        app,
+        &format!("/portal/observations/?org=20003&study={study_id}"),
+    )
+    .await;
     let table = text_of(client).await;
     assert!(table.contains("heart rate 66 beats/min"), "{table}");
     assert!(table.contains("Hart, Hannah"));
     shoot(client, "observations").await;
-    open(driver, client, app, &format!("/portal/patients/{patient_id}/charts")).await;
+    open(
+        driver,
+        client,
+        app,
+        &format!("/portal/patients/{patient_id}/charts"),
+    )
+    .await;
     let chart = client
         .find(Locator::Css(".chart svg"))
         .await
@@ -461,7 +503,13 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     assert!(labels.contains("beats/min"), "axis label: {labels}");
     assert!(labels.contains("heart rate"), "legend: {labels}");
     shoot(client, "charts").await;
-    open(driver, client, app, &format!("/portal/studies/{study_id}/overview")).await;
+    open(
+        driver,
+        client,
+        app,
+        &format!("/portal/studies/{study_id}/overview"),
+    )
+    .await;
     assert!(text_of(client).await.contains("Hart, Hannah"));
 }
 
@@ -481,14 +529,23 @@ async fn a_viewer_sees_no_actions(app: &TestApp, driver: &Driver, client: &Clien
         // The only form a viewer may use is an invitation link (practitioners invite).
         for form in posts {
             let action = form.attr("action").await.ok().flatten().unwrap_or_default();
-            assert!(action.ends_with("/invitation"), "{path}: viewer sees {action}");
+            assert!(
+                action.ends_with("/invitation"),
+                "{path}: viewer sees {action}"
+            );
         }
     }
 }
 
 async fn withdrawal_hides_data(app: &TestApp, driver: &Driver, client: &Client) {
     log_in(driver, client, app, "mary@example.com", PASSWORD).await;
-    open(driver, client, app, "/portal/observations/?org=20003&study=30001&patient=40001").await;
+    open(
+        driver,
+        client,
+        app,
+        "/portal/observations/?org=20003&study=30001&patient=40001",
+    )
+    .await;
     assert!(text_of(client).await.contains("heart rate 67.5 beats/min"));
     open(driver, client, app, "/portal/patients/40001/charts").await;
     assert!(text_of(client).await.contains("Heart Rate"));
@@ -504,7 +561,13 @@ async fn withdrawal_hides_data(app: &TestApp, driver: &Driver, client: &Client) 
     assert!(text_of(client).await.contains("Consent withdrawn"));
 
     log_in(driver, client, app, "mary@example.com", PASSWORD).await;
-    open(driver, client, app, "/portal/observations/?org=20003&study=30001&patient=40001").await;
+    open(
+        driver,
+        client,
+        app,
+        "/portal/observations/?org=20003&study=30001&patient=40001",
+    )
+    .await;
     let table = text_of(client).await;
     assert!(!table.contains("heart rate 67.5"), "{table}");
     assert!(table.contains("systolic blood pressure 115 mmHg"));

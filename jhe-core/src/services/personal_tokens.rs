@@ -67,7 +67,10 @@ pub async fn create(
         ));
     }
     if !EXPIRY_DAYS.contains(&days) {
-        return Err(CoreError::field("expires", "Choose one of the offered expiries."));
+        return Err(CoreError::field(
+            "expires",
+            "Choose one of the offered expiries.",
+        ));
     }
     let scope = if read_write {
         READ_WRITE_SCOPE
@@ -76,7 +79,8 @@ pub async fn create(
     };
     // Normalised as every granted scope is.
     let scope = GrantedScopes::parse(scope)?.to_string();
-    let secret = jhe_kdf::try_random_token(crate::services::oauth::TOKEN_LENGTH).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let secret = jhe_kdf::try_random_token(crate::services::oauth::TOKEN_LENGTH)
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
     let access = state
         .store
         .create_access_token(NewAccessToken {
@@ -97,7 +101,11 @@ pub async fn create(
         state,
         AuditEvent::by(principal, AuditKind::TokenIssued)
             .entity(format!("PersonalAccessToken/{}", token.id))
-            .detail(format!("scope {}; expires {}", token.scope, token.expires.to_rfc3339())),
+            .detail(format!(
+                "scope {}; expires {}",
+                token.scope,
+                token.expires.to_rfc3339()
+            )),
     );
     Ok(CreatedToken { token, secret })
 }
@@ -123,7 +131,9 @@ pub async fn revoke(state: &AppState, principal: &Principal, id: Id) -> CoreResu
         .delete_personal_access_token(principal.user.id, id)
         .await?
     {
-        return Err(CoreError::NotFound("No token matches the given query.".into()));
+        return Err(CoreError::NotFound(
+            "No token matches the given query.".into(),
+        ));
     }
     crate::services::audit::record(
         state,

@@ -52,8 +52,10 @@ pub trait OAuthStore {
     ) -> StoreResult<PersonalAccessToken>;
     /// The personal access tokens of a user whose access token still exists (expired ones
     /// included until the clean-up deletes them), newest first.
-    async fn list_personal_access_tokens(&self, user_id: Id)
-    -> StoreResult<Vec<PersonalAccessToken>>;
+    async fn list_personal_access_tokens(
+        &self,
+        user_id: Id,
+    ) -> StoreResult<Vec<PersonalAccessToken>>;
     /// Revokes a personal access token of `user_id`: deletes it and its access token. `false`
     /// when the user has no such token.
     async fn delete_personal_access_token(&self, user_id: Id, id: Id) -> StoreResult<bool>;

@@ -5,7 +5,6 @@ pub mod prelude;
 
 pub mod audit_event;
 pub mod bulk_export_job;
-pub mod personal_access_token;
 pub mod client_data_source;
 pub mod codeable_concept;
 pub mod data_source;
@@ -22,6 +21,7 @@ pub mod observation_identifier;
 pub mod organization;
 pub mod patient;
 pub mod patient_organization;
+pub mod personal_access_token;
 pub mod practitioner;
 pub mod practitioner_organization;
 pub mod session;

@@ -23,11 +23,17 @@ pub(super) fn mount(route: Route) -> Route {
         .at("/portal/clients/:id/", get(client_detail))
         .at("/portal/clients/:id/delete", post(client_delete))
         .at("/portal/clients/:id/data-sources", post(client_sources))
-        .at("/portal/data-sources/", get(source_list).post(source_create))
+        .at(
+            "/portal/data-sources/",
+            get(source_list).post(source_create),
+        )
         .at("/portal/data-sources/:id/delete", post(source_delete))
         .at("/portal/data-sources/:id/scopes", post(source_scopes))
         .at("/portal/practitioners/", get(practitioner_list))
-        .at("/portal/practitioners/:id/delete", post(practitioner_delete))
+        .at(
+            "/portal/practitioners/:id/delete",
+            post(practitioner_delete),
+        )
         .at("/portal/settings/", get(setting_list).post(setting_create))
         .at("/portal/settings/:id/delete", post(setting_delete))
 }
@@ -111,7 +117,8 @@ async fn client_detail(
     let can_manage = allowed(&state, &p, Action::ManageClients)
         .await
         .unwrap_or(false);
-    let label = |d: &crate::domain::DataSource| d.name.clone().unwrap_or_else(|| format!("#{}", d.id));
+    let label =
+        |d: &crate::domain::DataSource| d.name.clone().unwrap_or_else(|| format!("#{}", d.id));
     ctx.render(
         "portal/client.html",
         json!({

@@ -123,7 +123,7 @@ pub fn chart_series(
     }
     let mut out: Vec<ChartSeries> = by_label.into_values().collect();
     for series in &mut out {
-        series.points.sort_by(|a, b| a.0.cmp(&b.0));
+        series.points.sort_by_key(|a| a.0);
     }
     out
 }
@@ -158,15 +158,15 @@ pub fn render_svg(series: &[ChartSeries], width: u32, height: u32) -> Option<Str
     let low = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let high = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let (first, last) = if first == last {
-        (first - chrono::Duration::hours(1), last + chrono::Duration::hours(1))
+        (
+            first - chrono::Duration::hours(1),
+            last + chrono::Duration::hours(1),
+        )
     } else {
         (first, last)
     };
     let pad = ((high - low).abs() * 0.1).max(1.0);
-    let unit = series
-        .first()
-        .map(|s| s.unit.clone())
-        .unwrap_or_default();
+    let unit = series.first().map(|s| s.unit.clone()).unwrap_or_default();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -196,16 +196,15 @@ pub fn render_svg(series: &[ChartSeries], width: u32, height: u32) -> Option<Str
         for (index, s) in series.iter().enumerate() {
             let colour = *COLOURS.get(index % COLOURS.len()).unwrap_or(&BLACK);
             chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
                 .ok()?
                 .label(s.label.replace('_', " "))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|p| Circle::new(*p, 3, colour.filled())),
-                )
+                .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
                 .ok()?;
         }
         chart
@@ -267,7 +266,8 @@ mod tests {
 
     #[test]
     fn points_are_sorted_and_limited_to_the_range() {
-        let hr = |v: f64| format!(r#"{{"body":{{"heart_rate":{{"value":{v},"unit":"beats/min"}}}}}}"#);
+        let hr =
+            |v: f64| format!(r#"{{"body":{{"heart_rate":{{"value":{v},"unit":"beats/min"}}}}}}"#);
         let day = |d: u32| Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap();
         let obs = vec![
             observation(1, &hr(70.0), Some(day(3))),

@@ -348,10 +348,7 @@ mod tests {
             page_request(Some("3"), Some("100")),
             PageRequest::new(3, 100)
         );
-        assert_eq!(
-            page_request(Some("x"), Some("7")),
-            PageRequest::new(1, 20)
-        );
+        assert_eq!(page_request(Some("x"), Some("7")), PageRequest::new(1, 20));
         assert_eq!(page_request(Some("0"), None), PageRequest::new(1, 20));
     }
 
@@ -363,10 +360,7 @@ mod tests {
             error_text(&CoreError::Validation(fields)),
             "name: This field is required."
         );
-        assert_eq!(
-            error_text(&CoreError::Forbidden("No.".into())),
-            "No."
-        );
+        assert_eq!(error_text(&CoreError::Forbidden("No.".into())), "No.");
         assert_eq!(
             error_text(&CoreError::Internal("secret detail".into())),
             "Something went wrong. Please try again."

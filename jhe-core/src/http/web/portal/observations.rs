@@ -86,7 +86,10 @@ async fn index(state: Data<&Arc<AppState>>, req: &Request, Query(q): Query<Param
     let params = [
         ("org", org.map(|o| o.to_string()).unwrap_or_default()),
         ("study", study.map(|s| s.to_string()).unwrap_or_default()),
-        ("patient", patient.map(|s| s.to_string()).unwrap_or_default()),
+        (
+            "patient",
+            patient.map(|s| s.to_string()).unwrap_or_default(),
+        ),
     ];
     let (rows, pager) = match &found {
         Some(f) => (
@@ -137,7 +140,13 @@ pub fn charts_of(
         }
         by_concept
             .entry(r.concept.id)
-            .or_insert_with(|| (r.concept.text.clone(), r.concept.coding_code.clone(), Vec::new()))
+            .or_insert_with(|| {
+                (
+                    r.concept.text.clone(),
+                    r.concept.coding_code.clone(),
+                    Vec::new(),
+                )
+            })
             .2
             .push(r.observation.clone());
     }
@@ -171,9 +180,7 @@ async fn patient_charts(
     };
     let p = ctx.principal.clone();
     let Ok(id) = id.parse::<Id>() else {
-        return ctx
-            .not_found(crate::services::patients::NO_PATIENT)
-            .await;
+        return ctx.not_found(crate::services::patients::NO_PATIENT).await;
     };
     let patient = match crate::services::patients::get(&state, &p, id).await {
         Ok(v) => v,
@@ -360,7 +367,11 @@ mod tests {
 
     #[test]
     fn charts_are_per_data_type_and_filtered() {
-        let rows = vec![row_of(1, 5, 2, HR), row_of(1, 5, 3, HR), row_of(1, 6, 3, HR)];
+        let rows = vec![
+            row_of(1, 5, 2, HR),
+            row_of(1, 5, 3, HR),
+            row_of(1, 6, 3, HR),
+        ];
         let all = charts_of(&rows, None, None, None);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["points"], 2);

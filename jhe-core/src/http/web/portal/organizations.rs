@@ -210,7 +210,10 @@ async fn detail(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<Strin
     };
     match id.parse::<Id>() {
         Ok(id) => detail_page(&mut ctx, id).await,
-        Err(_) => ctx.not_found("No Organization matches the given query.").await,
+        Err(_) => {
+            ctx.not_found("No Organization matches the given query.")
+                .await
+        }
     }
 }
 

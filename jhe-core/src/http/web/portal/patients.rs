@@ -25,7 +25,10 @@ pub(super) fn mount(route: Route) -> Route {
         .at("/portal/patients/:id/", get(detail))
         .at("/portal/patients/:id/edit", post(edit))
         .at("/portal/patients/:id/remove", post(remove))
-        .at("/portal/patients/:id/add-organization", post(add_organization))
+        .at(
+            "/portal/patients/:id/add-organization",
+            post(add_organization),
+        )
         .at("/portal/patients/:id/invitation", post(invite))
 }
 
@@ -136,7 +139,11 @@ async fn new_patient(
     let (orgs, org) = chosen_org(&ctx, &q).await;
     let Some(org_id) = org else {
         return ctx
-            .flash_redirect("/portal/patients/", "error", "This user does not belong to any Organization.")
+            .flash_redirect(
+                "/portal/patients/",
+                "error",
+                "This user does not belong to any Organization.",
+            )
             .await;
     };
     let org_name = orgs
@@ -210,7 +217,10 @@ async fn create(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Respo
                 "/portal/patients/new{}",
                 view::query_string(&[
                     ("org", org.map(|o| o.to_string()).unwrap_or_default()),
-                    ("email", form.get("telecom_email").cloned().unwrap_or_default()),
+                    (
+                        "email",
+                        form.get("telecom_email").cloned().unwrap_or_default()
+                    ),
                 ])
             );
             ctx.outcome(Err::<(), _>(e), &back, "").await
@@ -229,7 +239,10 @@ async fn study_change(state: Data<&Arc<AppState>>, req: &Request, body: Body) ->
         "/portal/patients/{}",
         view::query_string(&[
             ("org", form.get("org").cloned().unwrap_or_default()),
-            ("study", form.get("current_study").cloned().unwrap_or_default()),
+            (
+                "study",
+                form.get("current_study").cloned().unwrap_or_default()
+            ),
         ])
     );
     let ids: Vec<Id> = form
@@ -248,12 +261,20 @@ async fn study_change(state: Data<&Arc<AppState>>, req: &Request, body: Body) ->
     let count = ids.len();
     if form.get("action").map(String::as_str) == Some("remove") {
         let result = crate::services::studies::unenroll(&state, &p, study, Some(ids)).await;
-        ctx.outcome(result, &back, &format!("{count} patient(s) removed from the study."))
-            .await
+        ctx.outcome(
+            result,
+            &back,
+            &format!("{count} patient(s) removed from the study."),
+        )
+        .await
     } else {
         let result = crate::services::studies::enroll(&state, &p, study, Some(ids)).await;
-        ctx.outcome(result, &back, &format!("{count} patient(s) added to the study."))
-            .await
+        ctx.outcome(
+            result,
+            &back,
+            &format!("{count} patient(s) added to the study."),
+        )
+        .await
     }
 }
 

@@ -263,13 +263,7 @@ async fn delete(
     }
 }
 
-async fn change(
-    state: &Arc<AppState>,
-    req: &Request,
-    id: Id,
-    body: Body,
-    add: bool,
-) -> Response {
+async fn change(state: &Arc<AppState>, req: &Request, id: Id, body: Body, add: bool) -> Response {
     let (mut ctx, form) = match post_ctx(state, req, body).await {
         Ok(x) => x,
         Err(r) => return r,

@@ -117,8 +117,12 @@ async fn token_revoke(
     };
     let p = ctx.principal.clone();
     let result = personal_tokens::revoke(&state, &p, id).await;
-    ctx.outcome(result, "/portal/token/", "Token revoked: it no longer works.")
-        .await
+    ctx.outcome(
+        result,
+        "/portal/token/",
+        "Token revoked: it no longer works.",
+    )
+    .await
 }
 
 #[handler]

@@ -89,11 +89,7 @@ pub fn pager(path: &str, params: &[(&str, String)], request: PageRequest, total:
         all.push(("pageSize", request.size.to_string()));
         format!("{path}{}", query_string(&all))
     };
-    let first = if total == 0 {
-        0
-    } else {
-        request.offset() + 1
-    };
+    let first = if total == 0 { 0 } else { request.offset() + 1 };
     let last = (request.offset() + request.size).min(total);
     json!({
         "page": request.page,
