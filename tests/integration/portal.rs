@@ -474,6 +474,24 @@ async fn administration_pages(backend: Backend) {
         .await;
     assert!(html.contains("Setting created."), "{html}");
     assert!(html.contains("<td>portal.test</td>"));
+    let setting = {
+        use jhe_core::store::SettingStore;
+        app.db
+            .store
+            .get_setting("portal.test", None)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(setting.value, jhe_core::domain::SettingValue::Int(42));
+    let (_, html) = sam
+        .submit(
+            &format!("/portal/settings/{}/edit", setting.id),
+            &[("type", "int"), ("value", "43")],
+        )
+        .await;
+    assert!(html.contains("Setting saved."), "{html}");
+    assert!(html.contains(r#"value="43""#));
     for path in ["/portal/practitioners/", "/portal/settings/"] {
         let r = mary.get(path).await;
         assert_eq!(r.status(), 403, "{path}");
@@ -508,6 +526,30 @@ async fn administration_pages(backend: Backend) {
         .await;
     assert!(html.contains("Client created."), "{html}");
     assert!(html.contains("Portal App"));
+    let client = {
+        use jhe_core::store::ClientStore;
+        app.db
+            .store
+            .get_client_by_name("Portal App")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (_, html) = sam
+        .submit(
+            &format!("/portal/clients/{}/edit", client.id),
+            &[
+                ("name", "Portal App 2"),
+                ("invitation_url", "https://portal-app.example.org/j?c=CODE"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Client saved."), "{html}");
+    assert!(html.contains("<h1>Portal App 2</h1>"));
+    // Practitioners see clients but cannot change them.
+    let html = mary.page(&format!("/portal/clients/{}/", client.id)).await;
+    assert!(html.contains("Portal App 2"));
+    assert!(!html.contains("Edit client"));
 }
 
 both_backends! {

@@ -22,12 +22,14 @@ pub(super) fn mount(route: Route) -> Route {
         .at("/portal/clients/", get(client_list).post(client_create))
         .at("/portal/clients/:id/", get(client_detail))
         .at("/portal/clients/:id/delete", post(client_delete))
+        .at("/portal/clients/:id/edit", post(client_edit))
         .at("/portal/clients/:id/data-sources", post(client_sources))
         .at(
             "/portal/data-sources/",
             get(source_list).post(source_create),
         )
         .at("/portal/data-sources/:id/delete", post(source_delete))
+        .at("/portal/data-sources/:id/edit", post(source_edit))
         .at("/portal/data-sources/:id/scopes", post(source_scopes))
         .at("/portal/practitioners/", get(practitioner_list))
         .at(
@@ -36,6 +38,7 @@ pub(super) fn mount(route: Route) -> Route {
         )
         .at("/portal/settings/", get(setting_list).post(setting_create))
         .at("/portal/settings/:id/delete", post(setting_delete))
+        .at("/portal/settings/:id/edit", post(setting_edit))
 }
 
 fn concept(c: &crate::domain::CodeableConcept) -> Value {
@@ -198,6 +201,7 @@ async fn source_list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
             "sources": found.iter().map(|d| json!({
                 "id": d.data_source.id,
                 "name": d.data_source.name,
+                "type_key": d.data_source.source_type,
                 "type": DATA_SOURCE_TYPES.iter().find(|(k, _)| *k == d.data_source.source_type).map_or(d.data_source.source_type.as_str(), |(_, v)| *v),
                 "scopes": d.supported_scopes.iter().map(concept).collect::<Vec<_>>(),
                 "choices": all_scopes.iter().filter(|c| !d.supported_scopes.iter().any(|s| s.id == c.id)).map(concept).collect::<Vec<_>>(),
@@ -348,6 +352,7 @@ async fn setting_list(
             "settings": found.items.iter().map(|s| json!({
                 "id": s.id, "key": s.key, "setting_id": s.setting_id,
                 "type": s.value.type_name(), "value": s.value.to_json().to_string(),
+                "value_text": s.value.as_str().map_or_else(|| s.value.to_json().to_string(), str::to_string),
             })).collect::<Vec<_>>(),
             "pager": view::pager("/portal/settings/", &[], found.request, found.total),
             "types": ["string", "int", "bool", "float", "json"],
@@ -388,5 +393,72 @@ async fn setting_delete(
     let p = ctx.principal.clone();
     let result = jhe_settings::delete(&state, &p, id).await;
     ctx.outcome(result, "/portal/settings/", "Setting deleted.")
+        .await
+}
+
+#[handler]
+async fn client_edit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<Id>,
+    body: Body,
+) -> Response {
+    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = ctx.principal.clone();
+    let changes = clients::ClientChanges {
+        name: form.get("name").cloned(),
+        client_id: None,
+        invitation_url: form.get("invitation_url").map(|u| text_of(Some(u))),
+        code_verifier: None,
+    };
+    let result = clients::update(&state, &p, id, changes, false).await;
+    ctx.outcome(result, &format!("/portal/clients/{id}/"), "Client saved.")
+        .await
+}
+
+#[handler]
+async fn source_edit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<Id>,
+    body: Body,
+) -> Response {
+    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = ctx.principal.clone();
+    let changes = data_sources::DataSourceChanges {
+        name: form.get("name").cloned(),
+        source_type: form.get("type").cloned(),
+    };
+    let result = data_sources::update(&state, &p, id, changes, false).await;
+    ctx.outcome(result, "/portal/data-sources/", "Data source saved.")
+        .await
+}
+
+#[handler]
+async fn setting_edit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<Id>,
+    body: Body,
+) -> Response {
+    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = ctx.principal.clone();
+    let input = jhe_settings::SettingInput {
+        key: None,
+        setting_id: None,
+        value_type: form.get("type").cloned(),
+        value: form.get("value").map(|v| Value::String(v.clone())),
+    };
+    let result = jhe_settings::update(&state, &p, id, input, false).await;
+    ctx.outcome(result, "/portal/settings/", "Setting saved.")
         .await
 }

@@ -325,4 +325,14 @@ mod tests {
         assert!(svg.contains("<polyline"));
         assert!(render_svg(&[], 640, 320).is_none());
     }
+
+    #[test]
+    fn uploaded_labels_cannot_inject_markup() {
+        let data = r#"{"body":{"<script>alert(1)</script>":{"value":1,"unit":"<b>u</b>"}}}"#;
+        let series = chart_series(&[observation(1, data, None)], None, None);
+        let svg = render_svg(&series, 400, 200).unwrap();
+        assert!(!svg.contains("<script>"), "{svg}");
+        assert!(!svg.contains("<b>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"));
+    }
 }
