@@ -152,8 +152,18 @@ async fn a_manager_works_through_the_portal(backend: Backend) {
             &[("email", "tom@example.com"), ("role", "viewer")],
         )
         .await;
-    assert!(html.contains("tom@example.com added."));
-    assert!(html.contains("<td>tom@example.com</td><td>viewer</td>"));
+    assert!(html.contains("tom@example.com is now a viewer of this organization."));
+    assert!(html.contains("<td>tom@example.com</td>"));
+    assert!(html.contains(r#"<option value="viewer" selected>viewer</option>"#));
+    // The role changes in place.
+    let (_, html) = mary
+        .submit(
+            &format!("/portal/organizations/{child}/members"),
+            &[("email", "tom@example.com"), ("role", "member")],
+        )
+        .await;
+    assert!(html.contains("tom@example.com is now a member of this organization."));
+    assert!(!html.contains(r#"<option value="viewer" selected>viewer</option>"#));
     let (_, html) = mary
         .submit(
             &format!("/portal/organizations/{child}/members"),

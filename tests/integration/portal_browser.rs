@@ -320,11 +320,15 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     open(driver, client, app, "/portal/organizations/20003/").await;
     fill_and_submit(
         client,
-        "form[action$='/members']",
+        "form[action$='/members']:has(#member-email)",
         &[("email", "rita@example.org"), ("role", "manager")],
     )
     .await;
-    assert!(text_of(client).await.contains("rita@example.org added."));
+    assert!(
+        text_of(client)
+            .await
+            .contains("rita@example.org is now a manager of this organization.")
+    );
 
     // 3. She creates a study with a scope, a data source and a client.
     log_in(driver, client, app, "rita@example.org", "Secr3t#pass").await;

@@ -462,3 +462,26 @@ async fn setting_edit(
     ctx.outcome(result, "/portal/settings/", "Setting saved.")
         .await
 }
+
+#[handler]
+async fn practitioner_edit(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<Id>,
+    body: Body,
+) -> Response {
+    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = ctx.principal.clone();
+    let changes = users::PractitionerChanges {
+        identifier: form.get("identifier").cloned(),
+        name_family: form.get("name_family").cloned(),
+        name_given: form.get("name_given").cloned(),
+        telecom_phone: form.get("telecom_phone").cloned(),
+    };
+    let result = users::update_practitioner(&state, &p, id, changes).await;
+    ctx.outcome(result, "/portal/practitioners/", "Practitioner saved.")
+        .await
+}

@@ -307,7 +307,13 @@ async fn add_member(
         MemberKind::Practitioner,
     )
     .await;
-    ctx.outcome(result, &back, &format!("{email} added.")).await
+    let role = form.get("role").cloned().unwrap_or_default();
+    ctx.outcome(
+        result,
+        &back,
+        &format!("{email} is now a {role} of this organization."),
+    )
+    .await
 }
 
 #[handler]

@@ -48,6 +48,9 @@ pub(super) async fn my_orgs(state: &AppState, p: &Principal) -> Vec<Organization
 #[derive(serde::Deserialize)]
 struct IndexQuery {
     org: Option<String>,
+    page: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<String>,
 }
 
 #[handler]
@@ -63,11 +66,18 @@ async fn index(
     let p = ctx.principal.clone();
     let orgs = my_orgs(&state, &p).await;
     let org = q.org.as_deref().and_then(|o| o.parse::<Id>().ok());
-    let studies = match studies::list(&state, &p, org, PageRequest::new(1, 1000)).await {
-        Ok(page) => page.items,
-        Err(crate::CoreError::NotFound(_)) => Vec::new(),
+    let request = super::page_request(q.page.as_deref(), q.page_size.as_deref());
+    let found = match studies::list(&state, &p, org, request).await {
+        Ok(page) => page,
+        Err(crate::CoreError::NotFound(_)) => crate::domain::Page {
+            items: Vec::new(),
+            total: 0,
+            request,
+        },
         Err(e) => return ctx.failed(e).await,
     };
+    let studies = &found.items;
+    let params = [("org", org.map(|o| o.to_string()).unwrap_or_default())];
     let mut manageable = Vec::new();
     for o in &orgs {
         if allowed(
@@ -94,6 +104,7 @@ async fn index(
                 "icon_url": s.study.icon_url, "organization": view::organization(&s.organization),
             })).collect::<Vec<_>>(),
             "manageable_orgs": manageable,
+            "pager": view::pager("/portal/studies/", &params, found.request, found.total),
         }),
     )
     .await
