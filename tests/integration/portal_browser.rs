@@ -148,11 +148,23 @@ async fn console_errors(driver: &Driver, client: &Client) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Opens a page and checks it loaded without console errors.
+/// The visible form controls of the page without an accessible name (a `<label>`, or
+/// `aria-label`).
+const UNLABELLED: &str = "return [...document.querySelectorAll('input, select, textarea')]\
+    .filter(e => e.type !== 'hidden' && !e.closest('[hidden]'))\
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))\
+    .map(e => e.outerHTML.slice(0, 120))";
+
+/// Opens a page and checks it loaded without console errors and with a label on every control.
 async fn open(driver: &Driver, client: &Client, app: &TestApp, path: &str) {
     client.goto(&app.url(path)).await.expect("navigate");
     let errors = console_errors(driver, client).await;
     assert!(errors.is_empty(), "console errors on {path}: {errors:?}");
+    let unlabelled = client
+        .execute(UNLABELLED, vec![])
+        .await
+        .expect("label check");
+    assert_eq!(unlabelled, json!([]), "controls without a label on {path}");
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -334,6 +346,24 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     log_in(driver, client, app, "rita@example.org", "Secr3t#pass").await;
     assert_eq!(path_of(client).await, "/portal/organizations/");
     shoot(client, "organizations").await;
+    // Keyboard: the first Tab reaches the skip link, which shows a visible focus ring.
+    client
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys(&char::from(fantoccini::key::Key::Tab).to_string())
+        .await
+        .expect("tab");
+    let focus = client
+        .execute(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             return [e.className, s.outlineStyle, s.outlineWidth]",
+            vec![],
+        )
+        .await
+        .expect("focus");
+    assert_eq!(focus[0], "skip-link", "{focus}");
+    assert_ne!(focus[1], "none", "visible focus: {focus}");
     open(driver, client, app, "/portal/studies/?org=20003").await;
     fill_and_submit(
         client,
