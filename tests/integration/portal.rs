@@ -85,6 +85,14 @@ async fn navigation_and_login(backend: Backend) {
         location(&r),
         "/accounts/login/?next=%2Fportal%2Fpatients%2F"
     );
+    // Screens without the trailing slash move to the slash form (as the original's).
+    let r = anonymous
+        .get(app.url("/portal/patients?org=20003"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(location(&r), "/portal/patients/?org=20003");
     // The settings script of the original stays.
     let r = anonymous
         .get(app.url("/portal/client_settings.js"))
@@ -109,6 +117,7 @@ async fn navigation_and_login(backend: Backend) {
     assert!(html.contains("peter@example.com"));
     assert!(html.contains(">patient<"));
     // Every "Data Portal" link of the site leads somewhere.
+    assert_eq!(mary.get("/portal/nothing-here/").await.status(), 404);
     let home = mary.page("/").await;
     assert!(home.contains(r#"href="/portal/""#));
 }

@@ -44,7 +44,8 @@ pub fn mount(route: Route) -> Route {
         .at("/portal", get(to_slash))
         .at("/portal/", get(home))
         .at("/portal/static/portal.js", get(script))
-        .at("/portal/static/portal.css", get(stylesheet));
+        .at("/portal/static/portal.css", get(stylesheet))
+        .at("/portal/*rest", get(add_slash));
     let route = organizations::mount(route);
     let route = studies::mount(route);
     let route = patients::mount(route);
@@ -303,9 +304,38 @@ fn to_slash() -> Response {
         .finish()
 }
 
+/// `/portal/<screen>` without the trailing slash: `301` to the slash form (as the original);
+/// anything else under `/portal/` is a 404 page.
+#[handler]
+async fn add_slash(state: Data<&Arc<AppState>>, req: &Request) -> Response {
+    let path = req.uri().path();
+    if path == "/portal/" {
+        return home_page(&state, req).await;
+    }
+    if !path.ends_with('/') && !path.contains('.') {
+        let location = match req.uri().query() {
+            Some(q) => format!("{path}/?{q}"),
+            None => format!("{path}/"),
+        };
+        return Response::builder()
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header("Location", location)
+            .finish();
+    }
+    match ctx(&state, req).await {
+        Ok(mut c) => c.not_found("There is no such page in the portal.").await,
+        Err(r) => r,
+    }
+}
+
 #[handler]
 async fn home(state: Data<&Arc<AppState>>, req: &Request) -> Response {
-    let ctx = match ctx(&state, req).await {
+    home_page(&state, req).await
+}
+
+/// `/portal/`: the first screen of the caller's role.
+async fn home_page(state: &Arc<AppState>, req: &Request) -> Response {
+    let ctx = match ctx(state, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
