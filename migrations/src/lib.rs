@@ -19,6 +19,7 @@ mod m20261130_000003_email_case_insensitive;
 mod m20261130_000004_audit_events;
 mod m20261130_000005_bulk_export_jobs;
 mod m20261207_000007_sso;
+mod m20261207_000008_personal_access_tokens;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_audit_events::Migration),
             Box::new(m20261130_000005_bulk_export_jobs::Migration),
             Box::new(m20261207_000007_sso::Migration),
+            Box::new(m20261207_000008_personal_access_tokens::Migration),
         ]
     }
 }

@@ -61,6 +61,7 @@ const TABLES: &[&str] = &[
     "sso_login_requests",
     "sso_used_ids",
     "external_identities",
+    "personal_access_tokens",
 ];
 
 /// How many steps `down` takes to revert the migration `name` (and every later one), so that

@@ -84,7 +84,8 @@ async fn signup_verify_logout_login(backend: Backend) {
         ],
     )
     .await;
-    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/portal/", "sign-up lands on the portal");
     // Logged in at once.
     let profile = app.get("/accounts/profile/").await;
     assert_eq!(profile.status(), 200);
@@ -145,7 +146,7 @@ async fn signup_verify_logout_login(backend: Backend) {
 
     let r = login(&app, "new.person@example.org", "Secr3t#pass").await;
     assert_eq!(r.status(), 302);
-    assert_eq!(location(&r), "/accounts/profile/");
+    assert_eq!(location(&r), "/portal/");
     assert_eq!(app.get("/accounts/profile/").await.status(), 200);
 }
 
@@ -447,16 +448,16 @@ async fn login_redirects_only_within_the_site(backend: Backend) {
     let on_site = format!("{}/portal/?a=1", app.config.site_url.trim_end_matches('/'));
     for (next, expected) in [
         ("/o/authorize/?client_id=x", "/o/authorize/?client_id=x"),
-        ("https://evil.example/", "/accounts/profile/"),
-        ("//evil.example/", "/accounts/profile/"),
+        ("https://evil.example/", "/portal/"),
+        ("//evil.example/", "/portal/"),
         // Browsers drop tabs and newlines: `/\t/evil.example` is `//evil.example`.
-        ("/\t/evil.example", "/accounts/profile/"),
-        ("/\r\n/evil.example", "/accounts/profile/"),
-        ("/\n/evil.example", "/accounts/profile/"),
-        ("/\\evil.example", "/accounts/profile/"),
-        ("\\\\evil.example", "/accounts/profile/"),
-        ("javascript:alert(1)", "/accounts/profile/"),
-        ("https://evil.example@localhost/", "/accounts/profile/"),
+        ("/\t/evil.example", "/portal/"),
+        ("/\r\n/evil.example", "/portal/"),
+        ("/\n/evil.example", "/portal/"),
+        ("/\\evil.example", "/portal/"),
+        ("\\\\evil.example", "/portal/"),
+        ("javascript:alert(1)", "/portal/"),
+        ("https://evil.example@localhost/", "/portal/"),
         (on_site.as_str(), "/portal/?a=1"),
     ] {
         let token = get_form(&app, "/accounts/login/").await;

@@ -40,6 +40,8 @@ mod mcp;
 mod migrations;
 mod oauth;
 mod openapi;
+mod portal;
+mod portal_browser;
 mod reverse_proxy;
 mod safe_defaults;
 mod seed;

@@ -180,6 +180,27 @@ pub struct AccessToken {
 
 debug_redacted!(AccessToken { id, user_id, application_id, expires, scope, source_refresh_token_id, id_token_jti, created } redact { token_hash });
 
+/// A personal access token: an [`AccessToken`] a user created for a notebook or script on the
+/// portal's "Get a token" page, with the name they gave it. The secret is shown once at creation
+/// and only its hash is stored (in the access token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalAccessToken {
+    /// Primary key.
+    pub id: Id,
+    /// The owner.
+    pub user_id: Id,
+    /// The access token row.
+    pub access_token_id: Id,
+    /// The name the user gave it.
+    pub name: String,
+    /// The token's scope (space-separated SMART scopes).
+    pub scope: String,
+    /// When the token expires.
+    pub expires: DateTime<Utc>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+}
+
 /// What is needed to create an [`AccessToken`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewAccessToken {

@@ -21,6 +21,7 @@ pub mod observation_search;
 pub mod observations;
 pub mod organizations;
 pub mod patients;
+pub mod personal_tokens;
 #[cfg(feature = "demo")]
 pub mod seed;
 pub mod settings;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use super::StoreResult;
 use crate::domain::{
     AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
-    NewRefreshToken, NewSigningKey, RefreshToken, Session, SigningKey,
+    NewRefreshToken, NewSigningKey, PersonalAccessToken, RefreshToken, Session, SigningKey,
 };
 
 /// Authorization codes, tokens and signing keys of the OAuth 2.0 / OIDC server.
@@ -42,6 +42,23 @@ pub trait OAuthStore {
     async fn get_access_token(&self, token_hash: &str) -> StoreResult<Option<AccessToken>>;
     /// Deletes an access token.
     async fn delete_access_token(&self, id: Id) -> StoreResult<bool>;
+
+    /// Names an access token of `user_id` as a personal access token.
+    async fn create_personal_access_token(
+        &self,
+        user_id: Id,
+        access_token_id: Id,
+        name: &str,
+    ) -> StoreResult<PersonalAccessToken>;
+    /// The personal access tokens of a user whose access token still exists (expired ones
+    /// included until the clean-up deletes them), newest first.
+    async fn list_personal_access_tokens(
+        &self,
+        user_id: Id,
+    ) -> StoreResult<Vec<PersonalAccessToken>>;
+    /// Revokes a personal access token of `user_id`: deletes it and its access token. `false`
+    /// when the user has no such token.
+    async fn delete_personal_access_token(&self, user_id: Id, id: Id) -> StoreResult<bool>;
 
     /// Stores a refresh token.
     async fn create_refresh_token(&self, new: NewRefreshToken) -> StoreResult<RefreshToken>;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jhe_core::domain::{
     AccessToken, AuthorizationGrant, GrantRedemption, Id, NewAccessToken, NewAuthorizationGrant,
-    NewRefreshToken, NewSigningKey, RefreshToken, SigningKey,
+    NewRefreshToken, NewSigningKey, PersonalAccessToken, RefreshToken, SigningKey,
 };
 use jhe_core::store::{OAuthStore, StoreResult};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -16,7 +16,7 @@ use sea_orm::{
 
 use super::entity::{
     oauth_access_token as at, oauth_grant as grant, oauth_refresh_token as rt,
-    oauth_signing_key as key, session,
+    oauth_signing_key as key, personal_access_token as pat, session,
 };
 use super::{DbResultExt, SeaOrmStore};
 
@@ -50,6 +50,18 @@ fn access_from(m: at::Model) -> AccessToken {
         scope: m.scope,
         source_refresh_token_id: m.source_refresh_token_id,
         id_token_jti: m.id_token_jti,
+        created: m.created,
+    }
+}
+
+fn personal_from(m: pat::Model, token: &at::Model) -> PersonalAccessToken {
+    PersonalAccessToken {
+        id: m.id,
+        user_id: m.user_id,
+        access_token_id: m.access_token_id,
+        name: m.name,
+        scope: token.scope.clone(),
+        expires: token.expires,
         created: m.created,
     }
 }
@@ -221,6 +233,68 @@ impl OAuthStore for SeaOrmStore {
             .db()?
             .rows_affected
             > 0)
+    }
+
+    async fn create_personal_access_token(
+        &self,
+        user_id: Id,
+        access_token_id: Id,
+        name: &str,
+    ) -> StoreResult<PersonalAccessToken> {
+        let token = at::Entity::find_by_id(access_token_id)
+            .one(&self.db)
+            .await
+            .db()?
+            .ok_or_else(|| {
+                jhe_core::store::StoreError::NotFound(format!("access token {access_token_id}"))
+            })?;
+        let row = pat::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            access_token_id: Set(access_token_id),
+            name: Set(name.to_string()),
+            created: Set(Utc::now()),
+        }
+        .insert(&self.db)
+        .await
+        .db()?;
+        Ok(personal_from(row, &token))
+    }
+
+    async fn list_personal_access_tokens(
+        &self,
+        user_id: Id,
+    ) -> StoreResult<Vec<PersonalAccessToken>> {
+        let rows = pat::Entity::find()
+            .filter(pat::Column::UserId.eq(user_id))
+            .order_by_desc(pat::Column::Id)
+            .find_also_related(at::Entity)
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(row, token)| token.map(|t| personal_from(row, &t)))
+            .collect())
+    }
+
+    async fn delete_personal_access_token(&self, user_id: Id, id: Id) -> StoreResult<bool> {
+        let txn = self.db.begin().await.db()?;
+        let Some(row) = pat::Entity::find_by_id(id)
+            .filter(pat::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await
+            .db()?
+        else {
+            return Ok(false);
+        };
+        pat::Entity::delete_by_id(row.id).exec(&txn).await.db()?;
+        at::Entity::delete_by_id(row.access_token_id)
+            .exec(&txn)
+            .await
+            .db()?;
+        txn.commit().await.db()?;
+        Ok(true)
     }
 
     async fn create_refresh_token(&self, n: NewRefreshToken) -> StoreResult<RefreshToken> {

@@ -17,7 +17,7 @@ use crate::services::login::{self, LoginError};
 use crate::services::signup::{self, SignupForm};
 
 /// Where a login lands without `next`.
-const AFTER_LOGIN: &str = "/accounts/profile/";
+const AFTER_LOGIN: &str = "/portal/";
 
 /// A page path and the constructor of its methods.
 type Page = (&'static str, fn() -> RouteMethod);

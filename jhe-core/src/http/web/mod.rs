@@ -2,6 +2,7 @@
 
 mod accounts;
 pub mod csrf;
+pub mod portal;
 mod sso;
 
 use std::collections::HashMap;
@@ -15,7 +16,12 @@ use crate::server::AppState;
 
 /// Mounts the pages.
 pub fn mount(route: Route) -> Route {
-    sso::mount(accounts::mount(route))
+    portal::mount(sso::mount(accounts::mount(route)))
+}
+
+/// The generic error page with a status.
+pub(crate) fn templates_page(status: StatusCode, context: Value) -> Response {
+    crate::http::templates::page(status, "error.html", &context)
 }
 
 /// The home page (served at `/` through the system API, which owns the root path).

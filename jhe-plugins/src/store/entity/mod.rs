@@ -22,6 +22,7 @@ pub mod observation_identifier;
 pub mod organization;
 pub mod patient;
 pub mod patient_organization;
+pub mod personal_access_token;
 pub mod practitioner;
 pub mod practitioner_organization;
 pub mod session;
