@@ -1043,7 +1043,7 @@ async fn stdio_handler(backend: Backend) {
         server.state().clone()
     };
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let handler = jhe_core::mcp::JheMcp::with_token(state, &token);
+    let handler = jhe_core::mcp::JheMcp::with_token(state.clone(), &token);
     tokio::spawn(async move {
         if let Ok(running) = handler.serve(server_io).await {
             let _ = running.waiting().await;
@@ -1075,6 +1075,38 @@ async fn stdio_handler(backend: Backend) {
         err(&client, "get_study_count", json!({})).await,
         "The access token is invalid."
     );
+    client.cancel().await.unwrap();
+
+    // A personal access token from the portal's "Get a token" page (read-only) serves stdio.
+    let manager = {
+        use jhe_core::store::UserStore;
+        let user = app
+            .db
+            .store
+            .get_user(seeded::MANAGER)
+            .await
+            .unwrap()
+            .unwrap();
+        let practitioner = app
+            .db
+            .store
+            .get_practitioner_by_user(seeded::MANAGER)
+            .await
+            .unwrap();
+        crate::support::principal_of(user, practitioner, None)
+    };
+    let pat = jhe_core::services::personal_tokens::create(&state, &manager, "notebook", 30, false)
+        .await
+        .unwrap();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let handler = jhe_core::mcp::JheMcp::with_token(state.clone(), &pat.secret);
+    tokio::spawn(async move {
+        if let Ok(running) = handler.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let client: Client = ().serve(client_io).await.unwrap();
+    assert_eq!(ok(&client, "get_study_count", json!({})).await, json!(2));
     client.cancel().await.unwrap();
 }
 

@@ -15,6 +15,8 @@ const MARY: i64 = 10002;
 struct Pair {
     op: TestApp,
     rp: TestApp,
+    /// Where the relying party finds the provider (the provider itself, or a proxy before it).
+    issuer_origin: String,
 }
 
 /// The provider (seeded, with a public client for the relying party) and the relying party
@@ -25,8 +27,19 @@ async fn spawn_pair(
     configure: impl FnOnce(jhe_plugins::OidcIdp) -> jhe_plugins::OidcIdp,
 ) -> Pair {
     let op = spawn_seeded_with(backend, adjust_op).await;
+    let issuer_origin = op.address.clone();
+    pair_with(backend, op, issuer_origin, configure).await
+}
+
+/// The relying party for provider `op`, reached at `issuer_origin`.
+async fn pair_with(
+    backend: Backend,
+    op: TestApp,
+    issuer_origin: String,
+    configure: impl FnOnce(jhe_plugins::OidcIdp) -> jhe_plugins::OidcIdp,
+) -> Pair {
     let oidc =
-        jhe_plugins::OidcIdp::new("partner", &format!("{}/o", op.address), "rp-client", None)
+        jhe_plugins::OidcIdp::new("partner", &format!("{issuer_origin}/o"), "rp-client", None)
             .unwrap()
             .display_name("Partner Exchange");
     let rp = spawn_app_with_providers(backend, |_| {}, vec![Arc::new(configure(oidc))]).await;
@@ -46,7 +59,11 @@ async fn spawn_pair(
         })
         .await
         .unwrap();
-    Pair { op, rp }
+    Pair {
+        op,
+        rp,
+        issuer_origin,
+    }
 }
 
 impl Pair {
@@ -62,7 +79,7 @@ impl Pair {
         assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
         let location = response.headers()["location"].to_str().unwrap().to_string();
         assert!(
-            location.starts_with(&self.op.url("/o/authorize")),
+            location.starts_with(&format!("{}/o/authorize", self.issuer_origin)),
             "{location}"
         );
         location
@@ -303,7 +320,99 @@ async fn provider_key_rotation_keeps_logins_working(backend: Backend) {
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
 }
 
+/// A man in the middle between the relying party and the provider: forwards every request to
+/// `target` and flips one character of the signature of each ID token the token endpoint
+/// returns. Serves on `acceptor` until the test ends.
+fn spawn_tampering_proxy(acceptor: poem::listener::TcpAcceptor, target: String) {
+    use poem::{Request, Response};
+    let http = plain_client();
+    let endpoint = poem::endpoint::make(move |req: Request| {
+        let http = http.clone();
+        let target = target.clone();
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+            let mut forward = http.request(method, format!("{target}{path}"));
+            for (name, value) in req.headers() {
+                if name.as_str() != "content-length" {
+                    forward = forward.header(name.as_str(), value.as_bytes());
+                }
+            }
+            let body = req.into_body().into_bytes().await.unwrap_or_default();
+            let answer = forward.body(body.to_vec()).send().await.unwrap();
+            let status = answer.status().as_u16();
+            let headers = answer.headers().clone();
+            let mut bytes = answer.bytes().await.unwrap().to_vec();
+            if path.starts_with("/o/token")
+                && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                && let Some(id_token) = json["id_token"].as_str()
+            {
+                let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
+                let signature: Vec<char> = parts[2].chars().collect();
+                let middle = signature.len() / 2;
+                let flipped: String = signature
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| match (i == middle, *c) {
+                        (true, 'A') => 'B',
+                        (true, _) => 'A',
+                        (false, c) => c,
+                    })
+                    .collect();
+                parts[2] = flipped;
+                json["id_token"] = parts.join(".").into();
+                bytes = serde_json::to_vec(&json).unwrap();
+            }
+            let mut response =
+                Response::builder().status(poem::http::StatusCode::from_u16(status).unwrap());
+            for (name, value) in &headers {
+                if name.as_str() != "content-length" && name.as_str() != "transfer-encoding" {
+                    response = response.header(name.as_str(), value.as_bytes());
+                }
+            }
+            response.body(bytes)
+        }
+    });
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+}
+
+async fn tampered_id_token_signature_is_refused(backend: Backend) {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .unwrap();
+    let proxy = format!("http://127.0.0.1:{port}");
+    // The provider's public origin is the proxy (its issuer, endpoints and JWKS are reached
+    // through it); its ID tokens arrive with a broken signature.
+    let public = proxy.clone();
+    let op = spawn_seeded_with(backend, move |c| c.site_url = public).await;
+    spawn_tampering_proxy(acceptor, op.address.clone());
+    let pair = pair_with(backend, op, proxy, |p| p).await;
+    let callback = pair.at_provider(&pair.start().await).await;
+    pair.refused(
+        &callback,
+        403,
+        "ID token is not valid: Signature verification failed",
+    )
+    .await;
+}
+
 both_backends! {
+    oidc_tampered_signature => tampered_id_token_signature_is_refused;
     oidc_key_rotation => provider_key_rotation_keeps_logins_working;
     oidc_login => login_through_another_exchange;
     oidc_nonce_mismatch => nonce_mismatch_is_refused;
