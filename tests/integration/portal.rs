@@ -569,6 +569,50 @@ async fn administration_pages(backend: Backend) {
     let html = mary.page(&format!("/portal/clients/{}/", client.id)).await;
     assert!(html.contains("Portal App 2"));
     assert!(!html.contains("Edit client"));
+
+    // Clients and data sources are paged like every list that can grow (20 rows by default).
+    for i in 0..20 {
+        let (_, html) = sam
+            .submit(
+                "/portal/clients/",
+                &[
+                    ("name", &format!("Paged App {i}")),
+                    ("invitation_url", "https://paged.example.org/j?c=CODE"),
+                ],
+            )
+            .await;
+        assert!(html.contains("Client created."), "{html}");
+        let (_, html) = sam
+            .submit(
+                "/portal/data-sources/",
+                &[
+                    ("name", &format!("Paged Source {i}")),
+                    ("type", "personal_device"),
+                ],
+            )
+            .await;
+        assert!(html.contains("created"), "{html}");
+    }
+    for (path, label) in [
+        ("/portal/clients/", "Client list pages"),
+        ("/portal/data-sources/", "Data source list pages"),
+    ] {
+        let first = sam.page(path).await;
+        assert!(first.contains(label), "{path}: {first}");
+        assert!(first.contains("Page 1 of 2"), "{path}");
+        let next = "?page=2&amp;pageSize=20\" rel=\"next\"";
+        assert!(first.contains(next), "{path}: a next link");
+        let second = sam.page(&format!("{path}?page=2&pageSize=20")).await;
+        assert!(second.contains("Page 2 of 2"), "{path}");
+        assert!(
+            second.contains("Page 2 of 2") && second.contains("2 of 2"),
+            "{path}"
+        );
+        assert!(
+            second.contains("21&ndash;"),
+            "{path}: rows 21 on, on page 2"
+        );
+    }
 }
 
 both_backends! {

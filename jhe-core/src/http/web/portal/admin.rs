@@ -46,14 +46,25 @@ fn concept(c: &crate::domain::CodeableConcept) -> Value {
 }
 
 #[handler]
-async fn client_list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
+async fn client_list(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Query(q): Query<Params>,
+) -> Response {
     let mut ctx = match ctx(&state, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let p = ctx.principal.clone();
-    let found = match clients::list(&state, &p, PageRequest::new(1, 1000)).await {
-        Ok(f) => f.items,
+    let request = page_request(
+        q.get("page").map(String::as_str),
+        q.get("pageSize").map(String::as_str),
+    );
+    let (found, pager) = match clients::list(&state, &p, request).await {
+        Ok(f) => {
+            let pager = view::pager("/portal/clients/", &[], f.request, f.total);
+            (f.items, pager)
+        }
         Err(e) => return ctx.failed(e).await,
     };
     let can_manage = allowed(&state, &p, Action::ManageClients)
@@ -68,6 +79,7 @@ async fn client_list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
                 "invitation_url": c.invitation_url,
             })).collect::<Vec<_>>(),
             "can_manage": can_manage,
+            "pager": pager,
         }),
     )
     .await
@@ -178,14 +190,25 @@ async fn client_sources(
 }
 
 #[handler]
-async fn source_list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
+async fn source_list(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Query(q): Query<Params>,
+) -> Response {
     let mut ctx = match ctx(&state, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let p = ctx.principal.clone();
-    let found = match data_sources::list(&state, &p, PageRequest::new(1, 1000)).await {
-        Ok(f) => f.items,
+    let request = page_request(
+        q.get("page").map(String::as_str),
+        q.get("pageSize").map(String::as_str),
+    );
+    let (found, pager) = match data_sources::list(&state, &p, request).await {
+        Ok(f) => {
+            let pager = view::pager("/portal/data-sources/", &[], f.request, f.total);
+            (f.items, pager)
+        }
         Err(e) => return ctx.failed(e).await,
     };
     let all_scopes = data_sources::all_scopes(&state, &p)
@@ -208,6 +231,7 @@ async fn source_list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
             })).collect::<Vec<_>>(),
             "types": DATA_SOURCE_TYPES.iter().map(|(k, v)| json!({"value": k, "label": v})).collect::<Vec<_>>(),
             "can_manage": can_manage,
+            "pager": pager,
         }),
     )
     .await
