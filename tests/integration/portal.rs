@@ -605,10 +605,6 @@ async fn administration_pages(backend: Backend) {
         let second = sam.page(&format!("{path}?page=2&pageSize=20")).await;
         assert!(second.contains("Page 2 of 2"), "{path}");
         assert!(
-            second.contains("Page 2 of 2") && second.contains("2 of 2"),
-            "{path}"
-        );
-        assert!(
             second.contains("21&ndash;"),
             "{path}: rows 21 on, on page 2"
         );
