@@ -350,11 +350,7 @@ impl SamlIdp {
 
     /// E-mail domains routed to this IdP (and the only ones it may log in).
     pub fn domains<'a>(mut self, domains: impl IntoIterator<Item = &'a str>) -> Self {
-        self.domains = domains
-            .into_iter()
-            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
-            .filter(|d| !d.is_empty())
-            .collect();
+        self.domains = super::normalize_domains(domains);
         self
     }
 

@@ -167,6 +167,18 @@ pub fn charts_of(
         .collect()
 }
 
+/// The newest [`CHART_LIMIT`] observations matching `filter` that the caller may read (the data
+/// behind the charts and the study overview).
+async fn chart_rows(
+    state: &AppState,
+    principal: &crate::policy::Principal,
+    filter: ObservationFilter,
+) -> crate::error::CoreResult<Vec<ObservationRow>> {
+    let found =
+        observation_list::list(state, principal, filter, PageRequest::new(1, CHART_LIMIT)).await?;
+    Ok(found.page.items)
+}
+
 #[handler]
 async fn patient_charts(
     state: Data<&Arc<AppState>>,
@@ -186,18 +198,12 @@ async fn patient_charts(
         Ok(v) => v,
         Err(e) => return ctx.failed(e).await,
     };
-    let rows = match observation_list::list(
-        &state,
-        &p,
-        ObservationFilter {
-            patient_id: Some(id),
-            ..Default::default()
-        },
-        PageRequest::new(1, CHART_LIMIT),
-    )
-    .await
-    {
-        Ok(found) => found.page.items,
+    let filter = ObservationFilter {
+        patient_id: Some(id),
+        ..Default::default()
+    };
+    let rows = match chart_rows(&state, &p, filter).await {
+        Ok(rows) => rows,
         Err(e) => return ctx.failed(e).await,
     };
     let scopes: BTreeMap<Id, String> = rows
@@ -270,18 +276,12 @@ async fn study_overview(
         Ok(s) => s,
         Err(e) => return ctx.failed(e).await,
     };
-    let rows = match observation_list::list(
-        &state,
-        &p,
-        ObservationFilter {
-            study_id: Some(id),
-            ..Default::default()
-        },
-        PageRequest::new(1, CHART_LIMIT),
-    )
-    .await
-    {
-        Ok(found) => found.page.items,
+    let filter = ObservationFilter {
+        study_id: Some(id),
+        ..Default::default()
+    };
+    let rows = match chart_rows(&state, &p, filter).await {
+        Ok(rows) => rows,
         Err(e) => return ctx.failed(e).await,
     };
     ctx.render(
