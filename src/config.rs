@@ -101,11 +101,7 @@ impl ServerConfig {
     /// # Errors
     /// The first variable with an unusable value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| jhe_core::config::setting(&lookup, name);
         let mut config = ServerConfig {
             core: Config::from_lookup(&lookup)?,
             mail: MailConfig::from_lookup(&lookup)?,

@@ -236,11 +236,7 @@ impl Config {
     /// Builds the configuration from any variable lookup (testable without touching the process
     /// environment). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| setting(&lookup, name);
         let site_url = match get("SITE_URL") {
             Some(url) => {
                 url::Url::parse(&url).map_err(|e| ConfigError::Invalid {
@@ -348,6 +344,14 @@ impl Config {
 }
 
 /// Reads a boolean variable (`1/true/yes/on`, `0/false/no/off`, any case).
+/// The value of setting `name` through `lookup`, trimmed; `None` when unset or empty (an empty
+/// variable counts as unset everywhere settings are read).
+pub fn setting(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// Parses a boolean setting (`1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`).
 ///
 /// # Errors

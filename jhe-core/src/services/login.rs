@@ -52,7 +52,15 @@ pub async fn login(
     let result = login_unaudited(state, credentials, address).await;
     let Credentials::Password { email, .. } = credentials;
     let claimed = Some(email.trim().to_lowercase());
-    let event = match &result {
+    let event = login_event(&result, claimed);
+    crate::services::audit::record(state, event.detail(format!("from {address}")));
+    result
+}
+
+/// The audit event of a login attempt: the account on success; otherwise the address the person
+/// claimed (if any) and why it failed.
+fn login_event(result: &Result<User, LoginError>, claimed: Option<String>) -> AuditEvent {
+    match result {
         Ok(user) => AuditEvent::by_agent(
             AuditAgent {
                 user_id: Some(user.id),
@@ -74,9 +82,7 @@ pub async fn login(
             LoginError::RateLimited(m) => format!("rate limited: {m}"),
             LoginError::Core(e) => e.to_string(),
         }),
-    };
-    crate::services::audit::record(state, event.detail(format!("from {address}")));
-    result
+    }
 }
 
 async fn login_unaudited(
@@ -167,29 +173,7 @@ pub async fn complete_external(
 ) -> Result<User, LoginError> {
     let claimed = login.identity.email.trim().to_lowercase();
     let result = complete_external_unaudited(state, provider, login).await;
-    let event = match &result {
-        Ok(user) => AuditEvent::by_agent(
-            AuditAgent {
-                user_id: Some(user.id),
-                display: Some(user.email.clone()),
-                superuser: user.is_superuser,
-                ..AuditAgent::default()
-            },
-            AuditKind::Login,
-        ),
-        Err(e) => AuditEvent::by_agent(
-            AuditAgent {
-                display: Some(claimed).filter(|c| !c.is_empty()),
-                ..AuditAgent::default()
-            },
-            AuditKind::Login,
-        )
-        .failed(match e {
-            LoginError::Rejected(m) => format!("rejected: {m}"),
-            LoginError::RateLimited(m) => format!("rate limited: {m}"),
-            LoginError::Core(e) => e.to_string(),
-        }),
-    };
+    let event = login_event(&result, Some(claimed).filter(|c| !c.is_empty()));
     crate::services::audit::record(
         state,
         event.detail(format!("via {} from {address}", provider.id())),

@@ -68,11 +68,7 @@ impl MailConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] for a `SMTP_PORT` that is not a port number.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| jhe_core::config::setting(&lookup, name);
         let mut config = MailConfig::default();
         if let Some(host) = get("SMTP_HOST") {
             let port = match get("SMTP_PORT") {
