@@ -517,8 +517,143 @@ async fn bodies_and_bundles_are_bounded(backend: Backend) {
     assert_eq!(status, 413, "{body}");
 }
 
+/// Every text field of the Admin API has a length cap (the README's "Limits"): one character
+/// over it is a 400 naming the field, on every write path; the cap itself is accepted.
+async fn admin_text_fields_are_capped(backend: Backend) {
+    use jhe_core::domain::{
+        MAX_DESCRIPTION_CHARS, MAX_IDENTIFIER_BYTES, MAX_NAME_CHARS, MAX_PERSON_NAME_CHARS,
+        MAX_PHONE_CHARS, MAX_URL_CHARS,
+    };
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let sam = t.of(Caller::Superuser);
+    let over = |n: usize| "\u{e9}".repeat(n + 1);
+    let mary = t.of(Caller::Manager);
+    let cases: Vec<(Method, &str, Value, &str, usize)> = vec![
+        (
+            Method::POST,
+            "/api/v1/organizations",
+            json!({"name": over(MAX_NAME_CHARS), "type": "other", "partOf": 20001}),
+            "name",
+            MAX_NAME_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/organizations/20003",
+            json!({"name": over(MAX_NAME_CHARS)}),
+            "name",
+            MAX_NAME_CHARS,
+        ),
+        (
+            Method::POST,
+            "/api/v1/studies",
+            json!({"name": over(MAX_NAME_CHARS), "description": "d", "organization": 20003}),
+            "name",
+            MAX_NAME_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/studies/30001",
+            json!({"description": over(MAX_DESCRIPTION_CHARS)}),
+            "description",
+            MAX_DESCRIPTION_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/studies/30001",
+            json!({"iconUrl": format!("https://x.org/{}", over(MAX_URL_CHARS))}),
+            "iconUrl",
+            MAX_URL_CHARS,
+        ),
+        (
+            Method::POST,
+            "/api/v1/data_sources",
+            json!({"name": over(MAX_NAME_CHARS), "type": "personal_device"}),
+            "name",
+            MAX_NAME_CHARS,
+        ),
+        (
+            Method::POST,
+            "/api/v1/patients",
+            json!({"organizationId": 20003, "nameFamily": over(MAX_PERSON_NAME_CHARS), "nameGiven": "G", "birthDate": "2000-01-01", "telecomEmail": "capped@example.org"}),
+            "nameFamily",
+            MAX_PERSON_NAME_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/patients/40001?organizationId=20003",
+            json!({"identifier": over(MAX_IDENTIFIER_BYTES)}),
+            "identifier",
+            MAX_IDENTIFIER_BYTES,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/patients/40001?organizationId=20003",
+            json!({"telecomPhone": over(MAX_PHONE_CHARS)}),
+            "telecomPhone",
+            MAX_PHONE_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/10001",
+            json!({"firstName": over(MAX_PERSON_NAME_CHARS)}),
+            "firstName",
+            MAX_PERSON_NAME_CHARS,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/practitioners/80002",
+            json!({"nameFamily": over(MAX_PERSON_NAME_CHARS)}),
+            "nameFamily",
+            MAX_PERSON_NAME_CHARS,
+        ),
+        (
+            Method::POST,
+            "/api/v1/clients",
+            json!({"name": over(MAX_NAME_CHARS), "clientId": "capped-client", "invitation_url": "https://x.org/i", "code_verifier": "v".repeat(43)}),
+            "name",
+            MAX_NAME_CHARS,
+        ),
+        (
+            Method::POST,
+            "/api/v1/jhe_settings",
+            json!({"key": over(MAX_NAME_CHARS), "valueType": "string", "value": "v"}),
+            "key",
+            MAX_NAME_CHARS,
+        ),
+    ];
+    for (method, path, body, field, max) in cases {
+        // Patients are visible through an organisation: mary manages 40001's.
+        let token = if path.starts_with("/api/v1/patients/") {
+            mary
+        } else {
+            sam
+        };
+        let (status, answer) = api_request(&app, method.clone(), path, token, Some(body)).await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_eq!(
+            answer[field][0],
+            format!("Ensure this field has no more than {max} characters."),
+            "{method} {path}: {answer}"
+        );
+    }
+    // At the cap: accepted, and stored whole.
+    let at_cap = "\u{e9}".repeat(MAX_NAME_CHARS);
+    let (status, org) = api_request(
+        &app,
+        Method::POST,
+        "/api/v1/organizations",
+        sam,
+        Some(json!({"name": at_cap, "type": "other", "partOf": 20001})),
+    )
+    .await;
+    assert_eq!(status, 201, "{org}");
+    assert_eq!(org["name"], at_cap);
+}
+
 both_backends! {
     huge_page_numbers => huge_page_numbers_are_not_found;
+    admin_text_caps => admin_text_fields_are_capped;
     multibyte_dates => multibyte_dates_are_bad_requests;
     date_bounds => date_bounds_agree_on_both_databases;
     control_characters => control_characters_are_bad_requests;

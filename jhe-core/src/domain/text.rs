@@ -13,6 +13,93 @@ pub const MAX_IDENTIFIERS_PER_RESOURCE: usize = 100;
 /// Longest search parameter value accepted, in bytes.
 pub const MAX_SEARCH_VALUE_BYTES: usize = 4096;
 
+/// Longest name of an organisation, study, data source or client accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// Longest given or family name of a person accepted, in characters (Django's `first_name`).
+pub const MAX_PERSON_NAME_CHARS: usize = 150;
+
+/// Longest e-mail address accepted, in characters (RFC 5321 path limit, Django's `EmailField`).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// Longest free text (a study's description) accepted, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// Longest URL (an icon, an invitation link template, one redirect URI) accepted, in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// Longest telephone number accepted, in characters.
+pub const MAX_PHONE_CHARS: usize = 64;
+
+/// How a text field of a request is checked: its longest length in characters, and whether an
+/// empty (or all-blank) value is accepted. A value holding NUL is always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRule {
+    /// Longest accepted length, in characters (after trimming).
+    pub max_chars: usize,
+    /// Whether `""` (after trimming) is accepted.
+    pub blank: bool,
+}
+
+impl TextRule {
+    /// A name that may not be blank, up to [`MAX_NAME_CHARS`].
+    pub const NAME: TextRule = TextRule {
+        max_chars: MAX_NAME_CHARS,
+        blank: false,
+    };
+    /// A person's given or family name that may not be blank, up to [`MAX_PERSON_NAME_CHARS`].
+    pub const PERSON_NAME: TextRule = TextRule {
+        max_chars: MAX_PERSON_NAME_CHARS,
+        blank: false,
+    };
+    /// An e-mail address that may not be blank, up to [`MAX_EMAIL_CHARS`] (its syntax is
+    /// checked apart).
+    pub const EMAIL: TextRule = TextRule {
+        max_chars: MAX_EMAIL_CHARS,
+        blank: false,
+    };
+    /// Free text that may be empty, up to [`MAX_DESCRIPTION_CHARS`].
+    pub const DESCRIPTION: TextRule = TextRule {
+        max_chars: MAX_DESCRIPTION_CHARS,
+        blank: true,
+    };
+    /// A URL that may be empty, up to [`MAX_URL_CHARS`].
+    pub const URL: TextRule = TextRule {
+        max_chars: MAX_URL_CHARS,
+        blank: true,
+    };
+    /// A free-text external identifier that may be empty, up to [`MAX_IDENTIFIER_BYTES`]
+    /// characters.
+    pub const IDENTIFIER: TextRule = TextRule {
+        max_chars: MAX_IDENTIFIER_BYTES,
+        blank: true,
+    };
+    /// A telephone number that may be empty, up to [`MAX_PHONE_CHARS`].
+    pub const PHONE: TextRule = TextRule {
+        max_chars: MAX_PHONE_CHARS,
+        blank: true,
+    };
+
+    /// Why `value` breaks the rule (a message in the Admin API's field-error wording), or
+    /// `None` when it is accepted. `value` is judged trimmed.
+    pub fn violation(&self, value: &str) -> Option<String> {
+        if value.contains('\0') {
+            return Some("Null characters are not allowed.".into());
+        }
+        let value = value.trim();
+        if value.is_empty() && !self.blank {
+            return Some("This field may not be blank.".into());
+        }
+        if value.chars().count() > self.max_chars {
+            return Some(format!(
+                "Ensure this field has no more than {} characters.",
+                self.max_chars
+            ));
+        }
+        None
+    }
+}
+
 /// Whether `c` is a control character that FHIR strings (and this server) refuse: every C0/C1
 /// control and DEL except tab, line feed and carriage return.
 pub fn is_forbidden_control(c: char) -> bool {
@@ -69,6 +156,29 @@ pub fn control_character_path_except(value: &Value, skip: &[&str]) -> Option<Str
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn text_rules_name_what_is_wrong() {
+        assert_eq!(TextRule::NAME.violation(" Study "), None);
+        assert_eq!(
+            TextRule::NAME.violation("  ").as_deref(),
+            Some("This field may not be blank.")
+        );
+        assert_eq!(TextRule::DESCRIPTION.violation(""), None);
+        assert_eq!(
+            TextRule::DESCRIPTION.violation("a\0b").as_deref(),
+            Some("Null characters are not allowed.")
+        );
+        let long = "\u{e9}".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(
+            TextRule::NAME.violation(&long).as_deref(),
+            Some("Ensure this field has no more than 255 characters.")
+        );
+        assert_eq!(
+            TextRule::NAME.violation(&"\u{e9}".repeat(MAX_NAME_CHARS)),
+            None
+        );
+    }
 
     #[test]
     fn control_characters_are_found_with_their_path() {

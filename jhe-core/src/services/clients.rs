@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::domain::{
     ADMIN_UI_CLIENT_NAME, ClientDataSource, Id, NewOAuthClient, OAuthClient, Page, PageRequest,
-    SettingValue, keys,
+    SettingValue, TextRule, keys,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
@@ -150,14 +150,23 @@ pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<
     view(state, client, show).await
 }
 
-fn required(errors: &mut BTreeMap<String, Vec<String>>, key: &str, value: Option<&str>) {
-    if value.is_none_or(|v| v.trim().is_empty()) {
-        errors.insert(key.to_string(), vec!["This field is required.".to_string()]);
-    } else if value.is_some_and(|v| v.contains('\0')) {
-        errors.insert(
-            key.to_string(),
-            vec!["Null characters are not allowed.".to_string()],
-        );
+/// A field these forms require: missing or blank is "required" (the original's wording for
+/// clients); a present value must satisfy `rule`.
+fn required(
+    errors: &mut BTreeMap<String, Vec<String>>,
+    key: &str,
+    value: Option<&str>,
+    rule: TextRule,
+) {
+    match value {
+        Some(v) if !v.trim().is_empty() => {
+            if let Some(message) = rule.violation(v) {
+                errors.insert(key.to_string(), vec![message]);
+            }
+        }
+        _ => {
+            errors.insert(key.to_string(), vec!["This field is required.".to_string()]);
+        }
     }
 }
 
@@ -243,10 +252,25 @@ pub async fn create(
 ) -> CoreResult<ClientView> {
     require(state, principal, Action::ManageClients).await?;
     let mut errors = BTreeMap::new();
-    required(&mut errors, "name", new.name.as_deref());
-    required(&mut errors, "clientId", new.client_id.as_deref());
-    required(&mut errors, "invitation_url", new.invitation_url.as_deref());
-    required(&mut errors, "code_verifier", new.code_verifier.as_deref());
+    required(&mut errors, "name", new.name.as_deref(), TextRule::NAME);
+    required(
+        &mut errors,
+        "clientId",
+        new.client_id.as_deref(),
+        TextRule::NAME,
+    );
+    required(
+        &mut errors,
+        "invitation_url",
+        new.invitation_url.as_deref(),
+        TextRule::URL,
+    );
+    required(
+        &mut errors,
+        "code_verifier",
+        new.code_verifier.as_deref(),
+        TextRule::NAME,
+    );
     let name = new.name.unwrap_or_default().trim().to_string();
     let client_id = new.client_id.unwrap_or_default().trim().to_string();
     let invitation_url = new.invitation_url.unwrap_or_default().trim().to_string();
@@ -321,7 +345,7 @@ pub async fn update(
     let mut client = get_or_404(state, id).await?;
     let mut errors = BTreeMap::new();
     if full || changes.name.is_some() {
-        required(&mut errors, "name", changes.name.as_deref());
+        required(&mut errors, "name", changes.name.as_deref(), TextRule::NAME);
     }
     if changes.name.as_deref().map(str::trim) == Some(ADMIN_UI_CLIENT_NAME) {
         errors.insert(
@@ -330,16 +354,16 @@ pub async fn update(
         );
     }
     if let Some(client_id) = changes.client_id.as_deref().map(str::trim) {
-        required(&mut errors, "clientId", Some(client_id));
+        required(&mut errors, "clientId", Some(client_id), TextRule::NAME);
         if !client_id.is_empty() {
             check_client_id(&mut errors, client_id);
             check_unique_client_id(state, &mut errors, client_id, Some(client.id)).await?;
         }
     }
     if let Some(Some(url)) = changes.invitation_url.as_ref()
-        && url.contains('\0')
+        && let Some(message) = TextRule::URL.violation(url)
     {
-        required(&mut errors, "invitation_url", Some(url));
+        errors.insert("invitation_url".to_string(), vec![message]);
     }
     if let Some(Some(verifier)) = changes.code_verifier.as_ref()
         && !verifier.trim().is_empty()

@@ -7,14 +7,14 @@
 //! Unlike the original, whose list and detail always answer `supportedScopes: []`, a
 //! [`DataSourceView`] carries the data source's supported scopes.
 
-use std::collections::BTreeMap;
-
 use crate::domain::{
-    CodeableConcept, DataSource, Id, NewDataSource, Page, PageRequest, is_data_source_type,
+    CodeableConcept, DataSource, Id, NewDataSource, Page, PageRequest, TextRule,
+    is_data_source_type,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
+use crate::services::fields::FieldErrors;
 use crate::services::guard::require;
 
 /// The type of a data source created without one.
@@ -106,41 +106,14 @@ pub async fn get(state: &AppState, _principal: &Principal, id: Id) -> CoreResult
 }
 
 fn check_fields(changes: &DataSourceChanges, required: bool) -> CoreResult<()> {
-    let mut errors = BTreeMap::new();
-    match changes.name.as_deref().map(str::trim) {
-        Some("") => {
-            errors.insert(
-                "name".to_string(),
-                vec!["This field may not be blank.".to_string()],
-            );
-        }
-        Some(n) if n.contains('\0') => {
-            errors.insert(
-                "name".to_string(),
-                vec!["Null characters are not allowed.".to_string()],
-            );
-        }
-        None if required => {
-            errors.insert(
-                "name".to_string(),
-                vec!["This field is required.".to_string()],
-            );
-        }
-        _ => {}
-    }
+    let mut errors = FieldErrors::new();
+    errors.text("name", changes.name.as_deref(), TextRule::NAME, required);
     if let Some(t) = changes.source_type.as_deref()
         && !is_data_source_type(t)
     {
-        errors.insert(
-            "type".to_string(),
-            vec![format!("\"{t}\" is not a valid choice.")],
-        );
+        errors.add("type", format!("\"{t}\" is not a valid choice."));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CoreError::Validation(errors))
-    }
+    errors.into_result()
 }
 
 /// Creates a data source (`data_source.manage`). The name is required (the original accepts a

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Id, JheSetting, Page, PageRequest, SettingValue};
+use crate::domain::{Id, JheSetting, Page, PageRequest, SettingValue, TextRule};
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
@@ -85,10 +85,13 @@ fn check_key_and_type(
     required: bool,
 ) {
     match input.key.as_deref() {
-        Some(k) if k.trim().is_empty() => field(errors, "key", "This field may not be blank."),
-        Some(k) if k.contains('\0') => field(errors, "key", "Null characters are not allowed."),
+        Some(k) => {
+            if let Some(message) = TextRule::NAME.violation(k) {
+                field(errors, "key", message);
+            }
+        }
         None if required => field(errors, "key", "This field is required."),
-        _ => {}
+        None => {}
     }
     match input.value_type.as_deref() {
         Some(t) if !VALUE_TYPES.contains(&t) => field(

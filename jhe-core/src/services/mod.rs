@@ -9,6 +9,7 @@ pub mod consents;
 pub mod data_sources;
 pub mod fhir_consents;
 pub mod fhir_patients;
+pub mod fields;
 pub mod guard;
 pub mod jhe_settings;
 pub mod kdf;

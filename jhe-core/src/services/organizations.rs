@@ -1,12 +1,13 @@
 //! Organisations: the hierarchy, members and their roles.
 
 use crate::domain::{
-    Id, NewOrganization, Organization, Page, PageRequest, ROOT_ORGANIZATION_ID, Role,
+    Id, NewOrganization, Organization, Page, PageRequest, ROOT_ORGANIZATION_ID, Role, TextRule,
     is_organization_type,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
+use crate::services::fields::FieldErrors;
 use crate::services::guard::require;
 
 /// An organisation as the API shows it, with the caller's role and (for trees) children.
@@ -104,42 +105,16 @@ pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<
 }
 
 fn check_fields(name: Option<&str>, org_type: Option<&str>, required: bool) -> CoreResult<()> {
-    let mut errors = std::collections::BTreeMap::new();
-    match name.map(str::trim) {
-        Some("") => {
-            errors.insert(
-                "name".to_string(),
-                vec!["This field may not be blank.".to_string()],
-            );
-        }
-        None if required => {
-            errors.insert(
-                "name".to_string(),
-                vec!["This field is required.".to_string()],
-            );
-        }
-        _ => {}
-    }
+    let mut errors = FieldErrors::new();
+    errors.text("name", name, TextRule::NAME, required);
     match org_type {
         Some(t) if !is_organization_type(t) || t == "root" => {
-            errors.insert(
-                "type".to_string(),
-                vec![format!("\"{t}\" is not a valid choice.")],
-            );
+            errors.add("type", format!("\"{t}\" is not a valid choice."));
         }
-        None if required => {
-            errors.insert(
-                "type".to_string(),
-                vec!["This field is required.".to_string()],
-            );
-        }
+        None if required => errors.add("type", "This field is required."),
         _ => {}
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CoreError::Validation(errors))
-    }
+    errors.into_result()
 }
 
 /// Creates an organisation. Top-level ones (no parent, or ROOT) need a superuser; children need

@@ -11,16 +11,18 @@
 //! through an organisation needs the patient to belong to it.
 
 use crate::audit::{AuditEvent, AuditKind};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 
 use crate::domain::{
-    Id, NewPatient, NewUser, OAuthClient, Organization, Page, PageRequest, Patient, UserType, keys,
+    Id, NewPatient, NewUser, OAuthClient, Organization, Page, PageRequest, Patient, TextRule,
+    UserType, keys,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
+use crate::services::fields::FieldErrors;
 use crate::services::guard::{allowed, require, scope};
 use crate::store::PatientQuery;
 
@@ -255,61 +257,45 @@ struct CheckedFields {
     birth_date: Option<NaiveDate>,
 }
 
-/// Message of a text field holding NUL characters (PostgreSQL cannot store them).
-pub const NUL_MESSAGE: &str = "Null characters are not allowed.";
-
-fn check_fields(
-    input: &PatientInput,
-    required: bool,
-    errors: &mut BTreeMap<String, Vec<String>>,
-) -> CheckedFields {
-    for (field, value) in [
-        ("identifier", &input.identifier),
-        ("telecomPhone", &input.telecom_phone),
-        ("telecomEmail", &input.telecom_email),
-    ] {
-        if value.as_deref().is_some_and(|v| v.contains('\0')) {
-            errors.insert(field.into(), vec![NUL_MESSAGE.into()]);
-        }
-    }
-    let mut text = |field: &str, value: &Option<String>| -> Option<String> {
-        match value {
-            Some(v) if v.contains('\0') => {
-                errors.insert(field.into(), vec![NUL_MESSAGE.into()]);
-                None
-            }
-            Some(v) if v.trim().is_empty() => {
-                errors.insert(field.into(), vec!["This field may not be blank.".into()]);
-                None
-            }
-            Some(v) => Some(v.trim().to_string()),
-            None => {
-                if required {
-                    errors.insert(field.into(), vec!["This field is required.".into()]);
-                }
-                None
-            }
-        }
-    };
-    let name_family = text("nameFamily", &input.name_family);
-    let name_given = text("nameGiven", &input.name_given);
+fn check_fields(input: &PatientInput, required: bool, errors: &mut FieldErrors) -> CheckedFields {
+    errors.text(
+        "identifier",
+        input.identifier.as_deref(),
+        TextRule::IDENTIFIER,
+        false,
+    );
+    errors.text(
+        "telecomPhone",
+        input.telecom_phone.as_deref(),
+        TextRule::PHONE,
+        false,
+    );
+    let name_family = errors.text(
+        "nameFamily",
+        input.name_family.as_deref(),
+        TextRule::PERSON_NAME,
+        required,
+    );
+    let name_given = errors.text(
+        "nameGiven",
+        input.name_given.as_deref(),
+        TextRule::PERSON_NAME,
+        required,
+    );
     let birth_date = match &input.birth_date {
         Some(raw) => match parse_date(raw) {
             Some(d) => Some(d),
             None => {
-                errors.insert(
-                    "birthDate".into(),
-                    vec![
-                        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
-                            .into(),
-                    ],
+                errors.add(
+                    "birthDate",
+                    "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
                 );
                 None
             }
         },
         None => {
             if required {
-                errors.insert("birthDate".into(), vec!["This field is required.".into()]);
+                errors.add("birthDate", "This field is required.");
             }
             None
         }
@@ -318,14 +304,6 @@ fn check_fields(
         name_family,
         name_given,
         birth_date,
-    }
-}
-
-fn fail_if_any(errors: BTreeMap<String, Vec<String>>) -> CoreResult<()> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CoreError::Validation(errors))
     }
 }
 
@@ -356,30 +334,21 @@ pub async fn create(
             format!("Invalid pk \"{organization_id}\" - object does not exist."),
         ));
     }
-    let mut errors = BTreeMap::new();
-    let email = match trimmed(&input.telecom_email) {
-        None => {
-            errors.insert(
-                "telecomEmail".to_string(),
-                vec!["This field is required.".to_string()],
-            );
+    let mut errors = FieldErrors::new();
+    let email = match errors.text(
+        "telecomEmail",
+        trimmed(&input.telecom_email).as_deref(),
+        TextRule::EMAIL,
+        true,
+    ) {
+        Some(e) if !is_valid_email(&e) => {
+            errors.add("telecomEmail", "Enter a valid email address.");
             None
         }
-        Some(e) if e.contains('\0') => {
-            errors.insert("telecomEmail".to_string(), vec![NUL_MESSAGE.to_string()]);
-            None
-        }
-        Some(e) if !is_valid_email(&e) || e.chars().count() > 254 => {
-            errors.insert(
-                "telecomEmail".to_string(),
-                vec!["Enter a valid email address.".to_string()],
-            );
-            None
-        }
-        Some(e) => Some(e),
+        other => other,
     };
     let fields = check_fields(&input, true, &mut errors);
-    fail_if_any(errors)?;
+    errors.into_result()?;
     let (Some(email), Some(name_family), Some(name_given), Some(birth_date)) = (
         email,
         fields.name_family,
@@ -490,9 +459,9 @@ pub async fn update(
         None if principal.is_superuser() => {}
         None => return Err(CoreError::Forbidden(NOT_ALLOWED.into())),
     }
-    let mut errors = BTreeMap::new();
+    let mut errors = FieldErrors::new();
     let fields = check_fields(&input, full, &mut errors);
-    fail_if_any(errors)?;
+    errors.into_result()?;
     if let Some(v) = fields.name_family {
         patient.name_family = v;
     }
@@ -749,13 +718,14 @@ mod tests {
 
     #[test]
     fn missing_fields_are_reported_together() {
-        let mut errors = BTreeMap::new();
+        let mut errors = FieldErrors::new();
         check_fields(&PatientInput::default(), true, &mut errors);
+        let errors = errors.into_map();
         assert_eq!(
             errors.keys().cloned().collect::<Vec<_>>(),
             vec!["birthDate", "nameFamily", "nameGiven"]
         );
-        let mut errors = BTreeMap::new();
+        let mut errors = FieldErrors::new();
         check_fields(&PatientInput::default(), false, &mut errors);
         assert!(errors.is_empty());
     }

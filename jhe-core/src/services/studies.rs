@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 
 use crate::domain::{
     CodeableConcept, DataSource, Id, NewStudy, OAuthClient, Organization, Page, PageRequest,
-    Patient, Study, StudyClient, StudyDataSource, StudyPatient, StudyScopeRequest,
+    Patient, Study, StudyClient, StudyDataSource, StudyPatient, StudyScopeRequest, TextRule,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
+use crate::services::fields::FieldErrors;
 use crate::services::guard::{allowed, require, scope};
 use crate::services::patients::{self, PatientView};
 use crate::store::PatientQuery;
@@ -193,37 +194,24 @@ pub async fn get(state: &AppState, principal: &Principal, id: Id) -> CoreResult<
     with_organization(state, study).await
 }
 
-fn check_text(input: &StudyInput) -> CoreResult<()> {
-    let nul = crate::services::patients::NUL_MESSAGE;
-    let mut errors = BTreeMap::new();
-    for (field, value) in [
-        ("name", input.name.as_deref()),
-        ("description", input.description.as_deref()),
-        (
-            "iconUrl",
-            input.icon_url.as_ref().and_then(|u| u.as_deref()),
-        ),
-    ] {
-        if value.is_some_and(|v| v.contains('\0')) {
-            errors.insert(field.to_string(), vec![nul.to_string()]);
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CoreError::Validation(errors))
-    }
-}
-
-fn check_name(name: &Option<String>, required: bool) -> CoreResult<Option<String>> {
-    match name {
-        Some(n) if n.trim().is_empty() => {
-            Err(CoreError::field("name", "This field may not be blank."))
-        }
-        Some(n) => Ok(Some(n.trim().to_string())),
-        None if required => Err(CoreError::field("name", "This field is required.")),
-        None => Ok(None),
-    }
+/// Checks the text fields of `input`; returns the trimmed name when one was given.
+fn check_text(input: &StudyInput, name_required: bool) -> CoreResult<Option<String>> {
+    let mut errors = FieldErrors::new();
+    let name = errors.text("name", input.name.as_deref(), TextRule::NAME, name_required);
+    errors.text(
+        "description",
+        input.description.as_deref(),
+        TextRule::DESCRIPTION,
+        false,
+    );
+    errors.text(
+        "iconUrl",
+        input.icon_url.as_ref().and_then(|u| u.as_deref()),
+        TextRule::URL,
+        false,
+    );
+    errors.into_result()?;
+    Ok(name)
 }
 
 async fn check_organization(state: &AppState, organization_id: Id) -> CoreResult<()> {
@@ -252,8 +240,7 @@ pub async fn create(
     };
     require(state, principal, Action::ManageStudies { organization_id }).await?;
     check_organization(state, organization_id).await?;
-    check_text(&input)?;
-    let name = check_name(&input.name, true)?.unwrap_or_default();
+    let name = check_text(&input, true)?.unwrap_or_default();
     Ok(state
         .store
         .create_study(NewStudy {
@@ -276,7 +263,7 @@ pub async fn update(
     full: bool,
 ) -> CoreResult<Study> {
     let mut study = manageable(state, principal, id).await?;
-    check_text(&input)?;
+    let name = check_text(&input, full)?;
     if let Some(org) = input.organization
         && org != study.organization_id
     {
@@ -291,7 +278,7 @@ pub async fn update(
         check_organization(state, org).await?;
         study.organization_id = org;
     }
-    if let Some(name) = check_name(&input.name, full)? {
+    if let Some(name) = name {
         study.name = name;
     }
     if let Some(description) = input.description {

@@ -3,13 +3,14 @@
 //! superusers create, delete or promote users; patients see only themselves.
 
 use crate::domain::{
-    Id, NewPractitioner, NewUser, Organization, Page, PageRequest, Patient, Practitioner, User,
-    UserType,
+    Id, NewPractitioner, NewUser, Organization, Page, PageRequest, Patient, Practitioner, TextRule,
+    User, UserType,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
 use crate::services::accounts::{ProfileDetails, create_user_with_profile};
+use crate::services::fields::FieldErrors;
 use crate::services::guard::require;
 
 /// A user with their patient record, if any.
@@ -198,6 +199,20 @@ pub struct UserChanges {
     pub is_active: Option<bool>,
 }
 
+/// Checks the names of `changes` (may be blank, at most [`MAX_PERSON_NAME_CHARS`] characters).
+///
+/// [`MAX_PERSON_NAME_CHARS`]: crate::domain::MAX_PERSON_NAME_CHARS
+fn check_names(changes: &UserChanges) -> CoreResult<()> {
+    let rule = TextRule {
+        blank: true,
+        ..TextRule::PERSON_NAME
+    };
+    let mut errors = FieldErrors::new();
+    errors.text("firstName", changes.first_name.as_deref(), rule, false);
+    errors.text("lastName", changes.last_name.as_deref(), rule, false);
+    errors.into_result()
+}
+
 /// Creates a user (superusers only), with the profile its type implies.
 pub async fn create(
     state: &AppState,
@@ -209,6 +224,7 @@ pub async fn create(
             "Only superusers can create users.".into(),
         ));
     }
+    check_names(&changes)?;
     let email = changes.email.unwrap_or_default().trim().to_string();
     if !crate::services::signup::looks_like_email(&email) {
         return Err(CoreError::field("email", "Enter a valid email address."));
@@ -265,6 +281,7 @@ pub async fn update(
             "You cannot deactivate your own account.".into(),
         ));
     }
+    check_names(&changes)?;
     let mut user = state
         .store
         .get_user(id)
@@ -416,6 +433,29 @@ pub struct PractitionerChanges {
     pub telecom_phone: Option<String>,
 }
 
+/// Checks the text of a practitioner's fields (names may be blank here; creation requires
+/// them apart).
+fn check_practitioner(c: &PractitionerChanges, errors: &mut FieldErrors) {
+    let names = TextRule {
+        blank: true,
+        ..TextRule::PERSON_NAME
+    };
+    errors.text(
+        "identifier",
+        c.identifier.as_deref(),
+        TextRule::IDENTIFIER,
+        false,
+    );
+    errors.text("nameFamily", c.name_family.as_deref(), names, false);
+    errors.text("nameGiven", c.name_given.as_deref(), names, false);
+    errors.text(
+        "telecomPhone",
+        c.telecom_phone.as_deref(),
+        TextRule::PHONE,
+        false,
+    );
+}
+
 /// Updates a practitioner (superusers only).
 pub async fn update_practitioner(
     state: &AppState,
@@ -428,6 +468,9 @@ pub async fn update_practitioner(
         state.store.get_practitioner(id).await?.ok_or_else(|| {
             CoreError::NotFound("No Practitioner matches the given query.".into())
         })?;
+    let mut errors = FieldErrors::new();
+    check_practitioner(&c, &mut errors);
+    errors.into_result()?;
     if c.identifier.is_some() {
         p.identifier = c.identifier;
     }
@@ -474,25 +517,18 @@ pub async fn create_practitioner(
     c: PractitionerChanges,
 ) -> CoreResult<PractitionerView> {
     require(state, principal, Action::ManagePractitioners).await?;
-    let mut errors = std::collections::BTreeMap::new();
+    let mut errors = FieldErrors::new();
     for (field, value) in [("nameFamily", &c.name_family), ("nameGiven", &c.name_given)] {
         if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-            errors.insert(
-                field.to_string(),
-                vec!["This field is required.".to_string()],
-            );
+            errors.add(field, "This field is required.");
         }
     }
+    check_practitioner(&c, &mut errors);
     let email = email.map(str::trim).unwrap_or_default().to_string();
     if !crate::services::signup::looks_like_email(&email) {
-        errors.insert(
-            "telecomEmail".to_string(),
-            vec!["Enter a valid email address.".to_string()],
-        );
+        errors.add("telecomEmail", "Enter a valid email address.");
     }
-    if !errors.is_empty() {
-        return Err(CoreError::Validation(errors));
-    }
+    errors.into_result()?;
     if let Some(org) = organization_id {
         crate::services::organizations::get_or_404(state, org).await?;
     }
