@@ -264,8 +264,12 @@ async fn grow(store: &SeaOrmStore, f: &Fixture, from: u64, to: u64) -> anyhow::R
             ]);
         }
         db.execute(&insert).await?;
+        let before = (done - from) * 40 / (to - from).max(1);
         done += n;
         let width = 40;
+        if (done - from) * 40 / (to - from).max(1) == before && done < to {
+            continue;
+        }
         let filled = usize::try_from((done - from) * width / (to - from).max(1))?;
         print!(
             "\r  seeding [{}{}] {done}/{to}",
