@@ -1,25 +1,34 @@
-//! HTTP load bench of the FHIR API: boots the real server (the default assembly) on a
-//! loopback port, seeds a lab with a practitioner and a consenting patient, uploads N
-//! observations through batch Bundles, then runs searches and reads with bounded concurrency
-//! for a bounded time. Prints requests per second and latency percentiles, and fails if any
-//! request did not answer as expected.
+//! HTTP load bench: boots the real server (the default assembly) on a loopback port, on SQLite
+//! and on PostgreSQL, seeds one consenting patient with 10k / 100k / 1M observations (multi-row
+//! INSERTs, with a progress bar) and 1,000 patients visible to the practitioner, and drives each
+//! workload at fixed concurrency for a fixed time with an in-process async client (reqwest).
+//! Prints a table (requests/s, items/s, p50/p90/p99 latency, RSS) plus the raw multi-row INSERT
+//! rate measured while seeding, and writes the rows as JSON to `target/bench/http_load.json`.
+//! Fails if any request did not answer as expected.
 //!
 //! ```text
 //! cargo bench --bench http_load
-//! JHE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/jhe_bench cargo bench --bench http_load
+//! JHE_BENCH_SIZES=10000,100000 JHE_BENCH_BACKENDS=postgres cargo bench --bench http_load
 //! ```
 //!
 //! | variable | default | meaning |
 //! | --- | --- | --- |
-//! | `JHE_BENCH_DATABASE_URL` | a temporary SQLite file | database (migrated; fixtures get unique names) |
-//! | `JHE_BENCH_OBSERVATIONS` | `5000` | observations uploaded |
-//! | `JHE_BENCH_BUNDLE` | `500` | entries per batch Bundle |
-//! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight |
-//! | `JHE_BENCH_SECONDS` | `10` | duration of the search phase |
+//! | `JHE_BENCH_BACKENDS` | `sqlite,postgres` | which databases to run on |
+//! | `JHE_BENCH_POSTGRES_URL` | `postgres://postgres@127.0.0.1:5432/postgres` | server to create a scratch database `jhe_bench_…` on (dropped at the end) |
+//! | `JHE_BENCH_SIZES` | `10000,100000,1000000` | observations of the patient, grown in steps |
+//! | `JHE_BENCH_SECONDS` | `5` | duration of each workload |
+//! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight (Bundles: a quarter of it) |
+//!
+//! On PostgreSQL the plan of the keyset page query is printed at each size
+//! (`EXPLAIN (ANALYZE, BUFFERS)`, the query shape of `jhe-plugins/src/store/access.rs`).
+//! The server runs in the bench's process, so RSS is the server's plus the client's.
 
 #![allow(clippy::indexing_slicing, clippy::string_slice)] // bench code, not served
 
+use std::future::Future;
+use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -28,8 +37,16 @@ use jhe_core::Config;
 use jhe_core::domain::*;
 use jhe_core::store::*;
 use jhe_plugins::SeaOrmStore;
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+const CODE: &str = "omh:heart-rate:2.0";
+/// Rows per seeding INSERT.
+const SEED_CHUNK: u64 = 1000;
+/// Patients visible to the practitioner for the admin list.
+const LIST_PATIENTS: u64 = 1000;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,9 +56,21 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 struct Fixture {
+    org: Id,
     patient: Id,
-    study: Id,
+    concept: Id,
     device: Id,
     practitioner_token: String,
     patient_token: String,
@@ -58,7 +87,7 @@ async fn token_for(
             token_hash: jhe_kdf::sha256_hex(&token),
             user_id: Some(user_id),
             application_id: None,
-            expires: chrono::Utc::now() + chrono::Duration::hours(2),
+            expires: chrono::Utc::now() + chrono::Duration::hours(6),
             scope: scopes.to_string(),
             source_refresh_token_id: None,
             id_token_jti: None,
@@ -113,14 +142,14 @@ async fn seed(store: &SeaOrmStore) -> anyhow::Result<Fixture> {
         })
         .await?;
     store.add_patient_organization(patient.id, org.id).await?;
-    let concept = match store.find_concept(OMH_SYSTEM, "omh:heart-rate:2.0").await? {
+    let concept = match store.find_concept(OMH_SYSTEM, CODE).await? {
         Some(c) => c,
         None => {
             store
                 .create_concept(NewCodeableConcept {
                     id: None,
                     coding_system: OMH_SYSTEM.into(),
-                    coding_code: "omh:heart-rate:2.0".into(),
+                    coding_code: CODE.into(),
                     text: "Heart rate".into(),
                 })
                 .await?
@@ -147,74 +176,366 @@ async fn seed(store: &SeaOrmStore) -> anyhow::Result<Fixture> {
             source_type: "personal_device".into(),
         })
         .await?;
+    // More patients in the organisation, for the admin list (1,000 visible in all).
+    for i in 1..LIST_PATIENTS {
+        let p = store
+            .create_patient(NewPatient {
+                id: None,
+                jhe_user_id: None,
+                identifier: Some(format!("bench-{tag}-{i}")),
+                name_family: format!("Family{i}"),
+                name_given: "Given".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).context("date")?,
+                telecom_phone: None,
+            })
+            .await?;
+        store.add_patient_organization(p.id, org.id).await?;
+    }
     Ok(Fixture {
+        org: org.id,
         patient: patient.id,
-        study: study.id,
+        concept: concept.id,
         device: device.id,
         practitioner_token: token_for(store, pu.id, GrantedScopes::full_role()).await?,
         patient_token: token_for(store, patient_user.id, GrantedScopes::patient_app()).await?,
     })
 }
 
-fn observation(f: &Fixture, i: u64) -> Value {
-    let minute = i % 60;
-    let hour = (i / 60) % 24;
-    let day = 1 + (i / 1440) % 28;
-    let when = format!("2025-02-{day:02}T{hour:02}:{minute:02}:00Z");
-    let point = json!({
+fn payload(i: u64, when: &str) -> String {
+    json!({
         "header": {"uuid": uuid::Uuid::new_v4().to_string(),
                    "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "2.0"},
                    "source_creation_date_time": when, "modality": "sensed"},
         "body": {"heart_rate": {"value": 50 + i % 80, "unit": "beats/min"},
                  "effective_time_frame": {"date_time": when}}
-    });
+    })
+    .to_string()
+}
+
+fn observation(f: &Fixture, i: u64) -> Value {
+    let minute = i % 60;
+    let hour = (i / 60) % 24;
+    let day = 1 + (i / 1440) % 28;
+    let when = format!("2026-02-{day:02}T{hour:02}:{minute:02}:00Z");
     json!({
         "resourceType": "Observation",
         "status": "final",
         "identifier": [{"system": "https://bench.jhe.org", "value": uuid::Uuid::new_v4().to_string()}],
-        "code": {"coding": [{"system": OMH_SYSTEM, "code": "omh:heart-rate:2.0"}]},
+        "code": {"coding": [{"system": OMH_SYSTEM, "code": CODE}]},
         "subject": {"reference": format!("Patient/{}", f.patient)},
         "device": {"reference": format!("Device/{}", f.device)},
         "valueAttachment": {"contentType": "application/json",
-                            "data": base64::engine::general_purpose::STANDARD.encode(point.to_string())}
+                            "data": base64::engine::general_purpose::STANDARD.encode(payload(i, &when))}
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// Grows the patient's observations from `from` to `to` with multi-row INSERTs (bound values,
+/// as the store writes them); returns the rows/s of those INSERTs (the raw reference rate).
+async fn grow(store: &SeaOrmStore, f: &Fixture, from: u64, to: u64) -> anyhow::Result<f64> {
+    let db = store.connection();
+    let backend = db.get_database_backend();
+    let base = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")?.to_utc();
+    let started = Instant::now();
+    let mut done = from;
+    while done < to {
+        let n = SEED_CHUNK.min(to - done);
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new("observations")).columns([
+            Alias::new("subject_patient_id"),
+            Alias::new("codeable_concept_id"),
+            Alias::new("data_source_id"),
+            Alias::new("value_attachment_data"),
+            Alias::new("content_type"),
+            Alias::new("status"),
+            Alias::new("effective_start"),
+            Alias::new("last_updated"),
+        ]);
+        for i in done..done + n {
+            let at = base + chrono::Duration::seconds(i64::try_from(i)?);
+            insert.values_panic([
+                f.patient.into(),
+                f.concept.into(),
+                f.device.into(),
+                payload(i, &at.to_rfc3339()).into(),
+                "application/json".into(),
+                "final".into(),
+                at.into(),
+                at.into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+        let before = (done - from) * 40 / (to - from).max(1);
+        done += n;
+        let width = 40;
+        if (done - from) * 40 / (to - from).max(1) == before && done < to {
+            continue;
+        }
+        let filled = usize::try_from((done - from) * width / (to - from).max(1))?;
+        print!(
+            "\r  seeding [{}{}] {done}/{to}",
+            "#".repeat(filled),
+            " ".repeat(usize::try_from(width)? - filled)
+        );
+        let _ = std::io::stdout().flush();
     }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    let rate = (to - from) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    println!("  ({rate:.0} rows/s)");
+    if backend == sea_orm::DbBackend::Postgres {
+        // Autovacuum would analyze the freshly filled table within a minute; do it now rather
+        // than measure plans made for an empty table.
+        db.execute_unprepared("VACUUM ANALYZE observations").await?;
+    }
+    Ok(rate)
 }
 
-fn report(label: &str, requests: usize, elapsed: Duration, mut latencies: Vec<Duration>) {
+/// A keyset cursor `depth` rows into the patient's observations (newest first).
+async fn cursor_at(
+    store: &SeaOrmStore,
+    f: &Fixture,
+    depth: u64,
+    total: u64,
+) -> anyhow::Result<String> {
+    let db = store.connection();
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            if backend == sea_orm::DbBackend::Postgres {
+                "SELECT last_updated, id FROM observations WHERE subject_patient_id = $1 \
+                 ORDER BY last_updated DESC, id DESC LIMIT 1 OFFSET $2"
+            } else {
+                "SELECT last_updated, id FROM observations WHERE subject_patient_id = ? \
+                 ORDER BY last_updated DESC, id DESC LIMIT 1 OFFSET ?"
+            },
+            [f.patient.into(), i64::try_from(depth)?.into()],
+        ))
+        .await?
+        .context("no row at that depth")?;
+    let at: chrono::DateTime<chrono::Utc> = row.try_get_by_index(0)?;
+    let id: i64 = row.try_get_by_index(1)?;
+    let cursor = KeysetCursor {
+        last_updated: at,
+        id,
+        total: Some(total),
+    };
+    cursor.to_token().context("cursor")
+}
+
+/// Prints `EXPLAIN (ANALYZE, BUFFERS)` of a keyset page of the consented search (PostgreSQL).
+async fn explain(store: &SeaOrmStore, f: &Fixture, token: &str) -> anyhow::Result<()> {
+    let cursor = KeysetCursor::parse(token).context("cursor")?;
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM observations \
+         WHERE subject_patient_id IN ({p}) AND codeable_concept_id IN ({c}) \
+         AND subject_patient_id = {p} \
+         AND (last_updated, id) < ('{at}'::timestamptz, {id}) \
+         ORDER BY last_updated DESC, id DESC LIMIT 101",
+        p = f.patient,
+        c = f.concept,
+        at = cursor.last_updated.to_rfc3339(),
+        id = cursor.id,
+    );
+    let rows = store
+        .connection()
+        .query_all_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await?;
+    println!("  plan of a deep keyset page:");
+    for row in rows {
+        let line: String = row.try_get_by_index(0)?;
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Runs `request(n)` (returning the items it handled) from `concurrency` tasks for `seconds`.
+async fn drive<F, Fut>(
+    backend: &str,
+    size: u64,
+    workload: &str,
+    concurrency: usize,
+    seconds: u64,
+    request: F,
+) -> anyhow::Result<Value>
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, String>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counter = Arc::new(AtomicU64::new(0));
+    let items = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (request, counter, items) = (request.clone(), counter.clone(), items.clone());
+        let (latencies, failures) = (latencies.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                match request(n).await {
+                    Ok(k) => {
+                        items.fetch_add(k, Ordering::Relaxed);
+                    }
+                    Err(e) => failures.lock().await.push(e),
+                }
+                mine.push(t.elapsed());
+            }
+            latencies.lock().await.extend(mine);
+        }));
+    }
+    for worker in workers {
+        worker.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let mut latencies = std::mem::take(&mut *latencies.lock().await);
     latencies.sort();
+    let failures = failures.lock().await;
+    if let Some(first) = failures.first() {
+        bail!(
+            "{workload}: {} requests failed, e.g. {first}",
+            failures.len()
+        );
+    }
+    let row = json!({
+        "backend": backend,
+        "observations": size,
+        "workload": workload,
+        "concurrency": concurrency,
+        "requests": latencies.len(),
+        "req_per_s": latencies.len() as f64 / elapsed,
+        "items_per_s": items.load(Ordering::Relaxed) as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p90_ms": percentile(&latencies, 0.90),
+        "p99_ms": percentile(&latencies, 0.99),
+        "rss_mb": rss_mb(),
+    });
     println!(
-        "{label:<28} {requests:>7} requests in {:>6.2}s  {:>8.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-        elapsed.as_secs_f64(),
-        requests as f64 / elapsed.as_secs_f64().max(1e-9),
-        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        "{:<10} {:>8} {:<34} {:>3} {:>9.1} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>7.0}",
+        backend,
+        size,
+        workload,
+        concurrency,
+        row["req_per_s"].as_f64().unwrap_or(0.0),
+        row["items_per_s"].as_f64().unwrap_or(0.0),
+        row["p50_ms"].as_f64().unwrap_or(0.0),
+        row["p90_ms"].as_f64().unwrap_or(0.0),
+        row["p99_ms"].as_f64().unwrap_or(0.0),
+        row["rss_mb"].as_f64().unwrap_or(0.0),
+    );
+    Ok(row)
+}
+
+fn header() {
+    println!(
+        "{:<10} {:>8} {:<34} {:>3} {:>9} {:>10} {:>8} {:>8} {:>8} {:>7}",
+        "backend",
+        "obs",
+        "workload",
+        "c",
+        "req/s",
+        "items/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "RSS MB"
     );
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let total = env_number("JHE_BENCH_OBSERVATIONS", 5000);
-    let bundle_size = env_number("JHE_BENCH_BUNDLE", 500);
-    let concurrency = env_number("JHE_BENCH_CONCURRENCY", 8) as usize;
-    let seconds = env_number("JHE_BENCH_SECONDS", 10);
+/// GETs `url` and counts the items of the answer (`entry` of a Bundle, `results` of a page).
+async fn get_items(client: &reqwest::Client, url: &str, token: &str) -> Result<u64, String> {
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url}: {status} {body}"));
+    }
+    let n = body["entry"]
+        .as_array()
+        .or_else(|| body["results"].as_array())
+        .map_or(1, Vec::len);
+    Ok(n as u64)
+}
 
-    let temp = std::env::temp_dir().join(format!("jhe_bench_{}.db", uuid::Uuid::new_v4().simple()));
-    let url = std::env::var("JHE_BENCH_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", temp.display()));
-    let store = SeaOrmStore::connect(&url).await?;
+async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: String,
+    expect_created: u64,
+) -> Result<u64, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url}: {status} {body}"));
+    }
+    let created = match body["entry"].as_array() {
+        Some(entries) => entries
+            .iter()
+            .filter(|e| e["response"]["status"] == "201 Created")
+            .count() as u64,
+        None => 1,
+    };
+    if created != expect_created {
+        return Err(format!("{url}: {created} of {expect_created} created"));
+    }
+    Ok(created)
+}
+
+/// The patient's observation count, through FHIR `_summary=count`.
+async fn count(client: &reqwest::Client, origin: &str, f: &Fixture) -> anyhow::Result<u64> {
+    let body: Value = client
+        .get(format!(
+            "{origin}/fhir/r5/Observation?patient={}&_summary=count",
+            f.patient
+        ))
+        .bearer_auth(&f.practitioner_token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["total"].as_u64().context("total")
+}
+
+async fn start_server(url: &str) -> anyhow::Result<(SeaOrmStore, String)> {
+    let store = SeaOrmStore::connect(url).await?;
     store.migrate().await?;
-    let fixture = seed(&store).await?;
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     drop(listener);
@@ -224,7 +545,7 @@ async fn main() -> anyhow::Result<()> {
             site_url: origin.clone(),
             ..Config::default()
         },
-        database_url: url.clone(),
+        database_url: url.to_string(),
         bind: address.to_string(),
         mail: jhe::plugins::MailConfig {
             smtp: None,
@@ -241,276 +562,272 @@ async fn main() -> anyhow::Result<()> {
             .run(endpoint)
             .await;
     });
-    let client = reqwest::Client::builder().build()?;
-    for _ in 0..100 {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
         if client.get(format!("{origin}/health")).send().await.is_ok() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    println!(
-        "jhe-rs {} FHIR load bench on {} ({} observations, Bundles of {bundle_size}, concurrency {concurrency}, {seconds}s)",
-        jhe_core::http::version(),
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
-        total
-    );
+    Ok((store, origin))
+}
 
-    // 1. Upload through batch Bundles (as the patient's app would).
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    let mut uploaded = 0u64;
-    let mut i = 0u64;
-    while i < total {
-        let n = bundle_size.min(total - i);
-        let entries: Vec<Value> = (i..i + n)
-            .map(|k| json!({"resource": observation(&fixture, k), "request": {"method": "POST", "url": "Observation"}}))
-            .collect();
-        let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
-        let t = Instant::now();
-        let response = client
-            .post(format!("{origin}/fhir/r5/"))
-            .bearer_auth(&fixture.patient_token)
-            .header("content-type", "application/fhir+json")
-            .body(bundle.to_string())
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        latencies.push(t.elapsed());
-        if !status.is_success() {
-            bail!("upload Bundle answered {status}: {body}");
+async fn run_backend(
+    backend: &str,
+    url: &str,
+    sizes: &[u64],
+    concurrency: usize,
+    seconds: u64,
+    rows: &mut Vec<Value>,
+    reference: &mut Vec<Value>,
+) -> anyhow::Result<()> {
+    let (store, origin) = start_server(url).await?;
+    println!("\n== {backend}: seeding the fixture and {LIST_PATIENTS} patients");
+    let f = Arc::new(seed(&store).await?);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let mut have = 0u64;
+    for (step, &size) in sizes.iter().enumerate() {
+        println!("\n== {backend}: {size} observations");
+        let rate = grow(&store, &f, have, size).await?;
+        reference.push(json!({"backend": backend, "observations": size,
+                              "raw_multi_row_insert_rows_per_s": rate}));
+        have = size;
+        // Uploads add rows; count what is there now.
+        let total = count(&client, &origin, &f).await?;
+        let deep = cursor_at(&store, &f, total.saturating_sub(150), total).await?;
+        if backend == "postgres" {
+            explain(&store, &f, &deep).await?;
         }
-        let created = body["entry"]
-            .as_array()
-            .map(|e| {
-                e.iter()
-                    .filter(|e| e["response"]["status"] == "201 Created")
-                    .count()
-            })
-            .unwrap_or(0) as u64;
-        if created != n {
-            bail!("only {created} of {n} entries were created: {body}");
-        }
-        uploaded += created;
-        i += n;
-    }
-    let elapsed = started.elapsed();
-    report("upload (Bundles)", latencies.len(), elapsed, latencies);
-    println!(
-        "{:<28} {uploaded:>7} observations          {:>8.1} obs/s",
-        "",
-        uploaded as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-
-    // PostgreSQL plans from table statistics; autovacuum would analyze the freshly filled
-    // table within a minute, so do it now rather than measure plans for an empty table.
-    if !url.starts_with("sqlite") {
-        use sea_orm::ConnectionTrait;
-        store.connection().execute_unprepared("ANALYZE").await?;
-        println!("(ANALYZE run after the upload, as autovacuum would)");
-    }
-
-    // 2. Searches and reads, bounded concurrency, bounded time.
-    let ids_page: Value = client
-        .get(format!(
-            "{origin}/fhir/r5/Observation?patient={}&_count=100",
-            fixture.patient
-        ))
-        .bearer_auth(&fixture.practitioner_token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ids: Vec<String> = ids_page["entry"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["resource"]["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if ids.is_empty() {
-        bail!("the search found nothing: {ids_page}");
-    }
-    let queries: Vec<(String, Option<u64>)> = vec![
-        (
-            format!("/FHIR/R5/Observation?patient={}&_count=20", fixture.patient),
-            Some(total),
-        ),
-        (
-            format!(
-                "/FHIR/R5/Observation?patient._has:Group:member:_id={}&_count=100",
-                fixture.study
-            ),
-            Some(total),
-        ),
-        (
-            format!(
-                "/fhir/r5/Observation?patient={}&code=https%3A%2F%2Fw3id.org%2Fopenmhealth%7Comh%3Aheart-rate%3A2.0&date=ge2025-02-02&date=lt2025-02-03&_count=50",
-                fixture.patient
-            ),
-            None,
-        ),
-        (
-            format!(
-                "/fhir/r5/Observation?patient={}&_count=20&_page=5",
-                fixture.patient
-            ),
-            Some(total),
-        ),
-        (
-            format!("/fhir/r5/Patient?_has:Group:member:_id={}", fixture.study),
-            Some(1),
-        ),
-    ];
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..concurrency {
-        let client = client.clone();
-        let origin = origin.clone();
-        let token = fixture.practitioner_token.clone();
-        let queries = queries.clone();
-        let ids = ids.clone();
-        let latencies = latencies.clone();
-        let failures = failures.clone();
-        workers.push(tokio::spawn(async move {
-            let mut n = worker;
-            while Instant::now() < deadline {
-                n += 1;
-                let (path, expected_total) = if n % 6 == 5 {
-                    (format!("/fhir/r5/Observation/{}", ids[n % ids.len()]), None)
-                } else {
-                    queries[n % queries.len()].clone()
-                };
-                let t = Instant::now();
-                let result = client
-                    .get(format!("{origin}{path}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await;
-                let outcome = match result {
-                    Ok(response) => {
-                        let status = response.status();
-                        match response.json::<Value>().await {
-                            Ok(body) if status.is_success() => match expected_total {
-                                Some(expected) if body["total"].as_u64() != Some(expected) => {
-                                    Err(format!(
-                                        "{path}: total {} instead of {expected}",
-                                        body["total"]
-                                    ))
-                                }
-                                _ => Ok(()),
-                            },
-                            Ok(body) => Err(format!("{path}: {status} {body}")),
-                            Err(e) => Err(format!("{path}: {e}")),
-                        }
-                    }
-                    Err(e) => Err(format!("{path}: {e}")),
-                };
-                let elapsed = t.elapsed();
-                latencies.lock().await.push(elapsed);
-                if let Err(e) = outcome {
-                    failures.lock().await.push(e);
+        header();
+        let run =
+            |workload: &'static str, c: usize, make: Arc<dyn Fn(u64) -> String + Send + Sync>| {
+                let (client, token) = (client.clone(), f.practitioner_token.clone());
+                async move {
+                    drive(backend, size, workload, c, seconds, move |n| {
+                        let (client, token, url) = (client.clone(), token.clone(), make(n));
+                        async move { get_items(&client, &url, &token).await }
+                    })
+                    .await
                 }
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await?;
-    }
-    let elapsed = started.elapsed();
-    let latencies = std::mem::take(&mut *latencies.lock().await);
-    let requests = latencies.len();
-    report("search + read (mixed)", requests, elapsed, latencies);
-    // 3. Paging depth: does a deep page cost more than the first? Walk every `next` link (keyset
-    //    cursor) of a patient's observations, on the FHIR API and on the Admin API, and compare
-    //    the first pages with the last ones; then the same with plain page numbers (offset).
-    for (label, first, next_of) in [
-        (
-            "FHIR next links (cursor)",
-            format!(
-                "{origin}/fhir/r5/Observation?patient={}&_count=20",
-                fixture.patient
-            ),
-            "fhir",
-        ),
-        (
-            "Admin API next links (cursor)",
-            format!(
-                "{origin}/api/v1/observations?patientId={}&pageSize=20",
-                fixture.patient
-            ),
-            "api",
-        ),
-    ] {
-        let mut url = Some(first);
-        let mut timings = Vec::new();
-        while let Some(current) = url.take() {
-            let t = Instant::now();
-            let body: Value = client
-                .get(&current)
-                .bearer_auth(&fixture.practitioner_token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            timings.push(t.elapsed());
-            url = if next_of == "fhir" {
-                body["link"].as_array().and_then(|links| {
-                    links
-                        .iter()
-                        .find(|l| l["relation"] == "next")
-                        .and_then(|l| l["url"].as_str().map(str::to_string))
-                })
-            } else {
-                body["next"].as_str().map(str::to_string)
             };
-        }
-        let pages = timings.len();
-        let mean = |d: &[Duration]| d.iter().sum::<Duration>() / (d.len().max(1) as u32);
-        let head = mean(&timings[..pages.min(5)]);
-        let tail = mean(&timings[pages.saturating_sub(5)..]);
-        println!(
-            "{label}: {pages} pages; first 5 pages {head:.2?} each, last 5 pages {tail:.2?} each"
+        let o = origin.clone();
+        rows.push(
+            run(
+                "GET /health",
+                concurrency,
+                Arc::new(move |_| format!("{o}/health")),
+            )
+            .await?,
         );
-    }
-    let last_page = total.div_ceil(20);
-    for page in [1, last_page] {
-        let t = Instant::now();
-        let status = client
-            .get(format!(
-                "{origin}/fhir/r5/Observation?patient={}&_count=20&_page={page}",
-                fixture.patient
-            ))
-            .bearer_auth(&fixture.practitioner_token)
-            .send()
-            .await?
-            .status();
-        if !status.is_success() {
-            bail!("_page={page} answered {status}");
+        let (o, p) = (origin.clone(), f.patient);
+        rows.push(
+            run(
+                "FHIR search, first page (100)",
+                concurrency,
+                Arc::new(move |_| format!("{o}/fhir/r5/Observation?patient={p}&_count=100")),
+            )
+            .await?,
+        );
+        let (o, d) = (origin.clone(), deep.clone());
+        rows.push(
+            run(
+                "FHIR search, last page, next link",
+                concurrency,
+                Arc::new(move |_| {
+                    format!("{o}/fhir/r5/Observation?patient={p}&_count=100&_cursor={d}")
+                }),
+            )
+            .await?,
+        );
+        let o = origin.clone();
+        let last_page = total.div_ceil(100);
+        rows.push(
+            run(
+                "FHIR search, last page, _page",
+                concurrency,
+                Arc::new(move |_| {
+                    format!("{o}/fhir/r5/Observation?patient={p}&_count=100&_page={last_page}")
+                }),
+            )
+            .await?,
+        );
+        let (o, d) = (origin.clone(), deep.clone());
+        rows.push(
+            run(
+                "Admin observations, last page, next",
+                concurrency,
+                Arc::new(move |_| {
+                    format!("{o}/api/v1/observations?patientId={p}&pageSize=100&cursor={d}")
+                }),
+            )
+            .await?,
+        );
+        if step == 0 {
+            let (o, org) = (origin.clone(), f.org);
+            rows.push(
+                run(
+                    "Admin patients (100 of 1000)",
+                    concurrency,
+                    Arc::new(move |n| {
+                        format!(
+                            "{o}/api/v1/patients?organizationId={org}&pageSize=100&page={}",
+                            1 + n % 10
+                        )
+                    }),
+                )
+                .await?,
+            );
+            let (client2, o, fx) = (client.clone(), origin.clone(), f.clone());
+            rows.push(
+                drive(
+                    backend,
+                    size,
+                    "FHIR upload, single",
+                    concurrency,
+                    seconds,
+                    move |n| {
+                        let (client, url, token) = (
+                            client2.clone(),
+                            format!("{o}/fhir/r5/Observation"),
+                            fx.patient_token.clone(),
+                        );
+                        let body = observation(&fx, n).to_string();
+                        async move { post_json(&client, &url, &token, body, 1).await }
+                    },
+                )
+                .await?,
+            );
+            let (client2, o, fx) = (client.clone(), origin.clone(), f.clone());
+            rows.push(
+                drive(
+                    backend,
+                    size,
+                    "FHIR upload, 100-entry Bundle",
+                    (concurrency / 4).max(1),
+                    seconds,
+                    move |n| {
+                        let entries: Vec<Value> = (0..100)
+                            .map(|k| {
+                                json!({"resource": observation(&fx, n * 100 + k),
+                                            "request": {"method": "POST", "url": "Observation"}})
+                            })
+                            .collect();
+                        let body =
+                            json!({"resourceType": "Bundle", "type": "batch", "entry": entries})
+                                .to_string();
+                        let (client, url, token) = (
+                            client2.clone(),
+                            format!("{o}/fhir/r5/"),
+                            fx.patient_token.clone(),
+                        );
+                        async move { post_json(&client, &url, &token, body, 100).await }
+                    },
+                )
+                .await?,
+            );
+            // The uploads' rows count towards the next size.
+            have = count(&client, &origin, &f).await?;
         }
-        println!("FHIR _page={page} (offset): {:.2?}", t.elapsed());
     }
+    store.connection().clone().close().await.ok();
+    Ok(())
+}
 
-    let failures = failures.lock().await;
-    let _ = std::fs::remove_file(&temp);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let backends = env_list("JHE_BENCH_BACKENDS", "sqlite,postgres");
+    let mut sizes: Vec<u64> = env_list("JHE_BENCH_SIZES", "10000,100000,1000000")
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    sizes.sort_unstable();
+    let concurrency = usize::try_from(env_number("JHE_BENCH_CONCURRENCY", 8))?;
+    let seconds = env_number("JHE_BENCH_SECONDS", 5);
+    println!(
+        "jhe-rs {} HTTP load bench: sizes {sizes:?}, concurrency {concurrency}, {seconds}s per workload",
+        jhe_core::http::version()
+    );
+    let mut rows = Vec::new();
+    let mut reference = Vec::new();
+    for backend in &backends {
+        match backend.as_str() {
+            "sqlite" => {
+                let path = std::env::temp_dir()
+                    .join(format!("jhe_bench_{}.db", uuid::Uuid::new_v4().simple()));
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let result = run_backend(
+                    "sqlite",
+                    &url,
+                    &sizes,
+                    concurrency,
+                    seconds,
+                    &mut rows,
+                    &mut reference,
+                )
+                .await;
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                result?;
+            }
+            "postgres" => {
+                let admin_url = std::env::var("JHE_BENCH_POSTGRES_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("jhe_bench_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                let url = match admin_url.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => bail!("JHE_BENCH_POSTGRES_URL has no database part"),
+                };
+                let result = run_backend(
+                    "postgres",
+                    &url,
+                    &sizes,
+                    concurrency,
+                    seconds,
+                    &mut rows,
+                    &mut reference,
+                )
+                .await;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+                result?;
+            }
+            other => bail!("unknown backend {other}: use sqlite and/or postgres"),
+        }
     }
-    if !failures.is_empty() {
-        bail!(
-            "{} of {requests} requests failed, e.g. {}",
-            failures.len(),
-            failures.first().cloned().unwrap_or_default()
+    println!("\nraw multi-row INSERT reference (rows/s, while seeding):");
+    for r in &reference {
+        println!(
+            "  {:<10} up to {:>8}: {:>9.0}",
+            r["backend"].as_str().unwrap_or(""),
+            r["observations"],
+            r["raw_multi_row_insert_rows_per_s"].as_f64().unwrap_or(0.0)
         );
     }
-    println!("every request succeeded");
+    println!("RSS at the end: {:.0} MB", rss_mb());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("http_load.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&json!({
+            "version": jhe_core::http::version(),
+            "concurrency": concurrency,
+            "seconds": seconds,
+            "rows": rows,
+            "raw_insert_reference": reference,
+            "rss_mb_end": rss_mb(),
+        }))?,
+    )?;
+    println!("written to {}", out.display());
     Ok(())
 }

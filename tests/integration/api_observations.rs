@@ -274,6 +274,83 @@ async fn list_and_detail(backend: Backend) {
     );
 }
 
+/// `next` links page by keyset and carry the first page's count, so a later page does not
+/// count again; plain page numbers (offset) still work and agree with the links.
+async fn keyset_links_carry_the_count(backend: Backend) {
+    let app = spawn_seeded(backend).await;
+    let t = CallerTokens::new(&app).await;
+    let mary = t.of(Caller::Manager);
+    let get = |url: String| {
+        let token = mary.unwrap().to_string();
+        async move {
+            let response = crate::support::plain_client()
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let first = get(format!("{}/api/v1/observations?pageSize=2", app.address)).await;
+    assert_eq!(first["count"], 5);
+    let next = first["next"].as_str().unwrap().to_string();
+    assert!(next.contains("cursor="), "{next}");
+    assert!(next.contains("_5&"), "the link carries the count: {next}");
+    let page2 = get(format!(
+        "{}/api/v1/observations?pageSize=2&page=2",
+        app.address
+    ))
+    .await;
+    assert_eq!(ids(&page2), vec![60003, 60002]);
+
+    // A row added after the first page: the walk keeps the first page's count and still sees
+    // only older rows (newest first), while a fresh first page counts again.
+    app.db
+        .store
+        .create_observations(vec![NewObservation {
+            id: None,
+            subject_patient_id: 40002,
+            codeable_concept_id: 50002,
+            data_source_id: None,
+            value_attachment_data: "{}".into(),
+            content_type: "application/json".into(),
+            status: "final".into(),
+            effective_start: Some(Utc::now()),
+            effective_end: None,
+            identifiers: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    let second = get(next).await;
+    assert_eq!(second["count"], 5);
+    assert_eq!(
+        ids(&second),
+        ids(&page2),
+        "the link and the page number agree"
+    );
+    let third = get(second["next"].as_str().unwrap().to_string()).await;
+    assert_eq!(
+        (third["count"].clone(), ids(&third)),
+        (json!(5), vec![60001])
+    );
+    assert_eq!(third["next"], Value::Null);
+    // Page numbers count every time (offset paging, as the original).
+    let by_offset = get(format!(
+        "{}/api/v1/observations?pageSize=2&page=3",
+        app.address
+    ))
+    .await;
+    assert_eq!(
+        (by_offset["count"].clone(), ids(&by_offset)),
+        (json!(6), vec![60002, 60001])
+    );
+    let fresh = get(format!("{}/api/v1/observations?pageSize=2", app.address)).await;
+    assert_eq!(fresh["count"], 6);
+}
+
 both_backends! {
     observations_list_and_detail => list_and_detail;
+    observations_keyset_links_carry_the_count => keyset_links_carry_the_count;
 }

@@ -85,14 +85,17 @@ impl<T> Page<T> {
 }
 
 /// A keyset position in a list ordered by `(last_updated, id)` descending: the last row of a
-/// page. Its text form `<last_updated as Unix nanoseconds>_<id>` is opaque to clients and the
-/// same on every API (`cursor` on the Admin API, `_cursor` on FHIR).
+/// page. Its text form `<last_updated as Unix nanoseconds>_<id>[_<total>]` is opaque to clients
+/// and the same on every API (`cursor` on the Admin API, `_cursor` on FHIR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeysetCursor {
     /// `last_updated` of the last row of the previous page.
     pub last_updated: chrono::DateTime<chrono::Utc>,
     /// Its id.
     pub id: super::Id,
+    /// The total counted for the first page of the walk, carried by `next` links so that later
+    /// pages need not count again (a count reads every match; a keyset page reads one page).
+    pub total: Option<u64>,
 }
 
 impl KeysetCursor {
@@ -100,15 +103,23 @@ impl KeysetCursor {
     pub fn to_token(&self) -> Option<String> {
         self.last_updated
             .timestamp_nanos_opt()
-            .map(|nanos| format!("{nanos}_{}", self.id))
+            .map(|nanos| match self.total {
+                Some(total) => format!("{nanos}_{}_{total}", self.id),
+                None => format!("{nanos}_{}", self.id),
+            })
     }
 
     /// Parses the text form; `None` when it is not one.
     pub fn parse(token: &str) -> Option<KeysetCursor> {
-        let (nanos, id) = token.trim().split_once('_')?;
+        let (nanos, rest) = token.trim().split_once('_')?;
+        let (id, total) = match rest.split_once('_') {
+            Some((id, total)) => (id, Some(total.parse().ok()?)),
+            None => (rest, None),
+        };
         Some(KeysetCursor {
             last_updated: chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
             id: id.parse().ok()?,
+            total,
         })
     }
 }
@@ -125,10 +136,13 @@ mod cursor_tests {
         let cursor = at.map(|last_updated| KeysetCursor {
             last_updated,
             id: 60011,
+            total: None,
         });
         let token = cursor.and_then(|c| c.to_token());
         assert_eq!(token.as_deref().and_then(KeysetCursor::parse), cursor);
-        for bad in ["", "x", "1_", "_1", "a_b", "1~2"] {
+        for bad in [
+            "", "x", "1_", "_1", "a_b", "1~2", "1_2_", "1_2_x", "1_2_-3", "1_2_3_4",
+        ] {
             assert_eq!(KeysetCursor::parse(bad), None, "{bad}");
         }
     }
@@ -140,10 +154,15 @@ mod cursor_tests {
         }
 
         #[test]
-        fn cursors_round_trip(nanos in proptest::num::i64::ANY, id in proptest::num::i64::ANY) {
+        fn cursors_round_trip(
+            nanos in proptest::num::i64::ANY,
+            id in proptest::num::i64::ANY,
+            total in proptest::option::of(proptest::num::u64::ANY),
+        ) {
             let cursor = KeysetCursor {
                 last_updated: chrono::DateTime::from_timestamp_nanos(nanos),
                 id,
+                total,
             };
             let token = cursor.to_token();
             proptest::prop_assert!(token.is_some());

@@ -311,8 +311,13 @@ async fn search_unaudited(
     }
     let (page, has_next) = match paging.after {
         Some(cursor) => {
-            // One row more than asked tells whether another page follows.
+            // One row more than asked tells whether another page follows. The total counted
+            // for the first page travels in the cursor: a later page reads only its rows.
             criteria.after = Some(cursor);
+            let carried = cursor.total.filter(|_| !criteria.skip_total);
+            if carried.is_some() {
+                criteria.skip_total = true;
+            }
             let size = usize::try_from(paging.count).unwrap_or(usize::MAX);
             let mut page = store
                 .search_observations(
@@ -323,6 +328,10 @@ async fn search_unaudited(
                 .await?;
             let has_next = page.items.len() > size;
             page.items.truncate(size);
+            if let Some(total) = carried {
+                criteria.skip_total = false;
+                page.total = total;
+            }
             page.request = PageRequest::new(paging.page, paging.count);
             (page, has_next)
         }
@@ -358,6 +367,7 @@ async fn search_unaudited(
         .map(|o| KeysetCursor {
             last_updated: o.last_updated,
             id: o.id,
+            total: (!criteria.skip_total).then_some(page.total),
         });
     Ok(ObservationPage {
         page,

@@ -337,11 +337,7 @@ pub async fn patients(
             PageRequest::all(),
         )
         .await?;
-    let mut out = Vec::with_capacity(found.items.len());
-    for p in found.items {
-        out.push(patients::view(state, p).await?);
-    }
-    Ok(out)
+    patients::views(state, found.items).await
 }
 
 fn required_id(id: Option<Id>, field: &str) -> CoreResult<Id> {

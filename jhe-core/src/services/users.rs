@@ -77,27 +77,11 @@ pub async fn list(
     let found = if principal.is_superuser() {
         state.store.list_users(email, page).await?
     } else {
-        let visible = visible_user_ids(state, principal).await?;
-        let mut users = Vec::new();
-        for id in visible {
-            if let Some(u) = state.store.get_user(id).await?
-                && email.is_none_or(|e| e == u.email)
-            {
-                users.push(u);
-            }
-        }
-        users.sort_by(|a, b| a.last_name.cmp(&b.last_name).then(a.id.cmp(&b.id)));
-        let total = users.len() as u64;
-        let items = users
-            .into_iter()
-            .skip(page.offset() as usize)
-            .take(page.size as usize)
-            .collect();
-        Page {
-            items,
-            total,
-            request: page,
-        }
+        let mut visible = visible_user_ids(state, principal).await?;
+        visible.sort_unstable();
+        visible.dedup();
+        // Filtered, counted and paged in SQL among the visible ids.
+        state.store.list_users_among(&visible, email, page).await?
     };
     let mut items = Vec::with_capacity(found.items.len());
     for u in found.items {

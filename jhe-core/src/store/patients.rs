@@ -63,4 +63,10 @@ pub trait PatientStore {
     ) -> StoreResult<bool>;
     /// Ids of the organisations of a patient, ascending.
     async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>>;
+    /// `(patient id, organisation id)` links of several patients in one query, ordered by
+    /// patient then organisation (for list pages: no query per row).
+    async fn list_organization_links_of_patients(
+        &self,
+        patient_ids: &[Id],
+    ) -> StoreResult<Vec<(Id, Id)>>;
 }

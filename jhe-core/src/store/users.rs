@@ -16,6 +16,8 @@ pub trait UserStore {
     async fn create_user(&self, new: NewUser) -> StoreResult<User>;
     /// A user by id.
     async fn get_user(&self, id: Id) -> StoreResult<Option<User>>;
+    /// Several users by id in one query (unknown ids are skipped), ordered by id.
+    async fn get_users(&self, ids: &[Id]) -> StoreResult<Vec<User>>;
     /// A user by e-mail, regardless of case.
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Users whose external identifier equals `identifier`.
@@ -63,6 +65,14 @@ pub trait UserStore {
     async fn delete_user(&self, id: Id) -> StoreResult<bool>;
     /// Users ordered by last name then id, optionally only the one with `email` (any case).
     async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>>;
+    /// [`list_users`](Self::list_users) among the users with these ids: filtered, counted and
+    /// paged in SQL.
+    async fn list_users_among(
+        &self,
+        ids: &[Id],
+        email: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<Page<User>>;
 
     /// Creates a practitioner profile.
     async fn create_practitioner(&self, new: NewPractitioner) -> StoreResult<Practitioner>;

@@ -1,10 +1,12 @@
 //! [`AccessScope`] → SQL conditions: the one place where "who may see which patient" and "which
 //! observations are consented" become queries.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use jhe_core::domain::Id;
 use jhe_core::store::{AccessScope, ObservationConsent, PatientVisibility};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr};
 
 use super::entity::{
     observation as obs, patient_organization as po, practitioner_organization as pro, study,
@@ -94,4 +96,110 @@ pub(crate) fn observation_condition(scope: &AccessScope, study_id: Option<Id>) -
         }
         _ => never(),
     }
+}
+
+/// At most this many consented `(patient, data type)` pairs are inlined into a search as
+/// literals; past it (a practitioner with thousands of consenting patients and no patient
+/// filter) the correlated `EXISTS` of [`observation_condition`] is used instead.
+const MAX_INLINED_PAIRS: usize = 2_000;
+
+/// [`observation_condition`] for a search, with the consent rule resolved first.
+///
+/// Under a practitioner's scope the consented `(patient, data type)` pairs visible to the caller
+/// (narrowed to `study_id` and `patient_id` when given) are read in one small query and the
+/// search gets them as literals: `subject_patient_id IN (…) AND codeable_concept_id IN (…)`, one
+/// arm per set of patients sharing the same consented data types. The planner then serves a
+/// patient's page from `ix_observations_patient_updated_id` in order, stops at the `LIMIT`, and
+/// never runs the consent joins per row. PostgreSQL 15, one patient with 100,000 observations,
+/// keyset page of 100 (`(last_updated, id) < (…)`, `ORDER BY last_updated DESC, id DESC
+/// LIMIT 101`), as printed by `cargo bench --bench http_load` (on PostgreSQL `IN` of one value
+/// is `=`):
+///
+/// ```text
+/// Limit (actual time=0.022..0.062 rows=101 loops=1)
+///   Buffers: shared hit=10
+///   ->  Index Scan Backward using ix_observations_patient_updated_id on observations
+///         Index Cond: ((subject_patient_id = 1) AND (ROW(last_updated, id) < ROW('…', 150)))
+///         Filter: (codeable_concept_id = 1)
+///         Buffers: shared hit=10
+/// Execution Time: 0.105 ms
+/// ```
+///
+/// (At 10,000 rows the planner may take `ix_observations_updated_id` backward with the patient
+/// as a filter instead; also 101 rows read, 9 buffers.)
+///
+/// The same plan serves the first page (no row condition) and offset pages (`OFFSET n` reads `n`
+/// index entries, which is why `next` links carry a keyset cursor). Other scopes get
+/// [`observation_condition`] unchanged.
+///
+/// # Errors
+/// Database failures of the pairs query.
+pub(crate) async fn resolved_observation_condition<C: ConnectionTrait>(
+    db: &C,
+    scope: &AccessScope,
+    study_id: Option<Id>,
+    patient_id: Option<Id>,
+) -> Result<Condition, DbErr> {
+    let ObservationConsent::ConsentedInPractitionerStudies { practitioner_id } =
+        scope.observations()
+    else {
+        return Ok(observation_condition(scope, study_id));
+    };
+    let mut pairs = Query::select()
+        .distinct()
+        .column((sp::Entity, sp::Column::PatientId))
+        .column((spc::Entity, spc::Column::ScopeCodeId))
+        .from(spc::Entity)
+        .inner_join(
+            sp::Entity,
+            Expr::col((sp::Entity, sp::Column::Id))
+                .equals((spc::Entity, spc::Column::StudyPatientId)),
+        )
+        .inner_join(
+            study::Entity,
+            Expr::col((study::Entity, study::Column::Id)).equals((sp::Entity, sp::Column::StudyId)),
+        )
+        .inner_join(
+            pro::Entity,
+            Expr::col((pro::Entity, pro::Column::OrganizationId))
+                .equals((study::Entity, study::Column::OrganizationId)),
+        )
+        .and_where(Expr::col((spc::Entity, spc::Column::Consented)).eq(true))
+        .and_where(Expr::col((pro::Entity, pro::Column::PractitionerId)).eq(practitioner_id))
+        .cond_where(patient_condition(sp::Column::PatientId, scope))
+        .to_owned();
+    if let Some(study_id) = study_id {
+        pairs.and_where(Expr::col((sp::Entity, sp::Column::StudyId)).eq(study_id));
+    }
+    if let Some(patient_id) = patient_id {
+        pairs.and_where(Expr::col((sp::Entity, sp::Column::PatientId)).eq(patient_id));
+    }
+    pairs.limit(u64::try_from(MAX_INLINED_PAIRS).unwrap_or(u64::MAX) + 1);
+    let rows = db.query_all(&pairs).await?;
+    if rows.len() > MAX_INLINED_PAIRS {
+        return Ok(observation_condition(scope, study_id));
+    }
+    let mut by_patient: BTreeMap<Id, BTreeSet<Id>> = BTreeMap::new();
+    for row in rows {
+        let patient: Id = row.try_get_by_index(0)?;
+        let concept: Id = row.try_get_by_index(1)?;
+        by_patient.entry(patient).or_default().insert(concept);
+    }
+    if by_patient.is_empty() {
+        return Ok(never());
+    }
+    // Patients sharing the same consented data types share one arm.
+    let mut groups: BTreeMap<BTreeSet<Id>, Vec<Id>> = BTreeMap::new();
+    for (patient, concepts) in by_patient {
+        groups.entry(concepts).or_default().push(patient);
+    }
+    let mut any = Condition::any();
+    for (concepts, patients) in groups {
+        any = any.add(
+            Condition::all()
+                .add(obs::Column::SubjectPatientId.is_in(patients))
+                .add(obs::Column::CodeableConceptId.is_in(concepts)),
+        );
+    }
+    Ok(any)
 }

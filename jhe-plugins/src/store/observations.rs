@@ -81,8 +81,18 @@ impl SeaOrmStore {
         Ok(map)
     }
 
-    fn observation_condition(scope: &AccessScope, q: &ObservationQuery) -> Condition {
-        let mut cond = Condition::all().add(access::observation_condition(scope, q.study_id));
+    /// The search condition: the caller's consented pairs resolved first
+    /// ([`access::resolved_observation_condition`], one small query) and the criteria.
+    async fn observation_condition(
+        &self,
+        scope: &AccessScope,
+        q: &ObservationQuery,
+    ) -> StoreResult<Condition> {
+        let visible =
+            access::resolved_observation_condition(&self.db, scope, q.study_id, q.patient_id)
+                .await
+                .db()?;
+        let mut cond = Condition::all().add(visible);
         if let Some(id) = q.id {
             cond = cond.add(obs::Column::Id.eq(id));
         }
@@ -162,7 +172,7 @@ impl SeaOrmStore {
         if let Some(before) = q.updated_before {
             cond = cond.add(obs::Column::LastUpdated.lt(before));
         }
-        cond
+        Ok(cond)
     }
 }
 
@@ -300,7 +310,7 @@ impl ObservationStore for SeaOrmStore {
                 request: page,
             });
         }
-        let condition = Self::observation_condition(scope, q);
+        let condition = self.observation_condition(scope, q).await?;
         let total = if q.skip_total {
             0
         } else {
@@ -378,7 +388,7 @@ impl ObservationStore for SeaOrmStore {
                 .column_as(obs::Column::Id.count(), "n")
                 .column_as(obs::Column::EffectiveStart.min(), "earliest")
                 .column_as(obs::Column::EffectiveStart.max(), "latest")
-                .filter(Self::observation_condition(scope, q))
+                .filter(self.observation_condition(scope, q).await?)
                 .group_by(obs::Column::CodeableConceptId)
                 .order_by_asc(obs::Column::CodeableConceptId)
                 .into_tuple()
@@ -410,7 +420,7 @@ impl ObservationStore for SeaOrmStore {
             .select_only()
             .column(obs::Column::SubjectPatientId)
             .column_as(obs::Column::Id.count(), "n")
-            .filter(Self::observation_condition(scope, q))
+            .filter(self.observation_condition(scope, q).await?)
             .group_by(obs::Column::SubjectPatientId)
             .order_by_asc(obs::Column::SubjectPatientId)
             .into_tuple()

@@ -273,4 +273,23 @@ impl PatientStore for SeaOrmStore {
     async fn list_patient_organization_ids(&self, patient_id: Id) -> StoreResult<Vec<Id>> {
         patient_organization_ids(&self.db, patient_id).await
     }
+
+    async fn list_organization_links_of_patients(
+        &self,
+        patient_ids: &[Id],
+    ) -> StoreResult<Vec<(Id, Id)>> {
+        if patient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(po::Entity::find()
+            .filter(po::Column::PatientId.is_in(patient_ids.iter().copied()))
+            .order_by_asc(po::Column::PatientId)
+            .order_by_asc(po::Column::OrganizationId)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| (m.patient_id, m.organization_id))
+            .collect())
+    }
 }

@@ -169,6 +169,21 @@ impl UserStore for SeaOrmStore {
             .map(user_from))
     }
 
+    async fn get_users(&self, ids: &[Id]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(user::Entity::find()
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(user::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(user_from)
+            .collect())
+    }
+
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         find_user_by_email(&self.db, email).await
     }
@@ -269,6 +284,39 @@ impl UserStore for SeaOrmStore {
 
     async fn list_users(&self, email: Option<&str>, page: PageRequest) -> StoreResult<Page<User>> {
         let mut query = user::Entity::find();
+        if let Some(email) = email {
+            query = query.filter(email_matches(email));
+        }
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(user::Column::LastName)
+            .order_by_asc(user::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(user_from).collect(),
+            total,
+            request: page,
+        })
+    }
+
+    async fn list_users_among(
+        &self,
+        ids: &[Id],
+        email: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<Page<User>> {
+        if ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+                request: page,
+            });
+        }
+        let mut query = user::Entity::find().filter(user::Column::Id.is_in(ids.iter().copied()));
         if let Some(email) = email {
             query = query.filter(email_matches(email));
         }
