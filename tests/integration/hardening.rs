@@ -423,6 +423,59 @@ async fn concurrent_conditional_creates_answer_the_match(backend: Backend) {
     assert_eq!(w.stored().await, 3);
 }
 
+/// The same race inside `batch` Bundles: the conditional entry of every Bundle but one answers
+/// the winner's observation (200), and the other entries of those Bundles are stored all the
+/// same (issue 10: nothing of a batch is lost to a race).
+async fn concurrent_conditional_batch_entries_answer_the_match(backend: Backend) {
+    let w = World::new(backend).await;
+    let raced = observation_with_id(&w, "batch-race", 1);
+    let criterion = "identifier=https%3A%2F%2Fexample.org%2Fids%7Cbatch-race";
+    let bundles: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"resourceType": "Bundle", "type": "batch", "entry": [
+                {"resource": raced, "request": {"method": "POST", "url": "Observation", "ifNoneExist": criterion}},
+                {"resource": observation_with_id(&w, &format!("batch-own-{i}"), i), "request": {"method": "POST", "url": "Observation"}},
+            ]})
+        })
+        .collect();
+    let answers = futures_join_all(
+        bundles
+            .iter()
+            .map(|b| post(&w.app, "/fhir/r5", &w.peter_token, b))
+            .collect(),
+    )
+    .await;
+    let mut raced_ids = std::collections::HashSet::new();
+    let mut raced_created = 0;
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let entries = a.json["entry"].as_array().unwrap();
+        let raced_status = entries[0]["response"]["status"].as_str().unwrap();
+        assert!(
+            raced_status.starts_with("201") || raced_status.starts_with("200"),
+            "{}",
+            a.text
+        );
+        raced_created += usize::from(raced_status.starts_with("201"));
+        raced_ids.insert(entries[0]["resource"]["id"].to_string());
+        assert!(
+            entries[1]["response"]["status"]
+                .as_str()
+                .unwrap()
+                .starts_with("201"),
+            "{}",
+            a.text
+        );
+    }
+    assert_eq!(raced_created, 1);
+    assert_eq!(
+        raced_ids.len(),
+        1,
+        "every Bundle names the same observation"
+    );
+    assert_eq!(w.stored().await, 9);
+}
+
 /// Runs the futures concurrently (spawned, so they really race on the server).
 async fn futures_join_all<F>(futures: Vec<F>) -> Vec<F::Output>
 where
@@ -661,6 +714,7 @@ both_backends! {
     refused_values => refused_values_are_not_backend_failures;
     token_failures => token_failures_say_which;
     concurrent_conditional_creates => concurrent_conditional_creates_answer_the_match;
+    concurrent_conditional_batch_entries => concurrent_conditional_batch_entries_answer_the_match;
     bounded_bodies => bodies_and_bundles_are_bounded;
 }
 

@@ -174,6 +174,8 @@ enum Plan {
     New {
         new: NewObservation,
         concept: CodeableConcept,
+        /// The entry's `If-None-Exist`, looked up again if a concurrent upload wins the race.
+        if_none_exist: Option<String>,
     },
     Existing {
         target: Target,
@@ -645,7 +647,37 @@ impl<'a> Uploader<'a> {
                 identifiers,
             },
             concept,
+            if_none_exist: if_none_exist.map(str::to_string),
         })
+    }
+
+    /// After the entry `index` lost a unique-key race: the observation a concurrent upload
+    /// stored under the entry's `If-None-Exist` criteria, if any — the entry then answers it
+    /// (200), as it would have without the race.
+    async fn rematch(
+        &mut self,
+        index: usize,
+        if_none_exist: Option<&str>,
+    ) -> FhirResult<Option<Stored>> {
+        let Some(text) = if_none_exist else {
+            return Ok(None);
+        };
+        // The entry's own claim on its identifiers is void: it was not stored.
+        self.pending.retain(|_, entry| *entry != index);
+        self.prefetch(parse_if_none_exist(text)?.into_iter().flatten().collect())
+            .await?;
+        let Ok(Some((Target::Stored(id), _))) = self.conditional(text) else {
+            return Ok(None);
+        };
+        let Some(observation) = self.state.store.get_observation(&self.scope, id).await? else {
+            return Ok(None);
+        };
+        let concept = self.concept_by_id(observation.codeable_concept_id).await?;
+        Ok(Some(Stored {
+            observation,
+            concept,
+            created: false,
+        }))
     }
 
     /// The 409 of a create that collided with a concurrent one: names the identifier.
@@ -675,9 +707,13 @@ impl<'a> Uploader<'a> {
         let mut existing = Vec::new();
         for (i, plan) in plans.into_iter().enumerate() {
             match plan {
-                Ok(Plan::New { new, concept }) => {
+                Ok(Plan::New {
+                    new,
+                    concept,
+                    if_none_exist,
+                }) => {
                     news.push(new);
-                    new_index.push((i, concept));
+                    new_index.push((i, concept, if_none_exist));
                     results.push(None);
                 }
                 Ok(Plan::Existing { target, criterion }) => {
@@ -698,7 +734,7 @@ impl<'a> Uploader<'a> {
         };
         match self.state.store.create_observations(batch).await {
             Ok(created) => {
-                for ((i, concept), observation) in new_index.into_iter().zip(created) {
+                for ((i, concept, _), observation) in new_index.into_iter().zip(created) {
                     set(
                         &mut results,
                         i,
@@ -720,33 +756,35 @@ impl<'a> Uploader<'a> {
                 });
             }
             Err(StoreError::Conflict(_)) => {
-                for ((i, concept), new) in new_index.into_iter().zip(news) {
-                    set(
-                        &mut results,
-                        i,
-                        match self
-                            .state
-                            .store
-                            .create_observations(vec![new.clone()])
-                            .await
-                        {
-                            Ok(mut created) if !created.is_empty() => Ok(Stored {
-                                observation: created.remove(0),
-                                concept,
-                                created: true,
-                            }),
-                            Ok(_) => {
-                                return Err(FhirError::Core(CoreError::Internal(
-                                    "the store created nothing".into(),
-                                )));
+                for ((i, concept, if_none_exist), new) in new_index.into_iter().zip(news) {
+                    let outcome = match self
+                        .state
+                        .store
+                        .create_observations(vec![new.clone()])
+                        .await
+                    {
+                        Ok(mut created) if !created.is_empty() => Ok(Stored {
+                            observation: created.remove(0),
+                            concept,
+                            created: true,
+                        }),
+                        Ok(_) => {
+                            return Err(FhirError::Core(CoreError::Internal(
+                                "the store created nothing".into(),
+                            )));
+                        }
+                        Err(StoreError::Conflict(_)) => {
+                            match self.rematch(i, if_none_exist.as_deref()).await? {
+                                Some(stored) => Ok(stored),
+                                None => match self.collision(&new).await {
+                                    FhirError::Outcome(o) => Err(o),
+                                    other => return Err(other),
+                                },
                             }
-                            Err(StoreError::Conflict(_)) => match self.collision(&new).await {
-                                FhirError::Outcome(o) => Err(o),
-                                other => return Err(other),
-                            },
-                            Err(e) => return Err(e.into()),
-                        },
-                    );
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    set(&mut results, i, outcome);
                 }
             }
             Err(e) => return Err(e.into()),
