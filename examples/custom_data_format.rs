@@ -68,7 +68,10 @@ impl DataFormat for VendorCsvFormat {
     ) -> Result<PayloadFacts, FormatError> {
         let text = std::str::from_utf8(payload)
             .map_err(|e| FormatError::Invalid(format!("the CSV is not UTF-8: {e}")))?;
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         match lines.next() {
             Some((_, header)) if header.trim() == "timestamp,bpm" => {}
             _ => {

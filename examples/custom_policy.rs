@@ -42,11 +42,18 @@ impl FrozenRecordsPolicy {
     /// ignored with a warning).
     pub fn from_env() -> Self {
         let list = std::env::var("JHE_FROZEN_PATIENTS").unwrap_or_default();
-        Self::new(list.split(',').map(str::trim).filter(|s| !s.is_empty()).filter_map(|s| {
-            s.parse()
-                .map_err(|_| tracing::warn!(entry = s, "JHE_FROZEN_PATIENTS: not a patient id"))
-                .ok()
-        }))
+        Self::new(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| {
+                    s.parse()
+                        .map_err(|_| {
+                            tracing::warn!(entry = s, "JHE_FROZEN_PATIENTS: not a patient id")
+                        })
+                        .ok()
+                }),
+        )
     }
 }
 

@@ -21,13 +21,14 @@
 use std::sync::Arc;
 
 use jhe::core::{AppState, BuildError, Config, JheServer};
-use jhe::plugins::{
-    AttachmentFormat, OmhFormat, PasswordIdp, RbacConsentPolicy, SeaOrmStore,
-};
+use jhe::plugins::{AttachmentFormat, OmhFormat, PasswordIdp, RbacConsentPolicy, SeaOrmStore};
 use jhe::poem::web::{Data, Html};
 use jhe::poem::{Route, handler};
-use jhe::poem_openapi::payload::Json;
-use jhe::poem_openapi::{Object, OpenApi};
+// The derive macros of poem-openapi name the crate `poem_openapi`: this import lets them use the
+// re-exported one (or depend on `poem-openapi` directly, at the same version).
+use jhe::poem_openapi;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
 
 /// Where the Exchange is mounted in the application.
 pub const PREFIX: &str = "/jhe";

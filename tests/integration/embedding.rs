@@ -67,7 +67,9 @@ async fn run<E: poem::Endpoint + 'static>(
     seed(&db.store, &config, false, &NoProgress).await.unwrap();
     let endpoint = app(config, db.store.clone());
     let handle = tokio::spawn(async move {
-        let _ = poem::Server::new_with_acceptor(acceptor).run(endpoint).await;
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
     });
     Running { origin, db, handle }
 }
@@ -257,7 +259,10 @@ async fn the_whole_app_works_under_a_prefix(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(authorized.status(), 302);
-    let callback = authorized.headers()["location"].to_str().unwrap().to_string();
+    let callback = authorized.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(callback.starts_with(&redirect_uri), "{callback}");
     let code = reqwest::Url::parse(&callback)
         .unwrap()
@@ -326,7 +331,12 @@ async fn the_whole_app_works_under_a_prefix(backend: Backend) {
             "{link}"
         );
     }
-    let read = peter.get(&location).bearer_auth(token).send().await.unwrap();
+    let read = peter
+        .get(&location)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.status(), 200);
     // The Admin API's paging links too.
     let page: Value = peter
@@ -340,7 +350,10 @@ async fn the_whole_app_works_under_a_prefix(backend: Backend) {
         .await
         .unwrap();
     if let Some(next) = page["next"].as_str() {
-        assert!(next.starts_with(&format!("{base}/api/v1/observations")), "{next}");
+        assert!(
+            next.starts_with(&format!("{base}/api/v1/observations")),
+            "{next}"
+        );
     }
 
     // Nothing of the Exchange answers outside its prefix.
@@ -542,13 +555,14 @@ fn the_vendor_csv_format_validates_and_indexes() {
         facts.effective_end.unwrap().to_rfc3339(),
         "2025-01-01T10:01:00+00:00"
     );
-    for (csv, place) in [
-        (&b"time,bpm\n"[..], "line 1"),
+    let refusals: [(&[u8], &str); 5] = [
+        (b"time,bpm\n", "line 1"),
         (b"timestamp,bpm\n2025-01-01T10:00:00Z,500\n", "line 2"),
         (b"timestamp,bpm\nyesterday,60\n", "line 2"),
         (b"timestamp,bpm\n", "no readings"),
         (b"\xff\xfe", "UTF-8"),
-    ] {
+    ];
+    for (csv, place) in refusals {
         match format.validate(&concept, csv) {
             Err(FormatError::Invalid(message)) => assert!(message.contains(place), "{message}"),
             other => panic!("{csv:?} must be refused: {other:?}"),

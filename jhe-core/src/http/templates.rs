@@ -315,7 +315,11 @@ mod tests {
             .unwrap();
         assert_eq!(rendered, "Branded: x");
         // Not overridden: embedded.
-        assert!(templates.render("home.html", &serde_json::json!({})).is_ok());
+        assert!(
+            templates
+                .render("home.html", &serde_json::json!({}))
+                .is_ok()
+        );
         assert_eq!(templates.asset("logo.svg").unwrap().as_ref(), b"<svg/>");
         assert!(templates.asset("portal.css").is_some());
         assert!(templates.asset("../error.html").is_none());
