@@ -174,7 +174,14 @@ async fn the_whole_app_works_under_a_prefix(backend: Backend) {
     assert!(login_page.contains("action=\"/jhe"), "{login_page}");
     let location = log_in(&http, &base, DEMO_SUPERUSER_EMAIL).await;
     assert!(location.starts_with("/jhe/"), "{location}");
-    let portal = http.get(format!("{base}/portal/")).send().await.unwrap();
+    let home = http.get(format!("{base}/portal/")).send().await.unwrap();
+    assert_eq!(home.status(), 302);
+    assert_eq!(home.headers()["location"], "/jhe/portal/organizations/");
+    let portal = http
+        .get(format!("{base}/portal/organizations/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(portal.status(), 200);
     let portal = portal.text().await.unwrap();
     assert_links_under(&portal, "/jhe");
@@ -193,7 +200,7 @@ async fn the_whole_app_works_under_a_prefix(backend: Backend) {
         .unwrap();
     assert_eq!(script.status(), 200);
     let settings = http
-        .get(format!("{base}/client_settings.js"))
+        .get(format!("{base}/portal/client_settings.js"))
         .send()
         .await
         .unwrap()
