@@ -5,6 +5,8 @@
 
 pub use jhe_core as core;
 pub use jhe_plugins as plugins;
+// What an embedding application needs next to the server (same versions as jhe-core).
+pub use jhe_core::{async_trait, poem, poem_openapi, serde_json};
 
 pub mod config;
 pub mod connections;
@@ -50,7 +52,8 @@ pub fn assemble_with_providers(
         .data_format(jhe_plugins::AttachmentFormat::default())
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
-        .shared_audit_sink(audit);
+        .shared_audit_sink(audit)
+        .template_dir(template_dir_from_env());
     #[cfg(feature = "saml")]
     if let Some(saml) = jhe_plugins::SamlIdp::from_env()? {
         builder = builder.identity_provider(saml);
@@ -62,6 +65,14 @@ pub fn assemble_with_providers(
         builder = builder.shared_identity_provider(provider);
     }
     Ok(builder.build()?)
+}
+
+/// `JHE_TEMPLATE_DIR`: a directory whose files replace the embedded templates and portal static
+/// files of the same name (see the README, "Embedding"); `None` when unset or empty.
+pub fn template_dir_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os("JHE_TEMPLATE_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 /// What [`prepare_to_serve`] did.

@@ -26,4 +26,16 @@ pub mod store;
 
 pub use config::Config;
 pub use error::{CoreError, CoreResult};
-pub use server::{AppState, JheServer, JheServerBuilder};
+pub use server::{AppState, BuildError, JheServer, JheServerBuilder};
+
+// The crates an integrator needs to implement the plug-in traits and to add endpoints, at the
+// versions this crate is built with (so an embedding application does not have to match them
+// by hand).
+pub use async_trait;
+pub use chrono;
+pub use poem;
+pub use poem_openapi;
+pub use serde;
+pub use serde_json;
+pub use tokio;
+pub use uuid;

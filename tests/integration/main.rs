@@ -27,6 +27,7 @@ mod audit;
 mod bulk_export;
 mod client_compat;
 mod email_case;
+mod embedding;
 mod fhir_conformance;
 mod fhir_consent;
 mod fhir_search;

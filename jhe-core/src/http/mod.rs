@@ -10,6 +10,7 @@ pub mod fhir;
 pub mod forwarded;
 pub mod oauth;
 pub mod portal;
+pub mod prefix;
 pub mod rest;
 pub mod scopes;
 pub mod session;
@@ -32,10 +33,50 @@ pub fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The documented APIs, as one poem-openapi service (the seam where plug-ins add endpoints).
+/// No extra API: the `OpenApi` of a server without integrator APIs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExtraApi;
+
+impl OpenApi for NoExtraApi {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        Vec::new()
+    }
+
+    fn register(_registry: &mut poem_openapi::registry::Registry) {}
+
+    fn add_routes(
+        self,
+        _route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+    }
+}
+
+/// A hook that adds an integrator's plain routes to the server's router
+/// ([`crate::server::JheServerBuilder::routes`]).
+pub type RouteHook = Box<dyn FnOnce(Route) -> Route + Send + Sync>;
+
+/// The documented APIs, as one poem-openapi service.
 pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<impl OpenApi, ()> {
+    openapi_service_with(state, NoExtraApi)
+}
+
+/// [`openapi_service`] plus an integrator's APIs (`extra`), in the same document (the seam
+/// where plug-ins add endpoints: [`crate::server::JheServerBuilder::api`]).
+pub fn openapi_service_with<A: OpenApi>(
+    state: Arc<AppState>,
+    extra: A,
+) -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
-        (system::SystemApi { state: state.clone() }, api::apis(state)),
+        (
+            system::SystemApi {
+                state: state.clone(),
+            },
+            api::apis(state),
+            extra,
+        ),
         API_TITLE,
         version(),
     )
@@ -48,7 +89,11 @@ pub fn openapi_service(state: Arc<AppState>) -> OpenApiService<impl OpenApi, ()>
 /// marked `nullable` (the server writes `null` for absent values, and accepts it in requests),
 /// so strict generated clients accept every valid answer.
 pub fn openapi_document(state: Arc<AppState>) -> String {
-    let spec = openapi_service(state).spec();
+    finish_document(openapi_service(state).spec())
+}
+
+/// The post-processing of [`openapi_document`], applied to poem-openapi's `spec`.
+pub fn finish_document(spec: String) -> String {
     match serde_json::from_str::<serde_json::Value>(&spec) {
         Ok(mut doc) => {
             mark_nullable(&mut doc);
@@ -159,8 +204,19 @@ fn mark_nullable(doc: &mut serde_json::Value) {
 
 /// The full router of the server.
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
-    let api = openapi_service(state.clone());
-    let document = openapi_document(state.clone());
+    routes_with(state, NoExtraApi, Vec::new())
+}
+
+/// [`routes`] plus an integrator's documented APIs (`extra`, in the same OpenAPI document and
+/// behind the same middleware as the Admin API) and plain routes (`hooks`, applied in order
+/// after the server's own; handlers get the [`AppState`] through `Data<&Arc<AppState>>`).
+pub fn routes_with<A: OpenApi + 'static>(
+    state: Arc<AppState>,
+    extra: A,
+    hooks: Vec<RouteHook>,
+) -> impl poem::Endpoint + 'static {
+    let api = openapi_service_with(state.clone(), extra);
+    let document = finish_document(api.spec());
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")
@@ -176,6 +232,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let route = fhir::mount(route);
     #[cfg(feature = "mcp")]
     let route = crate::mcp::mount(route, &state);
+    let route = hooks.into_iter().fold(route, |route, hook| hook(route));
     let api = rest::errors::json_errors(api.with(rest::casing::CamelCaseRequests));
     route.nest("/", api).data(state)
 }

@@ -39,6 +39,12 @@ fn py_list(items: &[&str]) -> String {
 
 /// The script body: OIDC settings for the browser client and the portal's constants.
 pub fn client_settings_script(client_id: Option<&str>) -> String {
+    client_settings_script_at(client_id, "")
+}
+
+/// [`client_settings_script`] for a server mounted under the path prefix `base` (`""` at the
+/// root, else e.g. `/jhe`).
+pub fn client_settings_script_at(client_id: Option<&str>, base: &str) -> String {
     let organization_types = py_object(ORGANIZATION_TYPES.iter().map(|(k, v)| (*k, js(v))));
     let data_source_types = py_object(DATA_SOURCE_TYPES.iter().map(|(k, v)| (*k, js(v))));
     let value_types = py_object(
@@ -52,8 +58,8 @@ pub fn client_settings_script(client_id: Option<&str>) -> String {
             .map(|(role, perms)| (*role, py_list(perms))),
     );
     format!(
-        r#"const redirectUri = window.location.origin + "/auth/callback";
-const authority = window.location.origin + "/o/";
+        r#"const redirectUri = window.location.origin + {callback};
+const authority = window.location.origin + {authority};
 
 window.OIDCSettings = {{
   authority: authority,
@@ -77,17 +83,20 @@ const CONSTANTS = {{
         client_id = js(client_id.unwrap_or("None")),
         version = js(&crate::http::version()),
         root = ROOT_ORGANIZATION_ID,
+        callback = js(&format!("{base}/auth/callback")),
+        authority = js(&format!("{base}/o/")),
     )
 }
 
 #[handler]
-async fn client_settings(state: Data<&Arc<AppState>>) -> Response {
+async fn client_settings(state: Data<&Arc<AppState>>, req: &Request) -> Response {
     match state.store.get_client_by_name(ADMIN_UI_CLIENT_NAME).await {
         Ok(client) => Response::builder()
             .content_type("text/javascript; charset=utf-8")
             .header("Cache-Control", "no-cache")
-            .body(client_settings_script(
+            .body(client_settings_script_at(
                 client.as_ref().map(|c| c.client_id.as_str()),
+                crate::http::prefix::base_path(req),
             )),
         Err(e) => crate::http::error::response_of(crate::CoreError::from(e)),
     }
@@ -138,5 +147,10 @@ mod tests {
         );
         assert!(script.contains(r#""viewer": []"#));
         assert!(client_settings_script(None).contains(r#"client_id: "None","#));
+        assert!(script.contains(r#"window.location.origin + "/auth/callback";"#));
+        assert!(
+            client_settings_script_at(None, "/jhe")
+                .contains(r#"window.location.origin + "/jhe/o/";"#)
+        );
     }
 }

@@ -1,11 +1,20 @@
 //! The minijinja templates of the server-rendered pages, embedded at compile time from the
 //! crate's own `templates/` folder (`jhe-core/templates/`) (HTML is auto-escaped by minijinja).
+//!
+//! A server can re-brand its pages: with a template directory
+//! ([`crate::server::JheServerBuilder::template_dir`], or `JHE_TEMPLATE_DIR` in the `jhe`
+//! facade), a file of that directory with a template's name (e.g. `portal/base.html`) replaces
+//! the embedded one, and files under its `portal/static/` are served at `/portal/static/<name>`
+//! (replacing `portal.css` / `portal.js`, or adding e.g. a logo). Everything not overridden
+//! falls back to the embedded version.
 
-use std::sync::OnceLock;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use minijinja::Environment;
 use poem::Response;
 use poem::http::StatusCode;
+use poem::web::Path as PathParam;
 
 macro_rules! embedded {
     ($($name:literal),+ $(,)?) => {
@@ -64,29 +73,186 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/settings.html",
 ];
 
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
+/// The static files of the portal, embedded (served at `/portal/static/<name>`).
+pub const STATIC_ASSETS: &[(&str, &str)] = &[
+    (
+        "portal.js",
+        include_str!("../../templates/portal/static/portal.js"),
+    ),
+    (
+        "portal.css",
+        include_str!("../../templates/portal/static/portal.css"),
+    ),
+];
+
+/// The embedded source of a template.
+fn embedded_source(name: &str) -> Option<&'static str> {
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, source)| *source)
+}
+
+/// `relative` below `dir`, refusing anything that could leave it (`..`, absolute paths,
+/// drive prefixes).
+fn inside(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let relative = Path::new(relative);
+    relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then(|| dir.join(relative))
+}
+
+/// The templates and static files of one server: the embedded ones, each replaced by a file of
+/// the same name in the override directory when there is one.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+    dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("dir", &self.dir).finish()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Templates {
+    /// The embedded templates, overridden by the files of `dir` (when given). Override files are
+    /// read when a template is first used (a file that cannot be read or does not compile is
+    /// logged, and the page answers 500).
+    pub fn new(dir: Option<PathBuf>) -> Self {
         let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            if let Err(e) = env.add_template(name, source) {
-                tracing::error!(template = name, error = %e, "template does not compile");
+        let loader_dir = dir.clone();
+        env.set_loader(move |name| {
+            if let Some(path) = loader_dir.as_deref().and_then(|d| inside(d, name))
+                && path.is_file()
+            {
+                return std::fs::read_to_string(&path).map(Some).map_err(|e| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("cannot read the template override {}: {e}", path.display()),
+                    )
+                });
+            }
+            Ok(embedded_source(name).map(str::to_string))
+        });
+        Self {
+            env: Arc::new(env),
+            dir,
+        }
+    }
+
+    /// The override directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Renders a template to text; `context` is any serializable value (usually
+    /// `serde_json::json!`). `version` is added when absent.
+    ///
+    /// # Errors
+    /// An unknown template, a syntax error or a rendering error.
+    pub fn render(
+        &self,
+        name: &str,
+        context: &serde_json::Value,
+    ) -> Result<String, minijinja::Error> {
+        let mut ctx = context.clone();
+        if let Some(map) = ctx.as_object_mut() {
+            map.entry("version")
+                .or_insert_with(|| crate::http::version().into());
+        }
+        self.env
+            .get_template(name)?
+            .render(minijinja::Value::from(minijinja::value::Serde(ctx)))
+    }
+
+    /// A static file of the portal (`name` as in `/portal/static/<name>`): the override
+    /// directory's `portal/static/<name>`, else the embedded one.
+    pub fn asset(&self, name: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
+        if name.contains('/') {
+            return None;
+        }
+        if let Some(path) = self
+            .dir
+            .as_deref()
+            .and_then(|d| inside(d, &format!("portal/static/{name}")))
+            && path.is_file()
+        {
+            match std::fs::read(&path) {
+                Ok(bytes) => return Some(bytes.into()),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot read a static file override");
+                }
             }
         }
-        env
+        STATIC_ASSETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.as_bytes().into())
+    }
+
+    /// Runs `future` with these templates as the ones [`render_text`] and [`page`] use.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+}
+
+tokio::task_local! {
+    /// The templates of the server handling the current request (set by the server's endpoint).
+    static CURRENT: Templates;
+}
+
+/// The templates of the current request's server, or the embedded ones outside a request.
+pub fn current() -> Templates {
+    CURRENT.try_with(Templates::clone).unwrap_or_else(|_| {
+        static EMBEDDED: OnceLock<Templates> = OnceLock::new();
+        EMBEDDED.get_or_init(Templates::default).clone()
     })
 }
 
-/// Renders a template to text; `context` is any serializable value (usually `serde_json::json!`).
+/// Renders a template of the current server ([`current`]) to text; `context` is any
+/// serializable value (usually `serde_json::json!`).
+///
+/// # Errors
+/// An unknown template, a syntax error or a rendering error.
 pub fn render_text(name: &str, context: &serde_json::Value) -> Result<String, minijinja::Error> {
-    let mut ctx = context.clone();
-    if let Some(map) = ctx.as_object_mut() {
-        map.entry("version")
-            .or_insert_with(|| crate::http::version().into());
-    }
-    environment()
-        .get_template(name)?
-        .render(minijinja::Value::from(minijinja::value::Serde(ctx)))
+    current().render(name, context)
+}
+
+/// `GET /portal/static/<name>`: a static file of the portal ([`Templates::asset`]).
+#[poem::handler]
+pub fn static_asset(PathParam(name): PathParam<String>) -> Response {
+    let Some(body) = current().asset(&name) else {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .content_type("text/plain; charset=utf-8")
+            .body("Not found");
+    };
+    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("ico") => "image/x-icon",
+        Some("webp") => "image/webp",
+        Some("woff2") => "font/woff2",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    Response::builder()
+        .content_type(content_type)
+        .header("Cache-Control", "public, max-age=3600")
+        .body(body.into_owned())
 }
 
 /// Renders an HTML page with a status; a template error becomes a plain 500 page (logged).
@@ -117,7 +283,7 @@ mod tests {
             if name.starts_with("portal/") {
                 // Portal pages need their view model (rendered by the portal's tests); here
                 // they only have to compile.
-                assert!(environment().get_template(name).is_ok(), "{name}");
+                assert!(current().env.get_template(name).is_ok(), "{name}");
                 continue;
             }
             let rendered = render_text(name, &serde_json::json!({}));
@@ -133,5 +299,36 @@ mod tests {
         )
         .unwrap();
         assert!(!html.contains("<script>x</script>"));
+    }
+
+    #[tokio::test]
+    async fn an_override_directory_replaces_templates_and_assets() {
+        let dir = std::env::temp_dir().join(format!("jhe_tpl_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("portal/static")).unwrap();
+        std::fs::write(dir.join("error.html"), "Branded: {{ message }}").unwrap();
+        std::fs::write(dir.join("portal/static/logo.svg"), "<svg/>").unwrap();
+        let templates = Templates::new(Some(dir.clone()));
+        let rendered = templates
+            .clone()
+            .scope(async { render_text("error.html", &serde_json::json!({"message": "x"})) })
+            .await
+            .unwrap();
+        assert_eq!(rendered, "Branded: x");
+        // Not overridden: embedded.
+        assert!(
+            templates
+                .render("home.html", &serde_json::json!({}))
+                .is_ok()
+        );
+        assert_eq!(templates.asset("logo.svg").unwrap().as_ref(), b"<svg/>");
+        assert!(templates.asset("portal.css").is_some());
+        assert!(templates.asset("../error.html").is_none());
+        assert!(inside(&dir, "../etc/passwd").is_none());
+        // Outside a server's scope: the embedded templates.
+        assert_ne!(
+            render_text("error.html", &serde_json::json!({"message": "x"})).unwrap(),
+            "Branded: x"
+        );
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -98,9 +98,10 @@ pub fn with_location(mut response: Response, location: &str) -> Response {
 }
 
 /// The public origin of a request (`scheme://host`), believing proxy headers only from trusted
-/// proxies ([`crate::http::forwarded`]).
+/// proxies ([`crate::http::forwarded`]), followed by the server's mount prefix
+/// ([`crate::http::prefix`]; empty at the root).
 pub fn origin(req: &Request, config: &Config) -> String {
-    crate::http::forwarded::request_origin(req, config).origin
+    crate::http::prefix::public_base(req, config)
 }
 
 /// Percent-encodes like Python's `quote_plus` (safe: letters, digits, `_.-~`; space → `+`).

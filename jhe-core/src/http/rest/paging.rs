@@ -8,7 +8,6 @@ use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 use crate::config::Config;
 use crate::domain::{DEFAULT_PAGE_SIZE, MAX_PAGE_NUMBER, MAX_PAGE_SIZE, Page, PageRequest};
 use crate::error::CoreError;
-use crate::http::forwarded::request_origin;
 
 /// A page of results.
 #[derive(Debug, Object)]
@@ -66,7 +65,11 @@ pub fn page_link(req: &Request, config: &Config, page_param: &str, page: u64) ->
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    let base = format!("{}{}", request_origin(req, config).origin, uri.path());
+    let base = format!(
+        "{}{}",
+        crate::http::prefix::public_base(req, config),
+        uri.path()
+    );
     if query.is_empty() {
         base
     } else {

@@ -43,8 +43,10 @@ pub fn mount(route: Route) -> Route {
     let route = route
         .at("/portal", get(to_slash))
         .at("/portal/", get(home))
-        .at("/portal/static/portal.js", get(script))
-        .at("/portal/static/portal.css", get(stylesheet))
+        .at(
+            "/portal/static/:name",
+            get(crate::http::templates::static_asset),
+        )
         .at("/portal/*rest", get(add_slash));
     let route = organizations::mount(route);
     let route = studies::mount(route);
@@ -346,25 +348,6 @@ async fn home_page(state: &Arc<AppState>, req: &Request) -> Response {
     } else {
         redirect("/portal/profile/")
     }
-}
-
-const SCRIPT: &str = include_str!("../../../../templates/portal/static/portal.js");
-const STYLESHEET: &str = include_str!("../../../../templates/portal/static/portal.css");
-
-#[handler]
-fn script() -> Response {
-    Response::builder()
-        .content_type("text/javascript; charset=utf-8")
-        .header("Cache-Control", "public, max-age=3600")
-        .body(SCRIPT)
-}
-
-#[handler]
-fn stylesheet() -> Response {
-    Response::builder()
-        .content_type("text/css; charset=utf-8")
-        .header("Cache-Control", "public, max-age=3600")
-        .body(STYLESHEET)
 }
 
 #[cfg(test)]
