@@ -13,6 +13,7 @@ mod support;
 mod access_matrix;
 mod accounts;
 mod api_clients;
+mod api_docs;
 mod api_consents;
 mod api_data_sources;
 mod api_observations;
