@@ -93,6 +93,13 @@ login() {
   esac
 }
 
+# A random version-4 UUID (an Open mHealth header's uuid, reused as the Observation identifier).
+uuid() {
+  h=$(openssl rand -hex 16)
+  printf '%s-%s-4%s-a%s-%s' "$(echo "$h" | cut -c1-8)" "$(echo "$h" | cut -c9-12)" \
+    "$(echo "$h" | cut -c14-16)" "$(echo "$h" | cut -c18-20)" "$(echo "$h" | cut -c21-32)"
+}
+
 # An Open mHealth data point (JSON) as the base64 a FHIR Observation carries.
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 
@@ -165,7 +172,7 @@ step "6. the app redeems the link and uploads two Observations"
 PATIENT_TOKEN=$(curl -sS -f -X POST "$JHE/o/token/" -d grant_type=authorization_code -d "code=$CODE" \
   --data-urlencode "redirect_uri=$JHE/auth/callback" -d "client_id=$APP_CLIENT_ID" \
   -d "code_verifier=$VERIFIER" | jq -er .access_token) || fail "the invitation code was refused"
-HR_ID=$(random 12)
+HR_ID=$(uuid)
 HEART_RATE=$(b64 '{"header":{"uuid":"'"$HR_ID"'","schema_id":{"namespace":"omh","name":"heart-rate","version":"2.0"},"source_creation_date_time":"'"$now"'","modality":"sensed"},"body":{"heart_rate":{"value":72,"unit":"beats/min"},"effective_time_frame":{"date_time":"'"$now"'"}}}')
 call POST /fhir/r5/Observation "$PATIENT_TOKEN" '{
   "resourceType": "Observation",
@@ -176,7 +183,7 @@ call POST /fhir/r5/Observation "$PATIENT_TOKEN" '{
   "code": {"coding": [{"system": "'"$OMH"'", "code": "omh:heart-rate:2.0"}]},
   "valueAttachment": {"contentType": "application/json", "data": "'"$HEART_RATE"'"}
 }' | jq -c '{resourceType, id}'
-BP_ID=$(random 12)
+BP_ID=$(uuid)
 BLOOD_PRESSURE=$(b64 '{"header":{"uuid":"'"$BP_ID"'","schema_id":{"namespace":"omh","name":"blood-pressure","version":"4.0"},"source_creation_date_time":"'"$now"'","modality":"sensed"},"body":{"systolic_blood_pressure":{"value":122,"unit":"mmHg"},"diastolic_blood_pressure":{"value":79,"unit":"mmHg"},"effective_time_frame":{"date_time":"'"$now"'"}}}')
 call POST /fhir/r5/Observation "$PATIENT_TOKEN" '{
   "resourceType": "Observation",

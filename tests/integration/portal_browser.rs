@@ -680,7 +680,7 @@ async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
         .expect("the OAuth2 section");
     // The client id is filled in; every scope ticked; no secret for a public client.
     let client_id = oauth
-        .find(Locator::Css("input#client_id"))
+        .find(Locator::Css("input[data-name=clientId]"))
         .await
         .expect("client_id field")
         .prop("value")

@@ -25,6 +25,7 @@ pub fn augment(doc: &mut Value) {
     }
     add_bearer_scheme(doc);
     type_paging_parameters(doc);
+    example_ids(doc);
     document_body_limits(doc);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
@@ -94,6 +95,47 @@ fn type_paging_parameters(doc: &mut Value) {
                 _ => continue,
             };
             parameter["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": maximum});
+        }
+    }
+}
+
+/// Ids of the demo data (`seed`) per Admin API collection, the examples of `{id}` parameters.
+const EXAMPLE_IDS: &[(&str, i64)] = &[
+    ("/api/v1/users/", 10006),
+    ("/api/v1/practitioners/", 80002),
+    ("/api/v1/organizations/", 20003),
+    ("/api/v1/patients/", 40001),
+    ("/api/v1/studies/", 30001),
+    ("/api/v1/observations/", 60001),
+    ("/api/v1/data_sources/", 70001),
+    ("/api/v1/clients/", 1),
+    ("/api/v1/jhe_settings/", 1),
+];
+
+/// Gives each `{id}` path parameter of the Admin API an example from the demo data.
+fn example_ids(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(example) = EXAMPLE_IDS
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, id)| *id)
+        else {
+            continue;
+        };
+        for operation in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            let Some(Value::Array(parameters)) = operation.get_mut("parameters") else {
+                continue;
+            };
+            for parameter in parameters.iter_mut() {
+                if parameter.get("in").and_then(Value::as_str) == Some("path")
+                    && parameter.get("name").and_then(Value::as_str) == Some("id")
+                {
+                    parameter["example"] = json!(example);
+                }
+            }
         }
     }
 }
@@ -205,8 +247,8 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
 
-fn path_id(description: &str) -> Value {
-    json!({"name": "id", "in": "path", "required": true, "description": description, "schema": {"type": "integer", "format": "int64"}})
+fn path_id(description: &str, example: i64) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": description, "schema": {"type": "integer", "format": "int64"}, "example": example})
 }
 
 fn paging_parameters() -> Vec<Value> {
@@ -277,7 +319,7 @@ fn fhir_paths() -> Map<String, Value> {
         json!({"get": fhir_operation(
             "Reads an Observation",
             "One Observation the token may read.",
-            json!([path_id("The Observation's id.")]),
+            json!([path_id("The Observation's id.", 60001)]),
             None,
             ("200", fhir_ok("The Observation.", "Observation")),
             &[("404", "Not found, or not visible to the caller.")],
@@ -310,7 +352,7 @@ fn fhir_paths() -> Map<String, Value> {
         json!({"get": fhir_operation(
             "Reads a Patient",
             "One patient the token may read.",
-            json!([path_id("The patient's id.")]),
+            json!([path_id("The patient's id.", 40001)]),
             None,
             ("200", fhir_ok("The Patient.", "Patient")),
             &[("404", "Not found, or not visible to the caller.")],
@@ -321,7 +363,7 @@ fn fhir_paths() -> Map<String, Value> {
         json!({"get": fhir_operation(
             "Searches a patient's consents",
             "The patient's consent decisions, one Consent per study and data type, as a `searchset` Bundle.",
-            json!([query("patient", "The patient: `Patient/<id>` or `<id>` (required).", json!({"type": "string"}))]),
+            json!([{"name": "patient", "in": "query", "required": true, "description": "The patient: `Patient/<id>` or `<id>`.", "schema": {"type": "string"}, "example": "Patient/40001"}]),
             None,
             ("200", fhir_ok("A searchset Bundle of Consents.", "Bundle")),
             &[("404", "The patient is not known to the caller.")],
@@ -385,7 +427,7 @@ fn oauth_paths() -> Map<String, Value> {
             ],
             "responses": {
                 "302": {"description": "To the login page, or to `redirect_uri` with `code` and `state` (or `error` and `error_description`)."},
-                "400": {"description": "The client or redirect URI is not valid (shown as a page, never redirected).", "content": {"text/html": {"schema": {"type": "string"}}}}
+                "400": {"description": "The client or redirect URI is not valid (an HTML page; never redirected)."}
             }
         }}),
     );
@@ -419,13 +461,12 @@ fn oauth_paths() -> Map<String, Value> {
         json!({"post": {
             "tags": ["OAuth 2.0"],
             "summary": "Introspects a token (RFC 7662)",
-            "description": "Whether a token is active, with its scope, client and user. The caller authenticates with a bearer token.",
-            "security": security(),
+            "description": "Whether a token is active, with its scope, client and user. Only confidential clients may ask, authenticated with HTTP Basic (`client_id:client_secret`).",
             "requestBody": form_body(json!({"token": string}), &["token"]),
             "responses": {
                 "200": {"description": "`{\"active\": false}` or the token's details.", "content": {"application/json": {"schema": reference("OAuthIntrospection")}}},
                 "400": oauth_error("`invalid_request`."),
-                "401": oauth_error("No valid bearer token.")
+                "403": {"description": "The caller is not an authenticated confidential client (no body)."}
             }
         }}),
     );
@@ -438,7 +479,8 @@ fn oauth_paths() -> Map<String, Value> {
             "security": security(),
             "responses": {
                 "200": {"description": "The claims.", "content": {"application/json": {"schema": {"type": "object", "properties": {"sub": string, "email": string}, "required": ["sub"], "example": {"sub": "10006", "email": "peter@example.com"}}}}},
-                "401": oauth_error("No valid bearer token.")
+                "401": oauth_error("No valid bearer token (`invalid_token`)."),
+                "403": oauth_error("The token lacks the `openid` scope (`insufficient_scope`).")
             }
         }}),
     );
@@ -571,14 +613,14 @@ fn schemas_added() -> Map<String, Value> {
     }));
     schemas.insert("OAuthError".into(), json!({
         "type": "object",
-        "description": "An OAuth 2.0 error (RFC 6749 §5.2).",
+        "description": "An OAuth 2.0 error (RFC 6749, section 5.2).",
         "properties": {"error": string, "error_description": string},
         "required": ["error"],
         "example": {"error": "invalid_grant", "error_description": "Invalid grant."}
     }));
     schemas.insert("OAuthTokens".into(), json!({
         "type": "object",
-        "description": "Issued tokens (RFC 6749 §5.1); `id_token` with the `openid` scope.",
+        "description": "Issued tokens (RFC 6749, section 5.1); `id_token` with the `openid` scope.",
         "properties": {
             "access_token": string, "token_type": {"type": "string", "enum": ["Bearer"]},
             "expires_in": {"type": "integer"}, "refresh_token": string, "scope": string,

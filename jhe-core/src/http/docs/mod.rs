@@ -71,7 +71,7 @@ pub fn mount<T: OpenApi>(route: Route, api: &OpenApiService<T, ()>) -> Route {
         .map(|(head, _)| {
             head.replace(
                 "<title>Swagger UI</title>",
-                "<title>JupyterHealth Exchange API docs</title>",
+                "<title>JupyterHealth Exchange API docs</title>\n    <link rel=\"icon\" href=\"data:,\">",
             )
         })
         .unwrap_or_default();
