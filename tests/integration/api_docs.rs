@@ -22,13 +22,28 @@ async fn docs_page_registers_its_client(backend: Backend) {
         let page = app.get(path).await;
         assert_eq!(page.status(), 200, "{path}");
         let html = page.text().await.unwrap();
-        assert!(html.contains("SwaggerUIBundle"), "{path}: Swagger UI embedded");
-        assert!(!html.contains("<script src=\"http"), "{path}: no script from elsewhere");
-        assert!(!html.contains("cdn"), "{path}: no CDN");
-        assert!(html.contains(&format!("clientId: \"{DOCS_CLIENT_ID}\"")), "{path}");
-        assert!(html.contains("usePkceWithAuthorizationCodeGrant: true"), "{path}");
         assert!(
-            html.contains(&format!("oauth2RedirectUrl: \"{}\"", docs_redirect_uri(&app))),
+            html.contains("SwaggerUIBundle"),
+            "{path}: Swagger UI embedded"
+        );
+        assert!(
+            !html.contains("<script src=\"http"),
+            "{path}: no script from elsewhere"
+        );
+        assert!(!html.contains("cdn"), "{path}: no CDN");
+        assert!(
+            html.contains(&format!("clientId: \"{DOCS_CLIENT_ID}\"")),
+            "{path}"
+        );
+        assert!(
+            html.contains("usePkceWithAuthorizationCodeGrant: true"),
+            "{path}"
+        );
+        assert!(
+            html.contains(&format!(
+                "oauth2RedirectUrl: \"{}\"",
+                docs_redirect_uri(&app)
+            )),
             "{path}"
         );
     }
@@ -47,7 +62,13 @@ async fn docs_page_registers_its_client(backend: Backend) {
     // The redirect page is ours and hands the code to the opener.
     let redirect = app.get("/api/docs/oauth2-redirect.html").await;
     assert_eq!(redirect.status(), 200);
-    assert!(redirect.text().await.unwrap().contains("swaggerUIRedirectOauth2"));
+    assert!(
+        redirect
+            .text()
+            .await
+            .unwrap()
+            .contains("swaggerUIRedirectOauth2")
+    );
 }
 
 /// A database first served under another `SITE_URL`: the next docs page fixes the redirect URI.
@@ -112,7 +133,10 @@ async fn docs_client_flow_requires_pkce(backend: Backend) {
     } else {
         Default::default()
     };
-    assert!(!query.contains_key("code"), "a code without PKCE: {query:?}");
+    assert!(
+        !query.contains_key("code"),
+        "a code without PKCE: {query:?}"
+    );
     // Another redirect URI: refused.
     let (verifier, challenge) = pkce_pair();
     let mut elsewhere = base.to_vec();

@@ -345,12 +345,21 @@ async fn fhir_and_oauth_are_documented() {
                 "#/components/schemas/OAuthError"
             };
             for (_, media) in response["content"].as_object().into_iter().flatten() {
-                assert_eq!(media["schema"]["$ref"], expected, "{method} {path} {status}");
+                assert_eq!(
+                    media["schema"]["$ref"], expected,
+                    "{method} {path} {status}"
+                );
             }
         }
     }
     let schemas = &doc["components"]["schemas"];
-    for name in ["Observation", "Patient", "Bundle", "Consent", "OperationOutcome"] {
+    for name in [
+        "Observation",
+        "Patient",
+        "Bundle",
+        "Consent",
+        "OperationOutcome",
+    ] {
         assert_eq!(schemas[name]["properties"]["resourceType"]["enum"][0], name);
     }
     // What a client must send: subject, device, code, valueAttachment, identifiers.
@@ -371,8 +380,8 @@ async fn fhir_and_oauth_are_documented() {
     // A body-limited FHIR operation documents its 413.
     assert!(doc["paths"]["/fhir/r5/Observation"]["post"]["responses"]["413"].is_object());
     // The OAuth token form.
-    let form = &doc["paths"]["/o/token/"]["post"]["requestBody"]["content"]
-        ["application/x-www-form-urlencoded"]["schema"];
+    let form = &doc["paths"]["/o/token/"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
     assert!(form["properties"]["code_verifier"].is_object());
 }
 
@@ -402,6 +411,9 @@ async fn paging_is_integer_bodies_are_limited_and_wording_is_public() {
     assert!(with_body >= 30, "{with_body}");
     let text = doc.to_string();
     for internal in ["the original", "auth.md", "rest-api.md", "§"] {
-        assert!(!text.contains(internal), "internal wording in the document: {internal}");
+        assert!(
+            !text.contains(internal),
+            "internal wording in the document: {internal}"
+        );
     }
 }

@@ -713,13 +713,20 @@ async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
         .for_element(Locator::Css("form[method=post]"))
         .await
         .expect("the login form in the pop-up");
-    let login = client.form(Locator::Css("form[method=post]")).await.expect("login form");
-    login.set_by_name("username", "mary@example.com").await.expect("username");
-    login.set_by_name("password", PASSWORD).await.expect("password");
+    let login = client
+        .form(Locator::Css("form[method=post]"))
+        .await
+        .expect("login form");
+    login
+        .set_by_name("username", "mary@example.com")
+        .await
+        .expect("username");
+    login
+        .set_by_name("password", PASSWORD)
+        .await
+        .expect("password");
     // The pop-up may close before the submission is acknowledged.
-    let _ = login
-        .submit_with(Locator::Css("button[type=submit]"))
-        .await;
+    let _ = login.submit_with(Locator::Css("button[type=submit]")).await;
     // The pop-up closes itself once it has handed the code back.
     for _ in 0..100 {
         if client.windows().await.expect("windows").len() == 1 {
@@ -727,7 +734,10 @@ async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    client.switch_to_window(main).await.expect("back to the docs");
+    client
+        .switch_to_window(main)
+        .await
+        .expect("back to the docs");
     let mut token = Value::Null;
     for _ in 0..100 {
         token = client
@@ -743,7 +753,10 @@ async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let token = token.as_str().expect("Swagger UI holds an OAuth2 access token").to_string();
+    let token = token
+        .as_str()
+        .expect("Swagger UI holds an OAuth2 access token")
+        .to_string();
     let profile = crate::support::bearer_get(app, "/api/v1/users/profile", &token).await;
     assert_eq!(profile.status(), 200);
     let body: Value = profile.json().await.expect("json");

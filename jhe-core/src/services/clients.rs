@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    ADMIN_UI_CLIENT_NAME, API_DOCS_CLIENT_NAME, ClientDataSource, Id, NewOAuthClient, OAuthClient, Page, PageRequest,
-    SettingValue, keys,
+    ADMIN_UI_CLIENT_NAME, API_DOCS_CLIENT_NAME, ClientDataSource, Id, NewOAuthClient, OAuthClient,
+    Page, PageRequest, SettingValue, keys,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};

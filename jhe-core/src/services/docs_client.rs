@@ -24,7 +24,12 @@ pub async fn ensure(state: &AppState) -> CoreResult<OAuthClient> {
     let wanted = redirect_uri(&state.config.site_url);
     let existing = match state.store.get_client_by_name(API_DOCS_CLIENT_NAME).await? {
         Some(client) => Some(client),
-        None => state.store.get_client_by_client_id(API_DOCS_CLIENT_ID).await?,
+        None => {
+            state
+                .store
+                .get_client_by_client_id(API_DOCS_CLIENT_ID)
+                .await?
+        }
     };
     if let Some(mut client) = existing {
         if client.redirect_uris != wanted {
@@ -51,7 +56,11 @@ pub async fn ensure(state: &AppState) -> CoreResult<OAuthClient> {
     match created {
         Ok(client) => Ok(client),
         // Two first visits at once: the other one created it.
-        Err(e) => match state.store.get_client_by_client_id(API_DOCS_CLIENT_ID).await? {
+        Err(e) => match state
+            .store
+            .get_client_by_client_id(API_DOCS_CLIENT_ID)
+            .await?
+        {
             Some(client) => Ok(client),
             None => Err(e.into()),
         },

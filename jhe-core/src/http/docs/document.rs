@@ -94,7 +94,8 @@ fn type_paging_parameters(doc: &mut Value) {
                 Some("pageSize") => MAX_PAGE_SIZE,
                 _ => continue,
             };
-            parameter["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": maximum});
+            parameter["schema"] =
+                json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": maximum});
         }
     }
 }
@@ -125,7 +126,11 @@ fn example_ids(doc: &mut Value) {
         else {
             continue;
         };
-        for operation in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
             let Some(Value::Array(parameters)) = operation.get_mut("parameters") else {
                 continue;
             };
@@ -273,18 +278,50 @@ fn fhir_paths() -> Map<String, Value> {
         crate::http::fhir::MAX_BODY_BYTES / (1024 * 1024)
     );
     let mut observation_search = vec![
-        query("patient", "The patient: `Patient/<id>` or `<id>`.", json!({"type": "string"})),
+        query(
+            "patient",
+            "The patient: `Patient/<id>` or `<id>`.",
+            json!({"type": "string"}),
+        ),
         query("subject", "Same as `patient`.", json!({"type": "string"})),
-        query("patient._has:Group:member:_id", "Patients enrolled in this study (its id).", json!({"type": "integer", "format": "int64"})),
-        query("code", "The data type, `<system>|<code>`, e.g. `https://w3id.org/openmhealth|omh:heart-rate:2.0`.", json!({"type": "string"})),
-        query("date", "Effective date, with a FHIR prefix (`ge2024-01-01`, `lt2024-02-01T00:00:00Z`).", json!({"type": "string"})),
-        query("identifier", "An identifier, `<system>|<value>` or `<value>`.", json!({"type": "string"})),
-        query("_lastUpdated", "Last update instant, with a FHIR prefix.", json!({"type": "string"})),
+        query(
+            "patient._has:Group:member:_id",
+            "Patients enrolled in this study (its id).",
+            json!({"type": "integer", "format": "int64"}),
+        ),
+        query(
+            "code",
+            "The data type, `<system>|<code>`, e.g. `https://w3id.org/openmhealth|omh:heart-rate:2.0`.",
+            json!({"type": "string"}),
+        ),
+        query(
+            "date",
+            "Effective date, with a FHIR prefix (`ge2024-01-01`, `lt2024-02-01T00:00:00Z`).",
+            json!({"type": "string"}),
+        ),
+        query(
+            "identifier",
+            "An identifier, `<system>|<value>` or `<value>`.",
+            json!({"type": "string"}),
+        ),
+        query(
+            "_lastUpdated",
+            "Last update instant, with a FHIR prefix.",
+            json!({"type": "string"}),
+        ),
     ];
     observation_search.extend(paging_parameters());
     let mut patient_search = vec![
-        query("_has:Group:member:_id", "Patients enrolled in this study (its id).", json!({"type": "integer", "format": "int64"})),
-        query("identifier", "An identifier, `<system>|<value>` or `<value>`.", json!({"type": "string"})),
+        query(
+            "_has:Group:member:_id",
+            "Patients enrolled in this study (its id).",
+            json!({"type": "integer", "format": "int64"}),
+        ),
+        query(
+            "identifier",
+            "An identifier, `<system>|<value>` or `<value>`.",
+            json!({"type": "string"}),
+        ),
     ];
     patient_search.extend(paging_parameters());
     let if_none_exist = json!({
@@ -390,7 +427,13 @@ fn form_body(properties: Value, required: &[&str]) -> Value {
     })
 }
 
-fn oauth_operation(summary: &str, description: &str, body: Value, ok: Value, errors: &[(&str, &str)]) -> Value {
+fn oauth_operation(
+    summary: &str,
+    description: &str,
+    body: Value,
+    ok: Value,
+    errors: &[(&str, &str)],
+) -> Value {
     let mut responses = Map::new();
     responses.insert("200".into(), ok);
     for (status, text) in errors {
@@ -611,13 +654,16 @@ fn schemas_added() -> Map<String, Value> {
         "required": ["resourceType", "issue"],
         "example": {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "Observation/1 is not known."}]}
     }));
-    schemas.insert("OAuthError".into(), json!({
-        "type": "object",
-        "description": "An OAuth 2.0 error (RFC 6749, section 5.2).",
-        "properties": {"error": string, "error_description": string},
-        "required": ["error"],
-        "example": {"error": "invalid_grant", "error_description": "Invalid grant."}
-    }));
+    schemas.insert(
+        "OAuthError".into(),
+        json!({
+            "type": "object",
+            "description": "An OAuth 2.0 error (RFC 6749, section 5.2).",
+            "properties": {"error": string, "error_description": string},
+            "required": ["error"],
+            "example": {"error": "invalid_grant", "error_description": "Invalid grant."}
+        }),
+    );
     schemas.insert("OAuthTokens".into(), json!({
         "type": "object",
         "description": "Issued tokens (RFC 6749, section 5.1); `id_token` with the `openid` scope.",
@@ -652,9 +698,18 @@ mod tests {
             }, "post": {"requestBody": {}, "responses": {}}}}
         });
         augment(&mut doc);
-        assert_eq!(doc["paths"]["/a"]["get"]["parameters"][0]["schema"]["type"], "integer");
-        assert_eq!(doc["paths"]["/a"]["get"]["parameters"][1]["schema"]["maximum"], MAX_PAGE_SIZE);
-        assert_eq!(doc["paths"]["/a"]["get"]["security"][1][BEARER_SCHEME], json!([]));
+        assert_eq!(
+            doc["paths"]["/a"]["get"]["parameters"][0]["schema"]["type"],
+            "integer"
+        );
+        assert_eq!(
+            doc["paths"]["/a"]["get"]["parameters"][1]["schema"]["maximum"],
+            MAX_PAGE_SIZE
+        );
+        assert_eq!(
+            doc["paths"]["/a"]["get"]["security"][1][BEARER_SCHEME],
+            json!([])
+        );
         assert!(doc["paths"]["/a"]["post"]["responses"]["413"].is_object());
         assert!(doc["paths"]["/fhir/r5/Observation"]["post"].is_object());
         assert!(doc["components"]["schemas"]["OperationOutcome"].is_object());

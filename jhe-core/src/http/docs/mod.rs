@@ -102,7 +102,11 @@ async fn docs_page(state: Data<&Arc<AppState>>, head: Data<&Head>) -> Response {
 mod tests {
     #[test]
     fn page_sets_up_pkce_with_the_docs_client() {
-        let html = super::page("<head>", "jhe-api-docs", "http://h/api/docs/oauth2-redirect.html");
+        let html = super::page(
+            "<head>",
+            "jhe-api-docs",
+            "http://h/api/docs/oauth2-redirect.html",
+        );
         assert!(html.starts_with("<head>"));
         assert!(html.contains(r#"clientId: "jhe-api-docs","#));
         assert!(html.contains("usePkceWithAuthorizationCodeGrant: true"));
