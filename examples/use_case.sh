@@ -25,7 +25,7 @@ SUPER_PASSWORD="${SUPER_PASSWORD:-Jhe1234!}"
 INVITE_CODE="${INVITE_CODE:-jhe}"
 OMH=https://w3id.org/openmhealth
 
-for tool in curl jq openssl base64 od tr; do
+for tool in curl jq openssl base64 tr cut sed; do
   command -v "$tool" >/dev/null 2>&1 || { echo "use_case: $tool is required" >&2; exit 2; }
 done
 
