@@ -94,8 +94,12 @@ fn type_paging_parameters(doc: &mut Value) {
                 Some("pageSize") => MAX_PAGE_SIZE,
                 _ => continue,
             };
-            parameter["schema"] =
-                json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": maximum});
+            if let Some(parameter) = parameter.as_object_mut() {
+                parameter.insert(
+                    "schema".into(),
+                    json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": maximum}),
+                );
+            }
         }
     }
 }
@@ -137,8 +141,9 @@ fn example_ids(doc: &mut Value) {
             for parameter in parameters.iter_mut() {
                 if parameter.get("in").and_then(Value::as_str) == Some("path")
                     && parameter.get("name").and_then(Value::as_str) == Some("id")
+                    && let Some(parameter) = parameter.as_object_mut()
                 {
-                    parameter["example"] = json!(example);
+                    parameter.insert("example".into(), json!(example));
                 }
             }
         }
@@ -232,8 +237,8 @@ fn fhir_operation(
         "security": security(),
         "responses": responses,
     });
-    if let Some(body) = body {
-        operation["requestBody"] = body;
+    if let (Some(body), Some(operation)) = (body, operation.as_object_mut()) {
+        operation.insert("requestBody".into(), body);
     }
     operation
 }
