@@ -15,6 +15,7 @@ mod accounts;
 mod api_clients;
 mod api_consents;
 mod api_data_sources;
+mod api_docs;
 mod api_observations;
 mod api_organizations;
 mod api_patients;

@@ -94,6 +94,18 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/jhe_settings/{id}"),
 ];
 
+/// The schemas of the FHIR resources and OAuth answers (absent values are omitted, not `null`).
+const FHIR_AND_OAUTH_SCHEMAS: &[&str] = &[
+    "Observation",
+    "Patient",
+    "Bundle",
+    "Consent",
+    "OperationOutcome",
+    "OAuthError",
+    "OAuthTokens",
+    "OAuthIntrospection",
+];
+
 async fn document(app: &TestApp) -> Value {
     let response = app.get("/api/schema/openapi.json").await;
     assert_eq!(response.status(), 200);
@@ -138,11 +150,11 @@ async fn document_is_valid_openapi_3_and_covers_every_route() {
     }
     // Every API route is documented, secured by the OAuth 2.0 scheme and documents its errors.
     let scheme = &doc["components"]["securitySchemes"];
-    let scheme_name = scheme
-        .as_object()
-        .and_then(|m| m.keys().next().cloned())
-        .expect("a security scheme");
+    let scheme_name = "OAuth2".to_string();
     assert_eq!(scheme[&scheme_name]["type"], "oauth2");
+    // A pasted token works too (Swagger UI's BearerToken field).
+    assert_eq!(scheme["BearerToken"]["type"], "http");
+    assert_eq!(scheme["BearerToken"]["scheme"], "bearer");
     assert_eq!(
         scheme[&scheme_name]["flows"]["authorizationCode"]["tokenUrl"],
         "/o/token/"
@@ -153,6 +165,11 @@ async fn document_is_valid_openapi_3_and_covers_every_route() {
         assert!(
             op["security"].to_string().contains(&scheme_name),
             "{method} {path} lacks the security requirement"
+        );
+        assert_eq!(
+            op["security"],
+            serde_json::json!([{"OAuth2": []}, {"BearerToken": []}]),
+            "{method} {path}: OAuth2 or a pasted token"
         );
         assert!(
             op["responses"]["401"].is_object(),
@@ -233,6 +250,9 @@ async fn optional_properties_are_nullable() {
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let mut optional = 0;
     for (name, schema) in schemas {
+        if FHIR_AND_OAUTH_SCHEMAS.contains(&name.as_str()) {
+            continue; // FHIR JSON and OAuth answers omit absent values, never `null`
+        }
         let required: Vec<&str> = schema["required"]
             .as_array()
             .map(|r| r.iter().filter_map(Value::as_str).collect())
@@ -289,4 +309,111 @@ async fn error_bodies_are_documented_per_operation() {
         }
     }
     assert!(checked > 100, "{checked}");
+}
+
+/// Issue 15: the FHIR and OAuth endpoints are in the same document, with FHIR resources as
+/// schemas, OperationOutcome / OAuthError error bodies and examples from the demo data.
+#[tokio::test]
+async fn fhir_and_oauth_are_documented() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    for (method, path) in [
+        ("get", "/fhir/r5/Observation"),
+        ("post", "/fhir/r5/Observation"),
+        ("get", "/fhir/r5/Observation/{id}"),
+        ("post", "/fhir/r5/"),
+        ("get", "/fhir/r5/Patient"),
+        ("get", "/fhir/r5/Patient/{id}"),
+        ("get", "/fhir/r5/Consent"),
+        ("get", "/fhir/r5/metadata"),
+        ("get", "/o/authorize/"),
+        ("post", "/o/token/"),
+        ("post", "/o/revoke_token/"),
+        ("post", "/o/introspect/"),
+        ("get", "/o/userinfo/"),
+        ("get", "/o/.well-known/openid-configuration"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if !status.starts_with('4') {
+                continue;
+            }
+            let expected = if path.starts_with("/fhir") {
+                "#/components/schemas/OperationOutcome"
+            } else {
+                "#/components/schemas/OAuthError"
+            };
+            for (_, media) in response["content"].as_object().into_iter().flatten() {
+                assert_eq!(
+                    media["schema"]["$ref"], expected,
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "Observation",
+        "Patient",
+        "Bundle",
+        "Consent",
+        "OperationOutcome",
+    ] {
+        assert_eq!(schemas[name]["properties"]["resourceType"]["enum"][0], name);
+    }
+    // What a client must send: subject, device, code, valueAttachment, identifiers.
+    let observation = &schemas["Observation"];
+    for field in ["subject", "device", "code", "valueAttachment", "identifier"] {
+        assert!(observation["properties"][field].is_object(), "{field}");
+    }
+    // The example is the demo data and decodes to an Open mHealth data point.
+    let example = &observation["example"];
+    assert_eq!(example["subject"]["reference"], "Patient/40001");
+    assert_eq!(example["device"]["reference"], "Device/70001");
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(example["valueAttachment"]["data"].as_str().unwrap())
+        .unwrap();
+    let point: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(point["header"]["schema_id"]["name"], "heart-rate");
+    // A body-limited FHIR operation documents its 413.
+    assert!(doc["paths"]["/fhir/r5/Observation"]["post"]["responses"]["413"].is_object());
+    // The OAuth token form.
+    let form = &doc["paths"]["/o/token/"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
+    assert!(form["properties"]["code_verifier"].is_object());
+}
+
+/// Issue 15: integer parameters are integers, bodies document their 413, and descriptions
+/// use public wording only.
+#[tokio::test]
+async fn paging_is_integer_bodies_are_limited_and_wording_is_public() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let mut paged = 0;
+    let mut with_body = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if ["page", "pageSize"].contains(&parameter["name"].as_str().unwrap()) {
+                    assert_eq!(parameter["schema"]["type"], "integer", "{method} {path}");
+                    paged += 1;
+                }
+            }
+            if op.get("requestBody").is_some() && path.starts_with("/api/v1") {
+                assert!(op["responses"]["413"].is_object(), "{method} {path}");
+                with_body += 1;
+            }
+        }
+    }
+    assert!(paged >= 12, "{paged}");
+    assert!(with_body >= 30, "{with_body}");
+    let text = doc.to_string();
+    for internal in ["the original", "auth.md", "rest-api.md", "§"] {
+        assert!(
+            !text.contains(internal),
+            "internal wording in the document: {internal}"
+        );
+    }
 }

@@ -9,6 +9,9 @@
 //! - A patient withdrawing consent in the browser makes the data disappear from the
 //!   practitioner's table and chart.
 //! - The "Get a token" page's token works on `GET /api/v1/users/profile`.
+//! - The API docs (`/api/docs`, Swagger UI): *Authorize* with OAuth2 opens the login flow
+//!   (authorization code + PKCE S256 with the docs' client) and the token it gets answers
+//!   `GET /api/v1/users/profile`; a token pasted under BearerToken is taken as is.
 //!
 //! Screenshots of each main screen at 1280 and 390 px wide go to `target/portal-screenshots/`.
 //! Every page is checked for browser console errors. The tests need `/usr/bin/chromedriver`
@@ -652,4 +655,148 @@ async fn the_portal_in_a_browser() {
     let errors = console_errors(&driver, &client).await;
     let _ = client.close().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// Swagger UI at `/api/docs`: the OAuth2 *Authorize* button runs the real flow in a pop-up
+/// (the login page, `/o/authorize/` with PKCE S256, our redirect page, `/o/token/`), and a
+/// pasted token is used as the bearer token.
+async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
+    open(driver, client, app, "/accounts/logout/").await;
+    client.goto(&app.url("/api/docs")).await.expect("docs");
+    let authorize = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("button.authorize"))
+        .await
+        .expect("the Authorize button");
+    authorize.click().await.expect("open the dialog");
+    let oauth = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//div[contains(@class,'auth-container')][.//h4[contains(., 'OAuth2')]]",
+        ))
+        .await
+        .expect("the OAuth2 section");
+    // The client id is filled in; every scope ticked; no secret for a public client.
+    let client_id = oauth
+        .find(Locator::Css("input[data-name=clientId]"))
+        .await
+        .expect("client_id field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(client_id.as_deref(), Some("jhe-api-docs"));
+    let main = client.window().await.expect("main window");
+    oauth
+        .find(Locator::Css("button.authorize"))
+        .await
+        .expect("the dialog's Authorize")
+        .click()
+        .await
+        .expect("authorize");
+    // The pop-up: the login page, then back through /o/authorize/ to our redirect page.
+    let mut popup = None;
+    for _ in 0..100 {
+        let windows = client.windows().await.expect("windows");
+        if let Some(w) = windows.into_iter().find(|w| *w != main) {
+            popup = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let popup = popup.expect("Authorize opens a pop-up");
+    client.switch_to_window(popup).await.expect("to the pop-up");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form[method=post]"))
+        .await
+        .expect("the login form in the pop-up");
+    let login = client
+        .form(Locator::Css("form[method=post]"))
+        .await
+        .expect("login form");
+    login
+        .set_by_name("username", "mary@example.com")
+        .await
+        .expect("username");
+    login
+        .set_by_name("password", PASSWORD)
+        .await
+        .expect("password");
+    // The pop-up may close before the submission is acknowledged.
+    let _ = login.submit_with(Locator::Css("button[type=submit]")).await;
+    // The pop-up closes itself once it has handed the code back.
+    for _ in 0..100 {
+        if client.windows().await.expect("windows").len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client
+        .switch_to_window(main)
+        .await
+        .expect("back to the docs");
+    let mut token = Value::Null;
+    for _ in 0..100 {
+        token = client
+            .execute(
+                "const a = window.ui.authSelectors.authorized().toJS(); \
+                 return a.OAuth2 && a.OAuth2.token ? a.OAuth2.token.access_token : null",
+                vec![],
+            )
+            .await
+            .expect("authorized state");
+        if token.is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = token
+        .as_str()
+        .expect("Swagger UI holds an OAuth2 access token")
+        .to_string();
+    let profile = crate::support::bearer_get(app, "/api/v1/users/profile", &token).await;
+    assert_eq!(profile.status(), 200);
+    let body: Value = profile.json().await.expect("json");
+    assert_eq!(body["email"], "mary@example.com");
+
+    // A pasted token (e.g. from the portal's token page) under BearerToken.
+    let bearer = client
+        .find(Locator::XPath(
+            "//div[contains(@class,'auth-container')][.//h4[contains(., 'BearerToken')]]//input",
+        ))
+        .await
+        .expect("the BearerToken field");
+    bearer.send_keys(&token).await.expect("paste the token");
+    client
+        .find(Locator::XPath(
+            "//div[contains(@class,'auth-container')][.//h4[contains(., 'BearerToken')]]//button[contains(@class,'authorize')]",
+        ))
+        .await
+        .expect("BearerToken's Authorize")
+        .click()
+        .await
+        .expect("authorize");
+    let pasted = client
+        .execute(
+            "const a = window.ui.authSelectors.authorized().toJS(); \
+             return a.BearerToken ? a.BearerToken.value : null",
+            vec![],
+        )
+        .await
+        .expect("authorized state");
+    assert_eq!(pasted, json!(token));
+    shoot(client, "api-docs-authorized").await;
+    let errors = console_errors(driver, client).await;
+    assert!(errors.is_empty(), "console errors on /api/docs: {errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_in_a_browser() {
+    let app = spawn_seeded(Backend::Sqlite).await;
+    let (driver, client) = browser().await;
+    api_docs_authorize(&app, &driver, &client).await;
+    let _ = client.close().await;
 }

@@ -6,6 +6,15 @@ use super::Id;
 /// Name of the first-party portal application, served to the browser in `client_settings.js`.
 pub const ADMIN_UI_CLIENT_NAME: &str = "JHE Admin UI";
 
+/// Name of the API docs' public client (`/api/docs` logs in with it: authorization code + PKCE).
+pub const API_DOCS_CLIENT_NAME: &str = "JHE API docs";
+
+/// OAuth `client_id` of the API docs' public client.
+pub const API_DOCS_CLIENT_ID: &str = "jhe-api-docs";
+
+/// Path of the API docs' OAuth redirect page (its redirect URI is `SITE_URL` + this path).
+pub const API_DOCS_REDIRECT_PATH: &str = "/api/docs/oauth2-redirect.html";
+
 /// An OAuth 2.0 client application ("Client" in the portal).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthClient {

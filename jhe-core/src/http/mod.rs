@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod fhir;
 pub mod forwarded;
@@ -98,6 +99,7 @@ pub fn finish_document(spec: String) -> String {
         Ok(mut doc) => {
             mark_nullable(&mut doc);
             document_errors(&mut doc);
+            docs::document::augment(&mut doc);
             serde_json::to_string_pretty(&doc).unwrap_or(spec)
         }
         Err(_) => spec,
@@ -222,10 +224,8 @@ pub fn routes_with<A: OpenApi + 'static>(
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    let docs = api.swagger_ui();
-    let route = Route::new()
-        .at("/api/schema/openapi.json", spec)
-        .nest("/api/docs", docs);
+    let route = Route::new().at("/api/schema/openapi.json", spec);
+    let route = docs::mount(route, &api);
     let route = oauth::mount(route);
     let route = web::mount(route);
     let route = portal::mount(route);

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    ADMIN_UI_CLIENT_NAME, ClientDataSource, Id, NewOAuthClient, OAuthClient, Page, PageRequest,
-    SettingValue, TextRule, keys,
+    ADMIN_UI_CLIENT_NAME, API_DOCS_CLIENT_NAME, ClientDataSource, Id, NewOAuthClient, OAuthClient,
+    Page, PageRequest, SettingValue, TextRule, keys,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
@@ -281,11 +281,8 @@ pub async fn create(
     if !code_verifier.is_empty() {
         check_verifier(&mut errors, "code_verifier", &code_verifier);
     }
-    if name == ADMIN_UI_CLIENT_NAME {
-        errors.insert(
-            "name".to_string(),
-            vec![format!("\"{ADMIN_UI_CLIENT_NAME}\" is reserved.")],
-        );
+    if name == ADMIN_UI_CLIENT_NAME || name == API_DOCS_CLIENT_NAME {
+        errors.insert("name".to_string(), vec![format!("\"{name}\" is reserved.")]);
     }
     if !client_id.is_empty() {
         check_unique_client_id(state, &mut errors, &client_id, None).await?;
@@ -347,11 +344,13 @@ pub async fn update(
     if full || changes.name.is_some() {
         required(&mut errors, "name", changes.name.as_deref(), TextRule::NAME);
     }
-    if changes.name.as_deref().map(str::trim) == Some(ADMIN_UI_CLIENT_NAME) {
-        errors.insert(
-            "name".to_string(),
-            vec![format!("\"{ADMIN_UI_CLIENT_NAME}\" is reserved.")],
-        );
+    if let Some(name) = changes
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| [ADMIN_UI_CLIENT_NAME, API_DOCS_CLIENT_NAME].contains(n))
+    {
+        errors.insert("name".to_string(), vec![format!("\"{name}\" is reserved.")]);
     }
     if let Some(client_id) = changes.client_id.as_deref().map(str::trim) {
         required(&mut errors, "clientId", Some(client_id), TextRule::NAME);

@@ -7,6 +7,7 @@ pub mod bulk_export;
 pub mod clients;
 pub mod consents;
 pub mod data_sources;
+pub mod docs_client;
 pub mod fhir_consents;
 pub mod fhir_patients;
 pub mod fields;

@@ -60,7 +60,7 @@ impl From<ClientView> for ClientJson {
 }
 
 /// A client as the portal's form sends it. `clientId` and `codeVerifier` keep their spelling
-/// (the casing exceptions of the original); their snake_case forms are accepted too.
+/// (compatible with JupyterHealth Exchange clients); their snake_case forms are accepted too.
 #[derive(Debug, Object)]
 #[oai(rename = "ClientInput", rename_all = "camelCase")]
 pub struct ClientIn {
@@ -129,7 +129,7 @@ pub struct ClientDataSourceIn {
     pub data_source_id: Option<IdInput>,
 }
 
-/// A client–data source link, in the original's shape: `client_id` is the client's numeric id
+/// A client–data source link: `client_id` is the client's numeric id
 /// as a string, under its snake_case key.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(rename = "ClientDataSource", rename_all = "camelCase")]
@@ -188,7 +188,7 @@ impl ClientsApi {
 
     /// Creates a public authorization-code client with its code verifier and invitation URL
     /// (`client.manage`). `name`, `clientId`, `invitationUrl` and `codeVerifier` are required;
-    /// missing ones are reported together (under the original's keys `name`, `clientId`,
+    /// missing ones are reported together (under the keys `name`, `clientId`,
     /// `invitation_url`, `code_verifier`).
     #[oai(path = "/clients", method = "post")]
     async fn create(&self, auth: BearerAuth, body: Json<ClientIn>) -> ApiResult<CreatedClient> {

@@ -142,7 +142,7 @@ pub fn reject_nul<'a>(
     }
 }
 
-/// A timestamp as the original serialises it: ISO-8601 UTC with microseconds and `Z`.
+/// A timestamp as JupyterHealth Exchange serialises it: ISO-8601 UTC with microseconds and `Z`.
 pub fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

@@ -64,8 +64,7 @@ pub struct MemberOut {
 pub struct MemberIn {
     /// The user's id.
     pub jhe_user_id: Option<Id>,
-    /// `manager`, `member` (default) or `viewer` (practitioners only). The spelling is the
-    /// original's.
+    /// `manager`, `member` (default) or `viewer` (practitioners only).
     pub organization_partitioner_role: Option<String>,
     /// `practitioner` (default) or `patient`.
     pub user_type: Option<String>,

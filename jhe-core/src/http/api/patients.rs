@@ -417,7 +417,7 @@ pub struct StudyScopeConsentsOut {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Patients")]
 impl PatientsApi {
-    /// Creates the patient's invitation link for a client (auth.md §6): a new single-use
+    /// Creates the patient's invitation link for a client: a new single-use
     /// authorization code valid 14 days replaces any previous one. Only practitioners linked to
     /// one of the patient's organisations may do it. `send_email=true` also e-mails the link.
     #[oai(path = "/patients/:id/invitation_link", method = "get")]
@@ -523,7 +523,7 @@ impl PatientsApi {
 
     /// Creates a patient in `organizationId` (`patient.manage_for_organization` there). The
     /// account is found by `telecomEmail` or created; a user that already has a patient record
-    /// is a 409. Answers 200 (as the original).
+    /// is a 409. Answers 200.
     #[oai(path = "/patients", method = "post")]
     async fn create(
         &self,

@@ -132,7 +132,7 @@ impl PractitionersApi {
     }
 
     /// Creates a practitioner (and its account, when the e-mail is new) linked to
-    /// `organizationId` as `member` (superusers only). Answers 200, as the original intends.
+    /// `organizationId` as `member` (superusers only). Answers 200.
     #[oai(path = "/practitioners", method = "post")]
     async fn create(
         &self,

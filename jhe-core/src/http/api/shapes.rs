@@ -181,7 +181,7 @@ pub fn user_json(view: &UserView) -> UserJson {
     }
 }
 
-/// The caller's profile (rest-api.md §1 `GET /users/profile`): patients get the stripped shape.
+/// The caller's profile (`GET /users/profile`): patients get the stripped shape.
 pub fn profile_json(principal: &Principal, view: &UserView) -> ProfileJson {
     if !principal.is_patient() {
         return ProfileJson::User(user_json(view));

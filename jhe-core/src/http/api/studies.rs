@@ -81,7 +81,7 @@ impl From<Study> for StudyWriteOut {
     }
 }
 
-/// A JSON string, not coerced from numbers or booleans (the original refuses `"name": 5`).
+/// A JSON string, not coerced from numbers or booleans (`"name": 5` is refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrictString(pub String);
 
@@ -296,7 +296,7 @@ pub struct ScopeCodeIdIn {
 pub struct ClientRawOut {
     /// Numeric id.
     pub id: Id,
-    /// OAuth `client_id` (the key keeps its snake_case spelling, as in the original).
+    /// OAuth `client_id` (the key keeps its snake_case spelling).
     #[oai(rename = "client_id")]
     pub client_id: String,
     /// Redirect URIs.

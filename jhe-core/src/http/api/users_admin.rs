@@ -38,7 +38,7 @@ pub struct UserIn {
     pub is_active: Option<bool>,
 }
 
-/// The answer of `search_by_email` when nobody matches (the original's empty user, no `id`).
+/// The answer of `search_by_email` when nobody matches (an empty user, without `id`).
 #[derive(Debug, Object)]
 #[oai(rename = "UserNotFound", rename_all = "camelCase")]
 pub struct EmptyUser {
