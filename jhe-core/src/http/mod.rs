@@ -9,6 +9,7 @@ pub mod error;
 pub mod fhir;
 pub mod forwarded;
 pub mod oauth;
+pub mod observe;
 pub mod portal;
 pub mod rest;
 pub mod scopes;
@@ -233,6 +234,7 @@ pub fn with_security_headers<E: poem::Endpoint + 'static>(
                 .overriding("Cross-Origin-Opener-Policy", "same-origin"),
         )
         .map_to_response()
+        .with(observe::Observe::from_env())
         .boxed()
 }
 
