@@ -39,6 +39,7 @@ mod journeys;
 mod mcp;
 mod migrations;
 mod oauth;
+mod operations;
 mod openapi;
 mod portal;
 mod portal_browser;
@@ -47,6 +48,7 @@ mod safe_defaults;
 mod seed;
 mod server;
 mod sso_oidc;
+mod startup;
 #[cfg(feature = "saml")]
 mod sso_saml;
 mod store_crud;
