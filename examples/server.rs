@@ -308,7 +308,10 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::CreateSuperuser { email } if !jhe::is_plausible_email(email) => {
             anyhow::bail!("{email:?} is not an e-mail address");
         }
-        Command::Seed { flush: true, yes: false } => {
+        Command::Seed {
+            flush: true,
+            yes: false,
+        } => {
             if !std::io::stdin().is_terminal() {
                 anyhow::bail!(
                     "seed --flush deletes every account and all data: pass --yes to confirm \

@@ -207,9 +207,13 @@ impl ServerConfig {
         };
         config.shutdown_timeout_secs =
             seconds("JHE_SHUTDOWN_TIMEOUT_SECS", DEFAULT_SHUTDOWN_TIMEOUT_SECS)?;
-        config.sweep_interval_secs = seconds("JHE_SWEEP_INTERVAL_SECS", DEFAULT_SWEEP_INTERVAL_SECS)?;
-        config.db_connect_timeout_secs =
-            seconds("JHE_DB_CONNECT_TIMEOUT_SECS", DEFAULT_DB_CONNECT_TIMEOUT_SECS)?.max(1);
+        config.sweep_interval_secs =
+            seconds("JHE_SWEEP_INTERVAL_SECS", DEFAULT_SWEEP_INTERVAL_SECS)?;
+        config.db_connect_timeout_secs = seconds(
+            "JHE_DB_CONNECT_TIMEOUT_SECS",
+            DEFAULT_DB_CONNECT_TIMEOUT_SECS,
+        )?
+        .max(1);
         if let Some(v) = get("JHE_LOG_FORMAT") {
             config.log_format = LogFormat::parse(&v)?;
         }
@@ -330,7 +334,10 @@ impl ServerConfig {
                 "JHE_AUTHORIZATION_CODE_LIFETIME",
                 l.authorization_code.to_string(),
             ),
-            ("JHE_INVITATION_CODE_LIFETIME", l.invitation_code.to_string()),
+            (
+                "JHE_INVITATION_CODE_LIFETIME",
+                l.invitation_code.to_string(),
+            ),
             ("JHE_SESSION_LIFETIME", l.session.to_string()),
             (
                 "JHE_AUDIT_SINK",
@@ -340,15 +347,18 @@ impl ServerConfig {
                     sinks.join(",")
                 },
             ),
-            (
-                "JHE_AUDIT_FILE",
-                self.core.audit.file.display().to_string(),
-            ),
+            ("JHE_AUDIT_FILE", self.core.audit.file.display().to_string()),
             ("JHE_EXPORT_DIR", self.core.export.dir.display().to_string()),
-            ("JHE_EXPORT_TTL_HOURS", self.core.export.ttl_hours.to_string()),
+            (
+                "JHE_EXPORT_TTL_HOURS",
+                self.core.export.ttl_hours.to_string(),
+            ),
             (
                 "SMTP_HOST",
-                smtp.map_or_else(|| "(not set: mail goes to files)".into(), |s| s.host.clone()),
+                smtp.map_or_else(
+                    || "(not set: mail goes to files)".into(),
+                    |s| s.host.clone(),
+                ),
             ),
             (
                 "SMTP_PORT",
@@ -392,7 +402,10 @@ impl ServerConfig {
                 "JHE_SHUTDOWN_TIMEOUT_SECS",
                 self.shutdown_timeout_secs.to_string(),
             ),
-            ("JHE_SWEEP_INTERVAL_SECS", self.sweep_interval_secs.to_string()),
+            (
+                "JHE_SWEEP_INTERVAL_SECS",
+                self.sweep_interval_secs.to_string(),
+            ),
             (
                 "JHE_DB_CONNECT_TIMEOUT_SECS",
                 self.db_connect_timeout_secs.to_string(),
@@ -446,7 +459,9 @@ pub fn normalize_bind(value: &str) -> Result<String, String> {
         return Err(format!("{value:?} has no host"));
     }
     if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!("{value:?}: write IPv6 addresses in brackets, e.g. [::1]:8000"));
+        return Err(format!(
+            "{value:?}: write IPv6 addresses in brackets, e.g. [::1]:8000"
+        ));
     }
     port.parse::<u16>()
         .map_err(|_| format!("{value:?}: {port:?} is not a port number (0-65535)"))?;
@@ -589,7 +604,10 @@ mod tests {
         assert_eq!(c.site_url, "http://127.0.0.1:8125");
         let mut c = config(&[]).unwrap();
         c.set_bind("9001", false).unwrap();
-        assert_eq!((c.bind.as_str(), c.site_url.as_str()), ("127.0.0.1:9001", "http://127.0.0.1:9001"));
+        assert_eq!(
+            (c.bind.as_str(), c.site_url.as_str()),
+            ("127.0.0.1:9001", "http://127.0.0.1:9001")
+        );
     }
 
     #[test]
@@ -621,9 +639,15 @@ mod tests {
             "JHE_METRICS",
             "JHE_BIND",
         ] {
-            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
         }
-        assert_eq!(c.site_url, "https://jhe.example.org", "good settings are kept");
+        assert_eq!(
+            c.site_url, "https://jhe.example.org",
+            "good settings are kept"
+        );
     }
 
     #[test]

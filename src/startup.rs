@@ -43,16 +43,19 @@ pub fn check(config: &ServerConfig) -> Vec<String> {
     {
         problems.push(format!("SITE_URL ({}): {e}", config.site_url));
     }
-    if let Err(e) = config.bind.parse::<std::net::SocketAddr>().map(|_| ()).or_else(|_| {
-        // Host names (e.g. localhost:8000) are resolved when binding.
-        crate::config::normalize_bind(&config.bind).map(|_| ())
-    }) {
+    if let Err(e) = config
+        .bind
+        .parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .or_else(|_| {
+            // Host names (e.g. localhost:8000) are resolved when binding.
+            crate::config::normalize_bind(&config.bind).map(|_| ())
+        })
+    {
         problems.push(format!("JHE_BIND: {e}"));
     }
     if config.is_postgres() {
-        if let Err(e) =
-            sea_orm::sqlx::postgres::PgConnectOptions::from_str(&config.database_url)
-        {
+        if let Err(e) = sea_orm::sqlx::postgres::PgConnectOptions::from_str(&config.database_url) {
             problems.push(format!(
                 "DATABASE_URL ({}): not a usable PostgreSQL URL: {e}",
                 redact_url(&config.database_url)
@@ -125,7 +128,10 @@ pub fn sqlite_path(url: &str) -> Option<Option<PathBuf>> {
 fn check_sqlite_file(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            return Err(format!("{} is a directory, not a SQLite file", path.display()));
+            return Err(format!(
+                "{} is a directory, not a SQLite file",
+                path.display()
+            ));
         }
         Ok(_) => {
             return std::fs::OpenOptions::new()
@@ -143,12 +149,8 @@ fn check_sqlite_file(path: &Path) -> Result<(), String> {
         _ => PathBuf::from("."),
     };
     match std::fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => writable(&dir).map_err(|e| {
-            format!(
-                "cannot create the SQLite database {}: {e}",
-                path.display()
-            )
-        }),
+        Ok(meta) if meta.is_dir() => writable(&dir)
+            .map_err(|e| format!("cannot create the SQLite database {}: {e}", path.display())),
         Ok(_) => Err(format!(
             "cannot create the SQLite database {}: {} is not a directory",
             path.display(),
@@ -260,10 +262,7 @@ mod tests {
 
     #[test]
     fn problems_name_the_setting_and_the_path() {
-        let missing = std::env::temp_dir().join(format!(
-            "jhe_missing_{}/deeper",
-            uuid_like()
-        ));
+        let missing = std::env::temp_dir().join(format!("jhe_missing_{}/deeper", uuid_like()));
         let config = ServerConfig {
             database_url: format!("sqlite://{}/jhe.db?mode=rwc", missing.display()),
             core: jhe_core::Config {
@@ -274,13 +273,15 @@ mod tests {
         };
         let problems = check(&config);
         assert!(
-            problems.iter().any(|p| p.starts_with("OIDC_RSA_PRIVATE_KEY")),
+            problems
+                .iter()
+                .any(|p| p.starts_with("OIDC_RSA_PRIVATE_KEY")),
             "{problems:?}"
         );
         assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("DATABASE_URL") && p.contains(&missing.display().to_string())),
+            problems.iter().any(
+                |p| p.starts_with("DATABASE_URL") && p.contains(&missing.display().to_string())
+            ),
             "{problems:?}"
         );
         let fine = ServerConfig {

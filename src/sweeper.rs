@@ -15,7 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use jhe_core::store::{ExportStore, OAuthStore, SessionStore};
 use jhe_plugins::SeaOrmStore;
-use jhe_plugins::store::entity::{login_attempt, oauth_refresh_token, sso_login_request, sso_used_id};
+use jhe_plugins::store::entity::{
+    login_attempt, oauth_refresh_token, sso_login_request, sso_used_id,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::ServerConfig;

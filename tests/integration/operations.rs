@@ -60,15 +60,17 @@ async fn sweeper_deletes_only_expired_rows(backend: Backend) {
         .record_login_attempt("account:new@example.org", false, now)
         .await
         .unwrap();
+    // Markers claimed two hours ago: one has expired since, one is still live.
+    let then = now - Duration::hours(2);
     assert!(
         store
-            .claim_once("saml:old", now - Duration::minutes(1), now - Duration::hours(1))
+            .claim_once("saml:new", now + Duration::hours(1), then)
             .await
             .unwrap()
     );
     assert!(
         store
-            .claim_once("saml:new", now + Duration::hours(1), now)
+            .claim_once("saml:old", now - Duration::minutes(1), then)
             .await
             .unwrap()
     );
@@ -85,7 +87,13 @@ async fn sweeper_deletes_only_expired_rows(backend: Backend) {
     let again = jhe::sweeper::sweep(store, &config, now).await.unwrap();
     assert_eq!(again.total(), 0, "{again:?}");
 
-    assert!(store.get_session("live-session", now).await.unwrap().is_some());
+    assert!(
+        store
+            .get_session("live-session", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(
         store
             .count_failed_logins("account:new@example.org", now - Duration::minutes(5))

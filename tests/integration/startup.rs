@@ -149,7 +149,10 @@ async fn check_config_masks_secrets_and_lists_every_problem() {
     assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(!stdout.contains("qzx"), "{stdout}");
     assert!(!stderr.contains("qzx"), "{stderr}");
-    assert!(stdout.contains("DATABASE_URL=postgres://jhe:***@127.0.0.1:1/jhe"), "{stdout}");
+    assert!(
+        stdout.contains("DATABASE_URL=postgres://jhe:***@127.0.0.1:1/jhe"),
+        "{stdout}"
+    );
     assert!(stdout.contains("SMTP_HOST=smtp.example.org"), "{stdout}");
     for problem in ["OIDC_RSA_PRIVATE_KEY", "SMTP_PORT", "JHE_BIND"] {
         assert!(
@@ -182,7 +185,10 @@ async fn a_bad_signing_key_is_refused_before_the_database() {
     .await;
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("OIDC_RSA_PRIVATE_KEY"), "{stderr}");
-    assert!(!db_file.exists(), "the database was created before the refusal");
+    assert!(
+        !db_file.exists(),
+        "the database was created before the refusal"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -200,7 +206,10 @@ async fn a_busy_port_is_named_before_the_database_is_created() {
     )
     .await;
     assert!(!output.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
     assert!(!db_file.exists(), "the database was created before binding");
     drop(busy);
     std::fs::remove_dir_all(&dir).ok();
@@ -262,7 +271,10 @@ async fn create_superuser_checks_the_address_first() {
     )
     .await;
     assert!(!output.status.success(), "{stderr}");
-    assert!(stderr.contains("\"notanemail\" is not an e-mail address"), "{stderr}");
+    assert!(
+        stderr.contains("\"notanemail\" is not an e-mail address"),
+        "{stderr}"
+    );
     assert!(!db_file.exists());
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -313,7 +325,10 @@ async fn serve_logs_requests_and_stops_gracefully(backend: Backend) {
     assert_eq!(response.headers()["x-request-id"], "req-startup-42");
 
     let metrics = format!("{}/metrics", server.origin);
-    assert_eq!(server.client.get(&metrics).send().await.unwrap().status(), 401);
+    assert_eq!(
+        server.client.get(&metrics).send().await.unwrap().status(),
+        401
+    );
     let scrape = server
         .client
         .get(&metrics)
@@ -325,7 +340,10 @@ async fn serve_logs_requests_and_stops_gracefully(backend: Backend) {
     let text = scrape.text().await.unwrap();
     assert!(text.contains("jhe_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/health\""), "{text}");
-    assert!(text.contains("jhe_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("jhe_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 
     let (status, log) = server.terminate().await;
     assert!(status.success(), "exit {status}:\n{log}");
@@ -345,9 +363,7 @@ async fn serve_logs_requests_and_stops_gracefully(backend: Backend) {
     assert_eq!(request["fields"]["status"], 200);
     assert!(request["fields"]["duration_ms"].is_number());
     assert!(
-        lines
-            .iter()
-            .any(|l| l["fields"]["site"] == origin.as_str()),
+        lines.iter().any(|l| l["fields"]["site"] == origin.as_str()),
         "SITE_URL follows --bind {port}:\n{log}"
     );
     assert!(log.contains("SIGTERM"), "{log}");

@@ -353,7 +353,10 @@ mod tests {
     #[test]
     fn secret_paths_log_their_template() {
         assert_eq!(
-            loggable_path("/accounts/reset/MQ/abc-def/", Some("/accounts/reset/:uid/:token/")),
+            loggable_path(
+                "/accounts/reset/MQ/abc-def/",
+                Some("/accounts/reset/:uid/:token/")
+            ),
             "/accounts/reset/:uid/:token/"
         );
         assert_eq!(
@@ -402,10 +405,12 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_need_the_token() {
-        let app = Route::new().at("/", hello).with(Observe::new(MetricsConfig {
-            enabled: true,
-            token: Some("0123456789abcdef-token".into()),
-        }));
+        let app = Route::new()
+            .at("/", hello)
+            .with(Observe::new(MetricsConfig {
+                enabled: true,
+                token: Some("0123456789abcdef-token".into()),
+            }));
         let client = TestClient::new(app);
         client.get("/").send().await.assert_status_is_ok();
         client
@@ -425,7 +430,12 @@ mod tests {
             .send()
             .await;
         response.assert_status_is_ok();
-        let text = response.0.into_body().into_string().await.unwrap_or_default();
+        let text = response
+            .0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap_or_default();
         assert!(text.contains(REQUESTS_TOTAL), "{text}");
         assert!(text.contains("route=\"/\""), "{text}");
     }
