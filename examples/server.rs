@@ -4,19 +4,23 @@
 //! ```text
 //! cargo run --release --example server                 # serve on 127.0.0.1:8000 (migrates; seeds the empty default SQLite DB)
 //! cargo run --release --example server -- migrate      # apply migrations (--down to revert all)
-//! cargo run --release --example server -- seed --flush # reset to the demo data
+//! cargo run --release --example server -- seed --flush --yes # reset to the demo data
 //! cargo run --release --example server -- create-superuser --email admin@example.org
-//! cargo run --release --example server -- openapi      # print the OpenAPI document
+//! cargo run --release --example server -- check-config # print the settings (secrets masked) and every problem
+//! cargo run --release --example server -- openapi      # print the OpenAPI document (no database needed)
 //! cargo run --release --example server -- export out/ --as mary@example.com --study 30001
 //! JHE_ACCESS_TOKEN=… cargo run --release --example server -- mcp --stdio   # MCP over stdio
 //! ```
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jhe::ServerConfig;
 use jhe::assemble;
+use jhe::config::LogFormat;
 use jhe_core::services::seed::{self, Progress};
 use jhe_core::store::MaintenanceStore;
 use jhe_plugins::SeaOrmStore;
@@ -39,7 +43,15 @@ enum Command {
     /// empty default SQLite database (`DATABASE_URL` unset) or with `JHE_SEED_ON_EMPTY=true`.
     /// Refuses a non-loopback SITE_URL without SECRET_KEY or with demo accounts left.
     Serve {
-        /// Listen address (also JHE_BIND). SITE_URL defaults to http://<this address>.
+        /// Listen address (also JHE_BIND): host:port, or a port alone for 127.0.0.1:<port>.
+        /// SITE_URL defaults to http://<this address>.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Check the configuration without touching the database: print the effective settings
+    /// (secrets masked) and every problem found; exit status 2 when there are problems.
+    CheckConfig {
+        /// The listen address `serve --bind` would get.
         #[arg(long)]
         bind: Option<String>,
     },
@@ -51,17 +63,22 @@ enum Command {
     },
     /// Load the demo data (idempotent).
     Seed {
-        /// Empty every table first.
+        /// Empty every table first (deletes every account and all data; asks for confirmation
+        /// unless --yes).
         #[arg(long)]
         flush: bool,
+        /// Do not ask before --flush (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
     },
-    /// Create a superuser (the password is read from JHE_SUPERUSER_PASSWORD or standard input).
+    /// Create a superuser. The password comes from JHE_SUPERUSER_PASSWORD, else is asked twice
+    /// without echo on a terminal, else is read as one line from standard input.
     CreateSuperuser {
         /// E-mail address (the login name).
         #[arg(long)]
         email: String,
     },
-    /// Print the OpenAPI document as JSON.
+    /// Print the OpenAPI document as JSON (needs no database).
     Openapi,
     /// FHIR Bulk Data export to a directory (Patient.ndjson, Observation.ndjson,
     /// Consent.ndjson), read with the access of one account, as `$export` would.
@@ -134,49 +151,186 @@ fn progress_bar() -> Bar {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // A refusal to start is an operator's problem: one clear message, no stack trace.
             if let Some(refusal) = error.downcast_ref::<jhe_core::config::ConfigError>() {
                 eprintln!("error: refusing to start: {refusal}");
-                return std::process::ExitCode::from(2);
+                return ExitCode::from(2);
             }
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// Logs to standard error: plain text (colours only on a terminal), or JSON lines with
+/// `JHE_LOG_FORMAT=json`.
+fn init_logging() {
+    let _ = dotenvy::dotenv();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".into());
+    let json = std::env::var("JHE_LOG_FORMAT")
+        .ok()
+        .and_then(|v| LogFormat::parse(&v).ok())
+        == Some(LogFormat::Json);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Prints every problem and fails with exit status 2.
+fn refuse(problems: &[String]) -> ExitCode {
+    for problem in problems {
+        eprintln!("error: refusing to start: {problem}");
+    }
+    ExitCode::from(2)
+}
+
+/// Whether the user typed "yes".
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} Type \"yes\" to continue: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// The superuser's password: JHE_SUPERUSER_PASSWORD, else asked twice without echo on a
+/// terminal, else one line of standard input.
+fn superuser_password(email: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("JHE_SUPERUSER_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        let second = rpassword::prompt_password("Password (again): ")?;
+        if first != second {
+            anyhow::bail!("the two passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C: shutting down");
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    init_logging();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { bind: None });
-    let mut config = ServerConfig::from_env().context("reading configuration")?;
-    if let Command::Serve { bind: Some(bind) } = &command {
-        if std::env::var("SITE_URL")
-            .map(|s| s.trim().is_empty())
-            .unwrap_or(true)
-        {
-            config.site_url = jhe::config::site_url_for_bind(bind);
-        }
-        config.bind = bind.clone();
+    let site_url_is_set = std::env::var("SITE_URL").is_ok_and(|s| !s.trim().is_empty());
+    let (mut config, invalid) = ServerConfig::load(|name| std::env::var(name).ok());
+    let mut problems: Vec<String> = invalid.iter().map(ToString::to_string).collect();
+    if let Command::Serve { bind: Some(bind) } | Command::CheckConfig { bind: Some(bind) } =
+        &command
+        && let Err(e) = config.set_bind(bind, site_url_is_set)
+    {
+        problems.push(e.to_string());
     }
-    let store = SeaOrmStore::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to {}",
+    match &command {
+        Command::CheckConfig { .. } => {
+            problems.extend(jhe::startup::check(&config));
+            problems.extend(jhe::startup::check_identity_providers());
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "Effective settings (secrets masked):")?;
+            for (name, value) in config.effective_settings() {
+                writeln!(out, "  {name}={value}")?;
+            }
+            if problems.is_empty() {
+                writeln!(out, "No problems found.")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            writeln!(out, "Problems ({}):", problems.len())?;
+            for problem in &problems {
+                writeln!(out, "  - {problem}")?;
+            }
+            return Ok(ExitCode::from(2));
+        }
+        Command::Openapi => {
+            // The document does not depend on the data: an in-memory database will do.
+            let store = SeaOrmStore::connect("sqlite::memory:").await?;
+            let server = assemble(config, store)?;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{}", server.openapi_json())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e.into());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Serve { .. } => {
+            problems.extend(jhe::startup::check(&config));
+            problems.extend(jhe::startup::check_identity_providers());
+            if !problems.is_empty() {
+                return Ok(refuse(&problems));
+            }
+            return serve(config).await;
+        }
+        Command::CreateSuperuser { email } if !jhe::is_plausible_email(email) => {
+            anyhow::bail!("{email:?} is not an e-mail address");
+        }
+        Command::Seed {
+            flush: true,
+            yes: false,
+        } => {
+            if !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "seed --flush deletes every account and all data: pass --yes to confirm \
+                     (standard input is not a terminal)"
+                );
+            }
+            if !confirm(&format!(
+                "seed --flush deletes EVERY account and all data in {}.",
                 jhe_core::config::redact_url(&config.database_url)
-            )
-        })?;
+            ))? {
+                anyhow::bail!("not confirmed; nothing was changed");
+            }
+        }
+        _ => {}
+    }
+    if !problems.is_empty() {
+        return Ok(refuse(&problems));
+    }
+    let store = jhe::startup::connect(&config).await?;
     match command {
         Command::Migrate { down } => {
             if down {
@@ -187,7 +341,7 @@ async fn run() -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
             }
         }
-        Command::Seed { flush } => {
+        Command::Seed { flush, .. } => {
             store.migrate().await?;
             let report = seed::seed(&store, &config, flush, &progress_bar()).await?;
             tracing::info!(
@@ -197,27 +351,10 @@ async fn run() -> anyhow::Result<()> {
             );
         }
         Command::CreateSuperuser { email } => {
+            let password = superuser_password(&email)?;
             store.migrate().await?;
-            let password = match std::env::var("JHE_SUPERUSER_PASSWORD") {
-                Ok(p) if !p.is_empty() => p,
-                _ => {
-                    eprintln!("Password for {email}:");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
             let user = jhe::create_superuser(&store, &email, &password).await?;
             tracing::info!(id = user.id, email = %user.email, "superuser created");
-        }
-        Command::Openapi => {
-            let server = assemble(config, store)?;
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = writeln!(out, "{}", server.openapi_json())
-                && e.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(e.into());
-            }
         }
         Command::Export {
             dir,
@@ -247,7 +384,7 @@ async fn run() -> anyhow::Result<()> {
             let bar = ExportBar(bar);
             let files = export_to_dir(server.state(), &as_user, level, &params, &dir, &bar)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
             bar.0.finish_with_message("done");
             let mut out = std::io::stdout().lock();
             for f in files {
@@ -279,32 +416,44 @@ async fn run() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        Command::Serve { .. } => {
-            jhe::prepare_to_serve(&store, &config, &progress_bar()).await?;
-            let bind = config.bind.clone();
-            let site = config.site_url.clone();
-            let server = assemble(config, store)?;
-            server.prepare().await?;
-            tracing::info!(%bind, %site, "JupyterHealth Exchange listening");
-            let acceptor = poem::listener::TcpListener::bind(bind)
-                .into_acceptor()
-                .await?;
-            let acceptor = jhe::connections::LimitedAcceptor::new(
-                acceptor,
-                jhe::connections::MAX_CONNECTIONS,
-                jhe::connections::IDLE_TIMEOUT,
-            );
-            poem::Server::new_with_acceptor(acceptor)
-                .idle_timeout(jhe::connections::IDLE_TIMEOUT)
-                .run_with_graceful_shutdown(
-                    server.into_endpoint(),
-                    async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    },
-                    Some(std::time::Duration::from_secs(10)),
-                )
-                .await?;
-        }
+        Command::Serve { .. } | Command::CheckConfig { .. } | Command::Openapi => {}
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: listen first (so a busy port fails before the database is touched), then open,
+/// migrate and seed the database, then answer requests until SIGTERM/SIGINT.
+async fn serve(config: ServerConfig) -> anyhow::Result<ExitCode> {
+    let bind = config.bind.clone();
+    let acceptor = poem::listener::TcpListener::bind(bind.clone())
+        .into_acceptor()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let store = jhe::startup::connect(&config).await?;
+    jhe::prepare_to_serve(&store, &config, &progress_bar()).await?;
+    let site = config.site_url.clone();
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let sweeper = jhe::sweeper::spawn(store.clone(), config.clone());
+    let gauges = config
+        .metrics
+        .enabled
+        .then(|| jhe::sweeper::spawn_pool_gauges(store.clone()));
+    let server = assemble(config, store)?;
+    server.prepare().await?;
+    tracing::info!(%bind, %site, "JupyterHealth Exchange listening");
+    let acceptor = jhe::connections::LimitedAcceptor::new(
+        acceptor,
+        jhe::connections::MAX_CONNECTIONS,
+        jhe::connections::IDLE_TIMEOUT,
+    );
+    let result = poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(jhe::connections::IDLE_TIMEOUT)
+        .run_with_graceful_shutdown(server.into_endpoint(), shutdown_signal(), Some(grace))
+        .await;
+    for task in [sweeper, gauges].into_iter().flatten() {
+        task.abort();
+    }
+    result?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,8 @@ pub use jhe_core::{async_trait, poem, poem_openapi, serde_json};
 
 pub mod config;
 pub mod connections;
+pub mod startup;
+pub mod sweeper;
 
 use jhe_core::config::ConfigError;
 use jhe_core::domain::{NewUser, User, UserType};
@@ -116,6 +118,7 @@ pub async fn prepare_to_serve(
         .into());
     }
     let seeded = seed_on_serve(store, config, progress).await?;
+    follow_site_url(store, config).await?;
     let mut preparation = ServePreparation {
         seeded,
         demo_accounts: Vec::new(),
@@ -133,6 +136,59 @@ pub async fn prepare_to_serve(
         }
     }
     Ok(preparation)
+}
+
+/// Points the portal's OAuth client (the seeded "JHE Admin UI") at the current `SITE_URL`:
+/// when its redirect URIs are the seeded default — exactly one `<origin>/auth/callback` — and
+/// the origin is not this `SITE_URL`, it becomes `<SITE_URL>/auth/callback`, so the same
+/// database served on another address keeps portal logins working. Redirect URIs an
+/// administrator changed to anything else are left alone. Returns whether it changed them.
+///
+/// # Errors
+/// A store error.
+pub async fn follow_site_url(store: &dyn Store, config: &ServerConfig) -> CoreResult<bool> {
+    let Some(mut client) = store
+        .get_client_by_name(jhe_core::domain::ADMIN_UI_CLIENT_NAME)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let wanted = format!("{}/auth/callback", config.site_url);
+    let current = client.redirect_uris.trim();
+    let seeded_default = !current.contains(char::is_whitespace)
+        && url::Url::parse(current).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.path() == "/auth/callback"
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+    if !seeded_default || current == wanted {
+        return Ok(false);
+    }
+    tracing::info!(
+        from = %current,
+        to = %wanted,
+        "the portal client's redirect URI follows SITE_URL"
+    );
+    client.redirect_uris = wanted;
+    store.update_client(&client).await?;
+    Ok(true)
+}
+
+/// Whether `email` looks like an e-mail address (`local@domain.tld`, no spaces): what
+/// `create-superuser` accepts.
+pub fn is_plausible_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Why a server must not start with these demo accounts: `Ok` on a loopback `SITE_URL`, with
@@ -189,6 +245,11 @@ pub async fn create_superuser(
     email: &str,
     password: &str,
 ) -> CoreResult<User> {
+    if !is_plausible_email(email) {
+        return Err(CoreError::BadRequest(format!(
+            "{email:?} is not an e-mail address"
+        )));
+    }
     if password.chars().count() < 8 {
         return Err(CoreError::BadRequest(
             "the password must have at least 8 characters".into(),
@@ -213,6 +274,16 @@ pub async fn create_superuser(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn superuser_emails_are_checked() {
+        assert!(is_plausible_email("admin@example.org"));
+        assert!(!is_plausible_email("notanemail"));
+        assert!(!is_plausible_email("a@b"));
+        assert!(!is_plausible_email("a b@example.org"));
+        assert!(!is_plausible_email("@example.org"));
+        assert!(!is_plausible_email("a@example..org"));
+    }
 
     #[test]
     fn demo_accounts_refuse_only_public_sites() {

@@ -42,6 +42,7 @@ mod mcp;
 mod migrations;
 mod oauth;
 mod openapi;
+mod operations;
 mod portal;
 mod portal_browser;
 mod reverse_proxy;
@@ -51,6 +52,7 @@ mod server;
 mod sso_oidc;
 #[cfg(feature = "saml")]
 mod sso_saml;
+mod startup;
 mod store_crud;
 mod store_rules;
 mod token_exchange;

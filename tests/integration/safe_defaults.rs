@@ -310,8 +310,9 @@ async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
     let base = [("DATABASE_URL", db.url.as_str()), ("SITE_URL", PUBLIC_SITE)];
 
     // No SECRET_KEY: refused first, with a clear message and exit status 2, no panic.
+    let bind = format!("127.0.0.1:{}", free_port());
     let output = server_command(&binary, &dir, &base)
-        .arg("serve")
+        .args(["serve", "--bind", &bind])
         .output()
         .await
         .unwrap();
@@ -326,7 +327,7 @@ async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
     let mut keyed = base.to_vec();
     keyed.push(("SECRET_KEY", "a-long-random-secret-key-for-tests"));
     let output = server_command(&binary, &dir, &keyed)
-        .arg("serve")
+        .args(["serve", "--bind", &bind])
         .output()
         .await
         .unwrap();

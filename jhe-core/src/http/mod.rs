@@ -10,6 +10,7 @@ pub mod error;
 pub mod fhir;
 pub mod forwarded;
 pub mod oauth;
+pub mod observe;
 pub mod portal;
 pub mod prefix;
 pub mod rest;
@@ -290,6 +291,7 @@ pub fn with_security_headers<E: poem::Endpoint + 'static>(
                 .overriding("Cross-Origin-Opener-Policy", "same-origin"),
         )
         .map_to_response()
+        .with(observe::Observe::from_env())
         .boxed()
 }
 

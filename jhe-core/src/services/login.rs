@@ -124,6 +124,7 @@ async fn login_unaudited(
                 // changed at the same moment.
                 state.store.touch_last_login(user.id, now).await?;
                 user.last_login = Some(now);
+                crate::http::observe::record_login(true);
                 if let Some(key) = &account_key {
                     state.store.record_login_attempt(key, true, now).await?;
                 }
@@ -137,6 +138,7 @@ async fn login_unaudited(
             }
         }
     }
+    crate::http::observe::record_login(false);
     if let Some(key) = &account_key {
         state.store.record_login_attempt(key, false, now).await?;
     }

@@ -862,6 +862,8 @@ pub async fn create_observation(
 /// The audit events of stored observations: one `create` per patient of the new rows (naming the
 /// observation when there is one, else how many), one failure for `failed` rejected entries.
 fn audit_stored(state: &AppState, principal: &Principal, stored: &[Stored], failed: usize) {
+    let created = stored.iter().filter(|s| s.created).count();
+    crate::http::observe::record_observations_ingested(u64::try_from(created).unwrap_or(u64::MAX));
     let mut per_patient: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
     for s in stored.iter().filter(|s| s.created) {
         per_patient
