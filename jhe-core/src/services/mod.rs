@@ -27,4 +27,5 @@ pub mod seed;
 pub mod settings;
 pub mod signup;
 pub mod studies;
+pub mod study_transfer;
 pub mod users;
