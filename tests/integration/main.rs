@@ -51,6 +51,7 @@ mod sso_oidc;
 mod sso_saml;
 mod store_crud;
 mod store_rules;
+mod study_transfer;
 mod token_exchange;
 mod token_lifecycle;
 mod unit_of_work;
