@@ -42,6 +42,7 @@ mod oauth;
 mod openapi;
 mod portal;
 mod portal_browser;
+mod portal_history;
 mod reverse_proxy;
 mod safe_defaults;
 mod seed;

@@ -56,6 +56,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/overview.html",
     "portal/profile.html",
     "portal/consents.html",
+    "portal/access_history.html",
     "portal/token.html",
     "portal/clients.html",
     "portal/client.html",

@@ -1,6 +1,7 @@
 //! Use cases. REST, FHIR, MCP and the portal call these functions; none of them talks to the
 //! store or the policy directly.
 
+pub mod access_history;
 pub mod accounts;
 pub mod audit;
 pub mod bulk_export;
