@@ -30,7 +30,13 @@ async fn get(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
 fn next_link(html: &str) -> Option<String> {
     let (before, _) = html.split_once("rel=\"next\"")?;
     let start = before.rfind("href=\"")? + "href=\"".len();
-    Some(before[start..].split('"').next()?.replace("&amp;", "&"))
+    Some(
+        before[start..]
+            .split('"')
+            .next()?
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn rows(html: &str) -> Vec<String> {
