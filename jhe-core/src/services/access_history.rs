@@ -69,51 +69,59 @@ fn action_label(code: &str) -> &'static str {
     }
 }
 
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    v.pointer(path).unwrap_or(&Value::Null)
+}
+
 fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
 /// Reads one stored FHIR AuditEvent for a person.
 fn entry_of(id: Id, resource: &Value, own_user_id: Id) -> AccessEntry {
-    let code = resource["code"]["coding"][0]["code"]
+    let code = at(resource, "/code/coding/0/code")
         .as_str()
         .unwrap_or_default();
-    let agents = resource["agent"].as_array().cloned().unwrap_or_default();
+    let agents = at(resource, "/agent")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let requestor = agents
         .iter()
-        .find(|a| a["requestor"] == Value::Bool(true))
+        .find(|a| at(a, "/requestor").as_bool() == Some(true))
         .cloned()
         .unwrap_or(Value::Null);
-    let user = requestor["who"]["identifier"]["value"]
+    let user = at(&requestor, "/who/identifier/value")
         .as_str()
         .and_then(|v| v.parse::<Id>().ok());
     let who = if user == Some(own_user_id) {
         "You".to_string()
     } else {
-        let name = text(&requestor["who"]["display"]).unwrap_or_else(|| "anonymous".to_string());
-        let superuser = requestor["role"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x["text"] == "superuser"));
+        let name = text(at(&requestor, "/who/display")).unwrap_or_else(|| "anonymous".to_string());
+        let superuser = at(&requestor, "/role").as_array().is_some_and(|r| {
+            r.iter()
+                .any(|x| at(x, "/text").as_str() == Some("superuser"))
+        });
         if superuser {
             format!("{name} (administrator)")
         } else {
             name
         }
     };
-    let success = resource["outcome"]["code"]["code"] == "0";
-    let details: Vec<String> = resource["outcome"]["detail"]
+    let success = at(resource, "/outcome/code/code").as_str() == Some("0");
+    let details: Vec<String> = at(resource, "/outcome/detail")
         .as_array()
-        .map(|d| d.iter().filter_map(|x| text(&x["text"])).collect())
+        .map(|d| d.iter().filter_map(|x| text(at(x, "/text"))).collect())
         .unwrap_or_default();
     let (failure, detail) = if success {
         (None, details.first().cloned())
     } else {
         (details.first().cloned(), details.get(1).cloned())
     };
-    let entity = resource["entity"].as_array().and_then(|list| {
+    let entity = at(resource, "/entity").as_array().and_then(|list| {
         list.iter()
-            .find(|e| e["role"]["coding"][0]["code"] == "4")
-            .and_then(|e| text(&e["what"]["reference"]))
+            .find(|e| at(e, "/role/coding/0/code").as_str() == Some("4"))
+            .and_then(|e| text(at(e, "/what/reference")))
     });
     let what = match (entity, detail) {
         (Some(e), Some(d)) if d != e => format!("{e} ({d})"),
@@ -123,12 +131,14 @@ fn entry_of(id: Id, resource: &Value, own_user_id: Id) -> AccessEntry {
     };
     AccessEntry {
         id,
-        when: resource["recorded"]
+        when: at(resource, "/recorded")
             .as_str()
             .and_then(|r| DateTime::parse_from_rfc3339(r).ok())
             .map(|t| t.with_timezone(&Utc)),
         who,
-        through_app: agents.iter().any(|a| a["requestor"] == Value::Bool(false)),
+        through_app: agents
+            .iter()
+            .any(|a| at(a, "/requestor").as_bool() == Some(false)),
         action: action_label(code).to_string(),
         what,
         success,
