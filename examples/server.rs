@@ -9,6 +9,8 @@
 //! cargo run --release --example server -- check-config # print the settings (secrets masked) and every problem
 //! cargo run --release --example server -- openapi      # print the OpenAPI document (no database needed)
 //! cargo run --release --example server -- export out/ --as mary@example.com --study 30001
+//! cargo run --release --example server -- export-study 30001 study/ --as mary@example.com
+//! cargo run --release --example server -- import-study study/ --as sam@example.com
 //! JHE_ACCESS_TOKEN=… cargo run --release --example server -- mcp --stdio   # MCP over stdio
 //! ```
 
@@ -25,6 +27,9 @@ use jhe_core::services::seed::{self, Progress};
 use jhe_core::store::MaintenanceStore;
 use jhe_plugins::SeaOrmStore;
 use poem::listener::Listener as _;
+
+#[path = "server/study_transfer.rs"]
+mod study_transfer;
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +105,27 @@ enum Command {
     },
     /// Serve the MCP tools (see README "MCP") over standard input/output, acting as the holder
     /// of the access token in JHE_ACCESS_TOKEN (a token of the exchange, e.g. from `/o/token/`).
+    /// Exports a study (organisation link, data sources, requested scopes, clients, patients,
+    /// consents, observations) to a directory of NDJSON files with a manifest, read with the
+    /// access of one account.
+    ExportStudy {
+        /// The study's id.
+        id: i64,
+        /// Directory to write (created if missing).
+        dir: std::path::PathBuf,
+        /// E-mail of the account whose access applies.
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Imports a study export directory (matching existing rows by natural keys: a repeated
+    /// import creates nothing), as a superuser account.
+    ImportStudy {
+        /// The export directory.
+        dir: std::path::PathBuf,
+        /// E-mail of a superuser account (recorded in the audit trail).
+        #[arg(long = "as")]
+        as_user: String,
+    },
     #[cfg(feature = "mcp")]
     Mcp {
         /// Use the stdio transport (the only one here; HTTP clients use `/mcp` of `serve`).
@@ -396,6 +422,16 @@ async fn run() -> anyhow::Result<ExitCode> {
                     dir.join(&f.file).display()
                 );
             }
+        }
+        Command::ExportStudy { id, dir, as_user } => {
+            store.migrate().await?;
+            let server = assemble(config, store)?;
+            study_transfer::export_study_cli(server.state(), id, &dir, &as_user).await?;
+        }
+        Command::ImportStudy { dir, as_user } => {
+            store.migrate().await?;
+            let server = assemble(config, store)?;
+            study_transfer::import_study_cli(server.state(), &dir, &as_user).await?;
         }
         #[cfg(feature = "mcp")]
         Command::Mcp { stdio } => {

@@ -80,9 +80,9 @@ impl AccessScope {
         self.patients == PatientVisibility::Nothing
     }
 
-    /// The scope of jhe-core's internal tasks (seeding, maintenance): every patient, no consent
-    /// rule. Not reachable from request handlers, which only get scopes from the policy.
-    #[cfg(any(feature = "demo", feature = "test-support", test))]
+    /// The scope of jhe-core's internal tasks (seeding, maintenance, and the matching of a
+    /// superuser's study import against what the database already holds): every patient, no
+    /// consent rule. Request handlers never get it; they only get scopes from the policy.
     pub(crate) fn system() -> AccessScope {
         AccessScope {
             patients: PatientVisibility::All,

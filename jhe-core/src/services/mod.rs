@@ -1,6 +1,7 @@
 //! Use cases. REST, FHIR, MCP and the portal call these functions; none of them talks to the
 //! store or the policy directly.
 
+pub mod access_history;
 pub mod accounts;
 pub mod audit;
 pub mod bulk_export;
@@ -29,4 +30,5 @@ pub mod seed;
 pub mod settings;
 pub mod signup;
 pub mod studies;
+pub mod study_transfer;
 pub mod users;

@@ -172,7 +172,7 @@ enum Target {
 /// What an entry will do once everything is validated.
 enum Plan {
     New {
-        new: NewObservation,
+        new: Box<NewObservation>,
         concept: CodeableConcept,
         /// The entry's `If-None-Exist`, looked up again if a concurrent upload wins the race.
         if_none_exist: Option<String>,
@@ -634,7 +634,7 @@ impl<'a> Uploader<'a> {
             self.pending.insert(key, index);
         }
         Ok(Plan::New {
-            new: NewObservation {
+            new: Box::new(NewObservation {
                 id: None,
                 subject_patient_id: patient.id,
                 codeable_concept_id: concept.id,
@@ -645,7 +645,7 @@ impl<'a> Uploader<'a> {
                 effective_start: facts.effective_start,
                 effective_end: facts.effective_end,
                 identifiers,
-            },
+            }),
             concept,
             if_none_exist: if_none_exist.map(str::to_string),
         })
@@ -712,7 +712,7 @@ impl<'a> Uploader<'a> {
                     concept,
                     if_none_exist,
                 }) => {
-                    news.push(new);
+                    news.push(*new);
                     new_index.push((i, concept, if_none_exist));
                     results.push(None);
                 }

@@ -10,6 +10,7 @@
 
 mod admin;
 mod charts;
+mod history;
 mod observations;
 mod organizations;
 mod patients;
@@ -53,6 +54,7 @@ pub fn mount(route: Route) -> Route {
     let route = patients::mount(route);
     let route = observations::mount(route);
     let route = admin::mount(route);
+    let route = history::mount(route);
     token::mount(route)
 }
 
