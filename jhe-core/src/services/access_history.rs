@@ -1,6 +1,6 @@
 //! A patient's access history: who read or changed their data, when, and how it ended, from
 //! the audit trail (the portal's "Access history" page). Reads through
-//! [`audit::search`](crate::services::audit::search), so a patient sees exactly the events
+//! [`audit::search`], so a patient sees exactly the events
 //! `GET /fhir/r5/AuditEvent?patient=<self>` returns them.
 
 use chrono::{DateTime, Utc};
