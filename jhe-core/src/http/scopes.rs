@@ -193,6 +193,9 @@ pub const ROUTES: &[RouteScope] = &[
     row("PATCH", "/api/v1/studies/{id}", Usr("Study", U)),
     row("DELETE", "/api/v1/studies/{id}", Usr("Study", D)),
     row("GET", "/api/v1/studies/{id}/patients", Usr("Study", R)),
+    // Study transfer reads (export) or writes (import) the study's observations.
+    row("POST", "/api/v1/studies/{id}/export", Usr("Observation", S)),
+    row("POST", "/api/v1/studies/import", Usr("Observation", C)),
     row("POST", "/api/v1/studies/{id}/patients", Usr("Study", U)),
     row("DELETE", "/api/v1/studies/{id}/patients", Usr("Study", U)),
     row("GET", "/api/v1/studies/{id}/clients", Usr("Study", R)),
