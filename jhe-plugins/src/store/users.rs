@@ -287,20 +287,7 @@ impl UserStore for SeaOrmStore {
         if let Some(email) = email {
             query = query.filter(email_matches(email));
         }
-        let total = query.clone().count(&self.db).await.db()?;
-        let items = query
-            .order_by_asc(user::Column::LastName)
-            .order_by_asc(user::Column::Id)
-            .offset(page.offset())
-            .limit(limit_of(&page))
-            .all(&self.db)
-            .await
-            .db()?;
-        Ok(Page {
-            items: items.into_iter().map(user_from).collect(),
-            total,
-            request: page,
-        })
+        self.page_of_users(query, page).await
     }
 
     async fn list_users_among(
@@ -320,20 +307,7 @@ impl UserStore for SeaOrmStore {
         if let Some(email) = email {
             query = query.filter(email_matches(email));
         }
-        let total = query.clone().count(&self.db).await.db()?;
-        let items = query
-            .order_by_asc(user::Column::LastName)
-            .order_by_asc(user::Column::Id)
-            .offset(page.offset())
-            .limit(limit_of(&page))
-            .all(&self.db)
-            .await
-            .db()?;
-        Ok(Page {
-            items: items.into_iter().map(user_from).collect(),
-            total,
-            request: page,
-        })
+        self.page_of_users(query, page).await
     }
 
     async fn create_practitioner(&self, new: NewPractitioner) -> StoreResult<Practitioner> {
@@ -445,5 +419,29 @@ impl UserStore for SeaOrmStore {
             .into_iter()
             .map(link_from)
             .collect())
+    }
+}
+
+impl SeaOrmStore {
+    /// One page of `query`'s users ordered by last name then id, with the total count.
+    async fn page_of_users(
+        &self,
+        query: sea_orm::Select<user::Entity>,
+        page: PageRequest,
+    ) -> StoreResult<Page<User>> {
+        let total = query.clone().count(&self.db).await.db()?;
+        let items = query
+            .order_by_asc(user::Column::LastName)
+            .order_by_asc(user::Column::Id)
+            .offset(page.offset())
+            .limit(limit_of(&page))
+            .all(&self.db)
+            .await
+            .db()?;
+        Ok(Page {
+            items: items.into_iter().map(user_from).collect(),
+            total,
+            request: page,
+        })
     }
 }
