@@ -68,6 +68,9 @@ pub struct LoginStart<'a> {
     pub login_hint: Option<&'a str>,
     /// The request's headers (a provider behind an authenticating proxy reads them).
     pub headers: &'a poem::http::HeaderMap,
+    /// The provider's [`setting_keys`](IdentityProvider::setting_keys), read from the settings
+    /// store for this login.
+    pub settings: &'a ProviderSettings,
 }
 
 /// The first step of an external login.
@@ -113,6 +116,9 @@ pub struct LoginCallback<'a> {
     pub request_id: &'a str,
     /// The `data` of that step.
     pub data: &'a serde_json::Value,
+    /// The provider's [`setting_keys`](IdentityProvider::setting_keys), read from the settings
+    /// store for this answer.
+    pub settings: &'a ProviderSettings,
 }
 
 impl std::fmt::Debug for LoginCallback<'_> {
@@ -121,6 +127,39 @@ impl std::fmt::Debug for LoginCallback<'_> {
             .field("params", &self.params.keys().collect::<Vec<_>>())
             .field("request_id", &self.request_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// The values of the settings store (`jhe_settings`, global rows) a provider asked for with
+/// [`IdentityProvider::setting_keys`], read at each login so that an administrator's change
+/// takes effect at the next one (as the original keeps `auth.sso.*` in the settings table).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderSettings(BTreeMap<String, crate::domain::SettingValue>);
+
+impl ProviderSettings {
+    /// Settings from `(key, value)` pairs (keys without a row are simply absent).
+    pub fn new(values: impl IntoIterator<Item = (String, crate::domain::SettingValue)>) -> Self {
+        Self(values.into_iter().collect())
+    }
+
+    /// The value of `key`, if the settings store has one.
+    pub fn get(&self, key: &str) -> Option<&crate::domain::SettingValue> {
+        self.0.get(key)
+    }
+
+    /// The trimmed text of a string setting, `None` when absent, not a string or blank.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.get(key)
+            .and_then(crate::domain::SettingValue::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `key` is set to an "on" value (non-zero, `true`, non-empty; see
+    /// [`SettingValue::is_truthy`](crate::domain::SettingValue::is_truthy)).
+    pub fn is_on(&self, key: &str) -> bool {
+        self.get(key)
+            .is_some_and(crate::domain::SettingValue::is_truthy)
     }
 }
 
@@ -205,6 +244,19 @@ pub trait IdentityProvider: Send + Sync {
     fn domains(&self) -> &[String] {
         &[]
     }
+    /// Keys of the settings store this provider reads (e.g. `auth.sso.idp_metadata_url`); the
+    /// server reads them at each login and hands them over as [`ProviderSettings`]. Default:
+    /// none.
+    fn setting_keys(&self) -> &[&str] {
+        &[]
+    }
+    /// Whether the provider is offered at the moment, given its settings: a disabled provider
+    /// gets no login button and no domain routing, and its login and callback routes answer
+    /// `404` (its metadata stays published, so it can be registered before it is turned on).
+    /// Default: always.
+    fn is_enabled(&self, _settings: &ProviderSettings) -> bool {
+        true
+    }
     /// Whether an existing superuser account may be linked to this provider's identity (by a
     /// verified e-mail). Default `false`: superusers keep logging in locally.
     fn may_link_superusers(&self) -> bool {
@@ -261,5 +313,30 @@ pub trait IdentityProvider: Send + Sync {
     /// [`IdpError::Unavailable`] when it cannot be produced.
     fn metadata(&self, _site_url: &str) -> Result<Option<ProviderDocument>, IdpError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderSettings;
+    use crate::domain::SettingValue;
+
+    #[test]
+    fn provider_settings_read_text_and_switches() {
+        let settings = ProviderSettings::new([
+            ("on".to_string(), SettingValue::Int(1)),
+            ("off".to_string(), SettingValue::Int(0)),
+            (
+                "url".to_string(),
+                SettingValue::String("  https://idp.example/md ".into()),
+            ),
+            ("blank".to_string(), SettingValue::String("   ".into())),
+        ]);
+        assert!(settings.is_on("on"));
+        assert!(!settings.is_on("off"));
+        assert!(!settings.is_on("missing"));
+        assert_eq!(settings.text("url"), Some("https://idp.example/md"));
+        assert_eq!(settings.text("blank"), None);
+        assert_eq!(settings.text("on"), None, "an int is not text");
     }
 }

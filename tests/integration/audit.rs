@@ -361,6 +361,64 @@ async fn use_cases_are_audited(backend: Backend) {
             .unwrap(),
         about_peter
     );
+
+    // `_sort=-date`: newest first, and the `next` cursor walks on in that order.
+    let ids_of = |page: &Value| -> Vec<i64> {
+        page["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|x| x["resource"]["id"].as_str().unwrap().parse().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ascending: Value = bearer_get(
+        &app,
+        "/fhir/r5/AuditEvent?patient=40001&_count=1000",
+        &superuser,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let mut expected = ids_of(&ascending);
+    assert!(expected.windows(2).all(|w| w[0] < w[1]));
+    expected.reverse();
+    let mut walked = Vec::new();
+    let mut url = app.url("/fhir/r5/AuditEvent?patient=40001&_sort=-date&_count=3");
+    loop {
+        let page: Value = plain_client()
+            .get(&url)
+            .bearer_auth(&superuser)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        walked.extend(ids_of(&page));
+        match page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+        {
+            Some(next) => url = next["url"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected, "newest first across pages");
+    let response = bearer_get(&app, "/fhir/r5/AuditEvent?_sort=code", &superuser).await;
+    assert_eq!(response.status(), 400);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("Unsupported _sort for AuditEvent"),
+        "{outcome}"
+    );
 }
 
 async fn a_failing_sink_does_not_fail_requests(backend: Backend) {

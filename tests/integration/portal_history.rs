@@ -99,7 +99,23 @@ async fn access_history(backend: Backend) {
     assert_eq!(r.status(), 302);
     app.audit.flush().await;
 
-    // The first page: 20 rows, mary's search first, a link to the next page.
+    // Oldest first on request: mary's search first.
+    let html = get(&app, &peter, "/portal/access-history/?order=oldest")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let oldest = rows(&html);
+    assert!(oldest[0].contains("mary@example.com"), "{}", oldest[0]);
+    assert!(oldest[0].contains("Searched"), "{}", oldest[0]);
+    assert!(
+        next_link(&html)
+            .is_some_and(|n| n.starts_with("/portal/access-history/?order=oldest&after=")),
+        "{html}"
+    );
+
+    // The first page (newest first): 20 rows, Peter's own consent change first, a link to
+    // the next page.
     let r = get(&app, &peter, "/portal/access-history/").await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
@@ -109,14 +125,17 @@ async fn access_history(backend: Backend) {
     );
     let first = rows(&html);
     assert_eq!(first.len(), 20, "{html}");
-    assert!(first[0].contains("mary@example.com"), "{}", first[0]);
-    assert!(first[0].contains("Searched"), "{}", first[0]);
+    assert!(first[0].contains("Consent changed"), "{}", first[0]);
+    assert!(first[0].contains("You"), "{}", first[0]);
     assert!(first.iter().any(|r| r.contains("Read")));
     let mut seen: HashSet<String> = first.iter().cloned().collect();
     let mut all = first.clone();
     let mut next = next_link(&html).expect("a next page");
     loop {
-        assert!(next.starts_with("/portal/access-history/?after="), "{next}");
+        assert!(
+            next.starts_with("/portal/access-history/?order=newest&after="),
+            "{next}"
+        );
         let r = get(&app, &peter, &next).await;
         assert_eq!(r.status(), 200);
         let html = r.text().await.unwrap();
@@ -155,8 +174,25 @@ async fn access_history(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert_eq!(rows(&html).len(), all.len());
+    assert_eq!(
+        rows(&html),
+        all,
+        "the pages walk the whole history, newest first"
+    );
     assert!(next_link(&html).is_none());
+    let mut oldest_all = rows(
+        &get(
+            &app,
+            &peter,
+            "/portal/access-history/?order=oldest&pageSize=100",
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    );
+    oldest_all.reverse();
+    assert_eq!(oldest_all, all, "oldest first is the same history reversed");
 
     // Mary has no patient record; anonymous visitors log in first.
     let mary_session = format!("sessionid={}", login_session(&app, MANAGER).await);

@@ -171,20 +171,56 @@ struct Sso {
     sp_cert_pem: String,
     /// The SAML provider the app was given (for replicas).
     provider: Arc<dyn jhe_core::identity::IdentityProvider>,
+    /// The SP's URLs (paths) the IdP sees.
+    paths: SpPaths,
 }
+
+/// Where the SP starts logins, takes answers, and which entity id it has (paths).
+#[derive(Clone, Copy)]
+struct SpPaths {
+    login: &'static str,
+    acs: &'static str,
+    entity: &'static str,
+}
+
+/// This server's own SAML URLs.
+const OWN_PATHS: SpPaths = SpPaths {
+    login: "/sso/saml/login/",
+    acs: "/sso/saml/acs/",
+    entity: "/sso/saml/metadata/",
+};
+
+/// The original JHE's (with `SamlIdp::original_urls`).
+const ORIGINAL_PATHS: SpPaths = SpPaths {
+    login: "/saml/login/",
+    acs: "/sso/acs/",
+    entity: "/sso/acs/",
+};
 
 async fn spawn(backend: Backend) -> Sso {
     spawn_for_domains(backend, &["hospital.example"]).await
 }
 
 async fn spawn_for_domains(backend: Backend, domains: &[&str]) -> Sso {
+    spawn_with(backend, OWN_PATHS, |idp, key, cert| {
+        jhe_plugins::SamlIdp::from_metadata_xml(&idp.metadata(), key, cert)
+            .unwrap()
+            .display_name("Hospital SSO")
+            .domains(domains.iter().copied())
+    })
+    .await
+}
+
+/// A seeded app with the SAML provider `make(test IdP, SP key PEM, SP certificate PEM)`.
+async fn spawn_with(
+    backend: Backend,
+    paths: SpPaths,
+    make: impl FnOnce(&TestIdp, &str, &str) -> jhe_plugins::SamlIdp,
+) -> Sso {
     let idp = TestIdp::new();
     let (sp_key, sp_cert) = key_and_cert("jhe SP");
     let (sp_key_pem, sp_cert_pem) = pem_of(&sp_key, &sp_cert);
-    let saml = jhe_plugins::SamlIdp::from_metadata_xml(&idp.metadata(), &sp_key_pem, &sp_cert_pem)
-        .unwrap()
-        .display_name("Hospital SSO")
-        .domains(domains.iter().copied());
+    let saml = make(&idp, &sp_key_pem, &sp_cert_pem);
     let provider: Arc<dyn jhe_core::identity::IdentityProvider> = Arc::new(saml);
     let app = spawn_app_with_providers(backend, |_| {}, vec![provider.clone()]).await;
     jhe_core::services::seed::seed(
@@ -200,16 +236,17 @@ async fn spawn_for_domains(backend: Backend, domains: &[&str]) -> Sso {
         idp,
         sp_cert_pem,
         provider,
+        paths,
     }
 }
 
 impl Sso {
     fn acs(&self) -> String {
-        self.app.url("/sso/saml/acs/")
+        self.app.url(self.paths.acs)
     }
 
     fn entity(&self) -> String {
-        self.app.url("/sso/saml/metadata/")
+        self.app.url(self.paths.entity)
     }
 
     fn answer(&self, started: &Started, email: &str) -> Answer {
@@ -230,7 +267,7 @@ impl Sso {
         let response = self
             .app
             .client
-            .get(self.app.url("/sso/saml/login/"))
+            .get(self.app.url(self.paths.login))
             .query(&[("next", next)])
             .send()
             .await
@@ -851,7 +888,151 @@ async fn valid_domains_setting_routes_to_saml(backend: Backend) {
     );
 }
 
+/// Serves `xml` at `http://127.0.0.1:<port>/metadata.xml` (the IdP's metadata URL).
+async fn serve_metadata(xml: String) -> String {
+    use poem::{EndpointExt as _, Route, get, handler, web::Data};
+    #[handler]
+    fn document(Data(xml): Data<&String>) -> poem::Response {
+        poem::Response::builder()
+            .content_type("application/samlmetadata+xml")
+            .body(xml.clone())
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let app = Route::new().at("/metadata.xml", get(document)).data(xml);
+    tokio::spawn(
+        poem::Server::new(poem::listener::TcpListener::bind(format!(
+            "127.0.0.1:{port}"
+        )))
+        .run(app),
+    );
+    let url = format!("http://127.0.0.1:{port}/metadata.xml");
+    for _ in 0..50 {
+        if reqwest::get(&url).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    url
+}
+
+async fn set_setting(app: &TestApp, key: &str, value: jhe_core::domain::SettingValue) {
+    use jhe_core::store::SettingStore;
+    app.db.store.upsert_setting(key, None, value).await.unwrap();
+}
+
+/// SAML configured the original's way, in the settings store: `auth.sso.saml2` turns it on
+/// and off and `auth.sso.idp_metadata_url` names the IdP, both read at each login.
+async fn settings_store_turns_saml_on_and_off(backend: Backend) {
+    use jhe_core::domain::{SettingValue, keys};
+    let sso = spawn_with(backend, OWN_PATHS, |_, key, cert| {
+        jhe_plugins::SamlIdp::from_settings_store(key, cert).unwrap()
+    })
+    .await;
+    let app = &sso.app;
+    // Seeded as the original seeds it: off, no URL. No button, the routes say it is off.
+    let page = app.get("/accounts/login/").await.text().await.unwrap();
+    assert!(!page.contains("data-provider=\"saml\""), "{page}");
+    let off = app.get("/sso/saml/login/").await;
+    assert_eq!(off.status(), 404);
+    assert!(off.text().await.unwrap().contains("sign-in is turned off"));
+    // The SP metadata is published anyway, so the IdP can be set up first.
+    let metadata = app.get("/sso/saml/metadata/").await;
+    assert_eq!(metadata.status(), 200);
+    assert!(
+        metadata
+            .text()
+            .await
+            .unwrap()
+            .contains(&app.url("/sso/saml/acs/"))
+    );
+
+    // On with the switch alone is still off (no IdP to send anyone to).
+    set_setting(app, keys::AUTH_SSO_SAML2, SettingValue::Int(1)).await;
+    assert_eq!(app.get("/sso/saml/login/").await.status(), 404);
+
+    // Switch and URL: the button shows, the login goes through.
+    let url = serve_metadata(sso.idp.metadata()).await;
+    set_setting(
+        app,
+        keys::AUTH_SSO_IDP_METADATA_URL,
+        SettingValue::String(url),
+    )
+    .await;
+    let page = app.get("/accounts/login/").await.text().await.unwrap();
+    assert!(page.contains("data-provider=\"saml\""), "{page}");
+    let started = sso.start("/portal/").await;
+    let answer = sso.answer(&started, "grace@hospital.example");
+    let response = sso
+        .post(
+            &b64(&sso.idp.response_xml(&answer)),
+            Some(&started.relay_state),
+        )
+        .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    assert_eq!(response.headers()["location"], "/portal/");
+    assert_eq!(sso.user_count("grace@hospital.example").await, 1);
+
+    // A login started while on is refused once an administrator turns SAML off.
+    let started = sso.start("/portal/").await;
+    set_setting(app, keys::AUTH_SSO_SAML2, SettingValue::Int(0)).await;
+    let answer = sso.answer(&started, "ada@hospital.example");
+    let response = sso
+        .post(
+            &b64(&sso.idp.response_xml(&answer)),
+            Some(&started.relay_state),
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(sso.user_count("ada@hospital.example").await, 0);
+    let page = app.get("/accounts/login/").await.text().await.unwrap();
+    assert!(!page.contains("data-provider=\"saml\""), "{page}");
+}
+
+/// An IdP registered for the original JHE (ACS and entity id `<SITE_URL>/sso/acs/`, login at
+/// `/saml/login/`) keeps working with `original_urls`.
+async fn original_urls_keep_an_idp_registered_for_the_original(backend: Backend) {
+    let sso = spawn_with(backend, ORIGINAL_PATHS, |idp, key, cert| {
+        jhe_plugins::SamlIdp::from_metadata_xml(&idp.metadata(), key, cert)
+            .unwrap()
+            .original_urls(true)
+    })
+    .await;
+    let app = &sso.app;
+    // `start` checks the AuthnRequest names `/sso/acs/` as ACS and issuer.
+    let started = sso.start("/portal/").await;
+    let answer = sso.answer(&started, "nurse@hospital.example");
+    let response = sso
+        .post(
+            &b64(&sso.idp.response_xml(&answer)),
+            Some(&started.relay_state),
+        )
+        .await;
+    assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
+    assert_eq!(response.headers()["location"], "/portal/");
+    assert_eq!(sso.user_count("nurse@hospital.example").await, 1);
+    // The metadata says the same.
+    let metadata = app.get("/sso/saml/metadata/").await.text().await.unwrap();
+    assert!(
+        metadata.contains(&format!("entityID=\"{}\"", app.url("/sso/acs/"))),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains(&format!("Location=\"{}\"", app.url("/sso/acs/"))),
+        "{metadata}"
+    );
+    // An answer addressed to the other ACS is refused (Destination / Recipient).
+    let again = sso.start("/portal/").await;
+    let mut answer = sso.answer(&again, "grace@hospital.example");
+    answer.acs = app.url("/sso/saml/acs/");
+    sso.refused(&answer, &again, "addressed to another service")
+        .await;
+}
+
 both_backends! {
+    saml_settings_store_on_off => settings_store_turns_saml_on_and_off;
+    saml_original_urls => original_urls_keep_an_idp_registered_for_the_original;
     saml_valid_domains_setting => valid_domains_setting_routes_to_saml;
     saml_idp_unreachable => idp_metadata_unreachable_gives_a_clear_page;
     saml_across_replicas => a_login_started_on_one_replica_completes_on_another_once;

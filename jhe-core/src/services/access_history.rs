@@ -39,7 +39,7 @@ pub struct AccessEntry {
     pub failure: Option<String>,
 }
 
-/// A page of the history, oldest first.
+/// A page of the history, in the order asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessHistory {
     /// The events.
@@ -146,8 +146,9 @@ fn entry_of(id: Id, resource: &Value, own_user_id: Id) -> AccessEntry {
     }
 }
 
-/// The logged-in patient's access history: events about their data after event `after` (oldest
-/// first), at most `size` (1 to [`MAX_PAGE`]).
+/// The logged-in patient's access history: events about their data after event `after` in
+/// the order asked for (newest first with `newest_first`, else oldest first), at most `size`
+/// (1 to [`MAX_PAGE`]).
 ///
 /// # Errors
 /// `404` for an account without a patient record; storage failures.
@@ -156,6 +157,7 @@ pub async fn own_history(
     principal: &Principal,
     after: Option<Id>,
     size: u64,
+    newest_first: bool,
 ) -> CoreResult<AccessHistory> {
     let Some(patient) = &principal.patient else {
         return Err(CoreError::NotFound(
@@ -168,6 +170,9 @@ pub async fn own_history(
     ];
     if let Some(a) = after {
         params.push(("_cursor".to_string(), a.to_string()));
+    }
+    if newest_first {
+        params.push(("_sort".to_string(), "-date".to_string()));
     }
     let page = audit::search(state, principal, &params)
         .await

@@ -74,7 +74,7 @@ pub fn record_failure(
 /// A page of audit events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditPage {
-    /// The events, oldest first.
+    /// The events, in the order asked for (oldest first by default).
     pub items: Vec<StoredAuditEvent>,
     /// Matches in all.
     pub total: u64,
@@ -88,7 +88,9 @@ const MAX_COUNT: u64 = 1000;
 
 /// `GET [base]/AuditEvent`: `patient` (a patient must name themself or leave it out), `agent`
 /// (a user id; superusers only), `code` (an event kind, e.g. `read`, `consent-change`),
-/// `_count` (≤ 1000) and `_cursor` (the last id of the previous page).
+/// `_sort` (`date`, the default, oldest first; `-date` newest first; `_lastUpdated` and `_id`
+/// order the same way), `_count` (≤ 1000) and `_cursor` (the last id of the previous page, in
+/// the same order).
 ///
 /// # Errors
 /// `403` for callers who are neither a superuser nor a patient reading their own events
@@ -125,6 +127,17 @@ pub async fn search(
                     .min(MAX_COUNT);
             }
             "_cursor" => query.after_id = Some(id_of(value, "AuditEvent")?),
+            "_sort" => {
+                query.newest_first = match value.trim() {
+                    "date" | "_lastUpdated" | "_id" => false,
+                    "-date" | "-_lastUpdated" | "-_id" => true,
+                    other => {
+                        return Err(FhirError::bad_request(format!(
+                            "Unsupported _sort for AuditEvent: \"{other}\" (date, -date)."
+                        )));
+                    }
+                };
+            }
             n if n.starts_with('_') => {}
             other => {
                 return Err(FhirError::bad_request(format!(

@@ -8,6 +8,7 @@ use crate::domain::{NewUser, User, UserType};
 use crate::error::CoreError;
 use crate::identity::{
     Authenticated, Credentials, ExternalIdentity, ExternalLogin, IdentityProvider, IdpError,
+    ProviderSettings,
 };
 use crate::server::AppState;
 use crate::services::accounts::{ProfileDetails, create_user_with_profile};
@@ -362,4 +363,43 @@ pub async fn provider_domains(
     domains.sort();
     domains.dedup();
     Ok(domains)
+}
+
+/// Reads the settings a provider asked for ([`IdentityProvider::setting_keys`]) from the
+/// settings store (global rows).
+///
+/// # Errors
+/// A store error.
+pub async fn provider_settings(
+    state: &AppState,
+    provider: &dyn IdentityProvider,
+) -> Result<ProviderSettings, LoginError> {
+    let mut values = Vec::new();
+    for key in provider.setting_keys() {
+        if let Some(setting) = state.store.get_setting(key, None).await? {
+            values.push(((*key).to_string(), setting.value));
+        }
+    }
+    Ok(ProviderSettings::new(values))
+}
+
+/// The external providers offered now ([`IdentityProvider::is_enabled`] with their current
+/// settings), each with those settings. A provider whose settings cannot be read is left out
+/// (and the failure logged).
+pub async fn enabled_external_providers(
+    state: &AppState,
+) -> Vec<(std::sync::Arc<dyn IdentityProvider>, ProviderSettings)> {
+    let mut enabled = Vec::new();
+    for provider in state.identity_providers.iter().filter(|p| p.is_external()) {
+        match provider_settings(state, provider.as_ref()).await {
+            Ok(settings) if provider.is_enabled(&settings) => {
+                enabled.push((provider.clone(), settings));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(provider = provider.id(), error = ?e, "cannot read the provider's settings");
+            }
+        }
+    }
+    enabled
 }

@@ -16,9 +16,12 @@ pub struct AuditQuery {
     pub agent_user_id: Option<Id>,
     /// Only events of this kind ([`AuditKind::code`](crate::audit::AuditKind::code)).
     pub kind: Option<String>,
-    /// Only events with a larger id (keyset paging).
+    /// Only events after this id in the order asked for (keyset paging): a larger id oldest
+    /// first, a smaller one newest first.
     pub after_id: Option<Id>,
-    /// At most this many (newest last, ordered by id).
+    /// Newest first (ordered by id, descending) instead of oldest first.
+    pub newest_first: bool,
+    /// At most this many.
     pub limit: u64,
 }
 
@@ -40,7 +43,7 @@ pub trait AuditStore {
     /// A storage failure.
     async fn insert_audit_events(&self, events: &[AuditEvent]) -> StoreResult<()>;
 
-    /// Reads events, ordered by id.
+    /// Reads events, ordered by id (descending with [`AuditQuery::newest_first`]).
     ///
     /// # Errors
     /// A storage failure.

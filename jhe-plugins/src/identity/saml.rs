@@ -22,9 +22,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
+use jhe_core::domain::keys;
 use jhe_core::identity::{
     ExternalIdentity, ExternalLogin, IdentityProvider, IdpError, LoginCallback, LoginStart,
-    LoginStep, ProviderDocument,
+    LoginStep, ProviderDocument, ProviderSettings,
 };
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
 use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
@@ -83,6 +84,10 @@ enum MetadataSource {
     Loaded(Box<EntityDescriptor>),
     /// Fetched at the first login (and again after a failure), then kept.
     Url(String),
+    /// The settings store: `auth.sso.idp_metadata_url` names the metadata URL (fetched like
+    /// [`MetadataSource::Url`], again when the setting changes) and `auth.sso.saml2` turns the
+    /// provider on and off, as the original keeps them.
+    Settings,
 }
 
 /// SAML 2.0 single sign-on (see the module documentation).
@@ -94,8 +99,10 @@ pub struct SamlIdp {
     id: String,
     display_name: String,
     metadata: MetadataSource,
-    cached: Arc<tokio::sync::RwLock<Option<EntityDescriptor>>>,
+    /// Fetched metadata with the URL it came from.
+    cached: Arc<tokio::sync::RwLock<Option<(String, EntityDescriptor)>>>,
     sp_entity_id: Option<String>,
+    original_urls: bool,
     key_der: Arc<Vec<u8>>,
     certificate: CertificateDer,
     attributes: AttributeMap,
@@ -114,6 +121,7 @@ impl std::fmt::Debug for SamlIdp {
             .field("id", &self.id)
             .field("display_name", &self.display_name)
             .field("sp_entity_id", &self.sp_entity_id)
+            .field("original_urls", &self.original_urls)
             .field("attributes", &self.attributes)
             .field("domains", &self.domains)
             .field("email_verified", &self.email_verified)
@@ -190,6 +198,7 @@ impl SamlIdp {
             metadata,
             cached: Arc::new(tokio::sync::RwLock::new(None)),
             sp_entity_id: None,
+            original_urls: false,
             key_der: Arc::new(key_der),
             certificate: CertificateDer::from(certificate),
             attributes: AttributeMap::default(),
@@ -238,9 +247,26 @@ impl SamlIdp {
         )
     }
 
-    /// The provider configured by environment variables, or `None` when neither
-    /// `JHE_SAML_IDP_METADATA_FILE` nor `JHE_SAML_IDP_METADATA_URL` (or the original's
-    /// `IDENTITY_PROVIDER_METADATA_URL`) is set. See the README ("Single sign-on") for every
+    /// A provider configured in the settings store, as the original keeps it: it is offered
+    /// while the setting `auth.sso.saml2` is on and `auth.sso.idp_metadata_url` names the IdP
+    /// metadata URL (both read at each login, so an administrator turns SAML on, off or to
+    /// another IdP without a restart); the metadata is fetched at the first login and again
+    /// when the URL changes. The SP key and certificate (PEM) stay out of the settings store.
+    ///
+    /// # Errors
+    /// [`SamlConfigError::Invalid`] when the key or certificate is not PEM.
+    pub fn from_settings_store(
+        key_pem: &str,
+        certificate_pem: &str,
+    ) -> Result<Self, SamlConfigError> {
+        Self::new(MetadataSource::Settings, key_pem, certificate_pem)
+    }
+
+    /// The provider configured by environment variables, or `None` when neither an IdP
+    /// metadata source (`JHE_SAML_IDP_METADATA_FILE`, `JHE_SAML_IDP_METADATA_URL` or the
+    /// original's `IDENTITY_PROVIDER_METADATA_URL`) nor an SP key and certificate are set.
+    /// With only the SP key and certificate, the IdP comes from the settings store
+    /// ([`SamlIdp::from_settings_store`]). See the README ("Single sign-on") for every
     /// variable.
     ///
     /// # Errors
@@ -255,7 +281,9 @@ impl SamlIdp {
         let file = var("JHE_SAML_IDP_METADATA_FILE");
         let url =
             var("JHE_SAML_IDP_METADATA_URL").or_else(|| var("IDENTITY_PROVIDER_METADATA_URL"));
-        if file.is_none() && url.is_none() {
+        let sp_configured =
+            var("JHE_SAML_SP_KEY_FILE").is_some() || var("JHE_SAML_SP_CERT_FILE").is_some();
+        if file.is_none() && url.is_none() && !sp_configured {
             return Ok(None);
         }
         let key = var("JHE_SAML_SP_KEY_FILE").ok_or_else(|| {
@@ -269,9 +297,10 @@ impl SamlIdp {
             )
         })?;
         let (key, cert) = (read(&key)?, read(&cert)?);
-        let mut idp = match file {
-            Some(file) => Self::from_metadata_xml(&read(&file)?, &key, &cert)?,
-            None => Self::from_metadata_url(url.as_deref().unwrap_or_default(), &key, &cert)?,
+        let mut idp = match (file, url) {
+            (Some(file), _) => Self::from_metadata_xml(&read(&file)?, &key, &cert)?,
+            (None, Some(url)) => Self::from_metadata_url(&url, &key, &cert)?,
+            (None, None) => Self::from_settings_store(&key, &cert)?,
         };
         if let Some(entity_id) = var("JHE_SAML_SP_ENTITY_ID") {
             idp = idp.sp_entity_id(&entity_id);
@@ -309,7 +338,8 @@ impl SamlIdp {
         };
         idp = idp
             .email_verified(flag("JHE_SAML_EMAIL_VERIFIED", true)?)
-            .link_superusers(flag("JHE_SAML_LINK_SUPERUSERS", false)?);
+            .link_superusers(flag("JHE_SAML_LINK_SUPERUSERS", false)?)
+            .original_urls(flag("JHE_SAML_ORIGINAL_URLS", false)?);
         if let Some(skew) = var("JHE_SAML_CLOCK_SKEW_SECONDS") {
             let seconds: i64 = skew.parse().map_err(|_| {
                 SamlConfigError::Invalid(format!(
@@ -339,6 +369,17 @@ impl SamlIdp {
     /// The SP entity id (default `<SITE_URL>/sso/{id}/metadata/`).
     pub fn sp_entity_id(mut self, entity_id: &str) -> Self {
         self.sp_entity_id = Some(entity_id.to_string());
+        self
+    }
+
+    /// Use the original JHE's URLs (django-saml2-auth) so that an IdP registered for it keeps
+    /// working unchanged: assertion consumer service `<SITE_URL>/sso/acs/` (the AuthnRequest's
+    /// `AssertionConsumerServiceURL`, the checked `Destination`/`Recipient` and the metadata)
+    /// and, unless [`sp_entity_id`](Self::sp_entity_id) says otherwise, the entity id
+    /// `<SITE_URL>/sso/acs/`. Default `false` (`/sso/{id}/acs/`, entity id = the metadata
+    /// URL). `/saml/login/` and `/sso/acs/` are routed to the provider `saml` either way.
+    pub fn original_urls(mut self, original: bool) -> Self {
+        self.original_urls = original;
         self
     }
 
@@ -374,21 +415,43 @@ impl SamlIdp {
     }
 
     fn entity_id(&self, site_url: &str) -> String {
-        self.sp_entity_id
-            .clone()
-            .unwrap_or_else(|| format!("{site_url}/sso/{}/metadata/", self.id))
+        self.sp_entity_id.clone().unwrap_or_else(|| {
+            if self.original_urls {
+                self.acs_url(site_url)
+            } else {
+                format!("{site_url}/sso/{}/metadata/", self.id)
+            }
+        })
     }
 
     fn acs_url(&self, site_url: &str) -> String {
-        format!("{site_url}/sso/{}/acs/", self.id)
+        if self.original_urls {
+            format!("{site_url}/sso/acs/")
+        } else {
+            format!("{site_url}/sso/{}/acs/", self.id)
+        }
     }
 
-    async fn idp_metadata(&self) -> Result<EntityDescriptor, IdpError> {
-        let url = match &self.metadata {
-            MetadataSource::Loaded(descriptor) => return Ok(descriptor.as_ref().clone()),
-            MetadataSource::Url(url) => url,
-        };
-        if let Some(descriptor) = self.cached.read().await.as_ref() {
+    async fn idp_metadata(
+        &self,
+        settings: &ProviderSettings,
+    ) -> Result<EntityDescriptor, IdpError> {
+        let url =
+            match &self.metadata {
+                MetadataSource::Loaded(descriptor) => return Ok(descriptor.as_ref().clone()),
+                MetadataSource::Url(url) => url.as_str(),
+                MetadataSource::Settings => settings
+                    .text(keys::AUTH_SSO_IDP_METADATA_URL)
+                    .ok_or_else(|| {
+                        IdpError::Unavailable(format!(
+                            "no IdP metadata URL is configured (setting {})",
+                            keys::AUTH_SSO_IDP_METADATA_URL
+                        ))
+                    })?,
+            };
+        if let Some((cached_url, descriptor)) = self.cached.read().await.as_ref()
+            && cached_url == url
+        {
             return Ok(descriptor.clone());
         }
         let unavailable = |m: String| IdpError::Unavailable(m);
@@ -409,7 +472,7 @@ impl SamlIdp {
             .await
             .map_err(|e| unavailable(format!("its metadata could not be read: {e}")))?;
         let descriptor = parse_metadata(&xml).map_err(unavailable)?;
-        *self.cached.write().await = Some(descriptor.clone());
+        *self.cached.write().await = Some((url.to_string(), descriptor.clone()));
         Ok(descriptor)
     }
 
@@ -664,8 +727,25 @@ impl IdentityProvider for SamlIdp {
         self.link_superusers
     }
 
+    fn setting_keys(&self) -> &[&str] {
+        match self.metadata {
+            MetadataSource::Settings => &[keys::AUTH_SSO_SAML2, keys::AUTH_SSO_IDP_METADATA_URL],
+            _ => &[],
+        }
+    }
+
+    fn is_enabled(&self, settings: &ProviderSettings) -> bool {
+        match self.metadata {
+            MetadataSource::Settings => {
+                settings.is_on(keys::AUTH_SSO_SAML2)
+                    && settings.text(keys::AUTH_SSO_IDP_METADATA_URL).is_some()
+            }
+            _ => true,
+        }
+    }
+
     async fn start_login(&self, start: &LoginStart<'_>) -> Result<LoginStep, IdpError> {
-        let metadata = self.idp_metadata().await?;
+        let metadata = self.idp_metadata(start.settings).await?;
         let (url, request_id) = self
             .authn_request(start.site_url, start.state, metadata)
             .map_err(IdpError::Unavailable)?;
@@ -685,7 +765,7 @@ impl IdentityProvider for SamlIdp {
                 "the answer holds no SAMLResponse".into(),
             ));
         };
-        let metadata = self.idp_metadata().await?;
+        let metadata = self.idp_metadata(callback.settings).await?;
         let assertion = self
             .verify(callback.site_url, encoded, callback.request_id, metadata)
             .map_err(IdpError::Rejected)?;

@@ -54,15 +54,17 @@ impl AuditStore for SeaOrmStore {
 
     async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditEvent>> {
         let mut select = filtered(query);
-        if let Some(after) = query.after_id {
-            select = select.filter(ae::Column::Id.gt(after));
-        }
-        let rows = select
-            .order_by_asc(ae::Column::Id)
-            .limit(query.limit)
-            .all(&self.db)
-            .await
-            .db()?;
+        select = match (query.after_id, query.newest_first) {
+            (Some(after), false) => select.filter(ae::Column::Id.gt(after)),
+            (Some(after), true) => select.filter(ae::Column::Id.lt(after)),
+            (None, _) => select,
+        };
+        select = if query.newest_first {
+            select.order_by_desc(ae::Column::Id)
+        } else {
+            select.order_by_asc(ae::Column::Id)
+        };
+        let rows = select.limit(query.limit).all(&self.db).await.db()?;
         Ok(rows
             .into_iter()
             .map(|row| {

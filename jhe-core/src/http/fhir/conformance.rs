@@ -144,6 +144,9 @@ pub fn capability_statement(config: &Config, base: &str) -> Value {
                 if *resource == "Observation" {
                     doc.push_str(&format!(" _sort: {}.", OBSERVATION_SORTS.join(", ")));
                 }
+                if *resource == "AuditEvent" {
+                    doc.push_str(" _sort: date (oldest first, the default), -date.");
+                }
                 set(r.as_object_mut(), "documentation", json!(doc));
             }
             r

@@ -127,9 +127,15 @@ async fn login_form(
         Ok(x) => x,
         Err(e) => return internal(e),
     };
+    let enabled: Vec<String> = crate::services::login::enabled_external_providers(state)
+        .await
+        .iter()
+        .map(|(p, _)| p.id().to_string())
+        .collect();
     let providers: Vec<_> = state
         .identity_providers
         .iter()
+        .filter(|p| !p.is_external() || enabled.iter().any(|id| id == p.id()))
         .filter_map(|p| {
             p.login_url(next)
                 .map(|url| json!({"id": p.id(), "name": p.display_name(), "url": url}))

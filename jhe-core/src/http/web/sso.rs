@@ -18,7 +18,9 @@ use serde_json::json;
 
 use super::{form_fields, page, redirect, safe_next, with_cookie};
 use crate::http::session;
-use crate::identity::{IdentityProvider, IdpError, LoginCallback, LoginStart, LoginStep};
+use crate::identity::{
+    IdentityProvider, IdpError, LoginCallback, LoginStart, LoginStep, ProviderSettings,
+};
 use crate::server::AppState;
 use crate::services::login::{self, LoginError};
 use crate::store::PendingSsoLogin;
@@ -40,13 +42,59 @@ pub(super) fn mount(route: Route) -> Route {
         .at("/sso/:id/acs", get(callback).post(callback))
         .at("/sso/:id/metadata/", get(metadata))
         .at("/sso/:id/metadata", get(metadata))
+        // The original JHE's SAML URLs (django-saml2-auth), for the provider `saml`: an IdP
+        // registered for the original keeps working (with `SamlIdp::original_urls`).
+        .at("/saml/login/", get(original_saml_start))
+        .at("/saml/login", get(original_saml_start))
+        .at("/sso/acs/", get(original_saml_acs).post(original_saml_acs))
+        .at("/sso/acs", get(original_saml_acs).post(original_saml_acs))
 }
+
+/// The provider id the original's SAML URLs stand for.
+const ORIGINAL_SAML_ID: &str = "saml";
 
 fn provider<'a>(state: &'a AppState, id: &str) -> Option<&'a Arc<dyn IdentityProvider>> {
     state
         .identity_providers
         .iter()
         .find(|p| p.is_external() && p.id() == id)
+}
+
+/// The external provider `id` with its current settings, if it is configured and enabled;
+/// otherwise the page to answer with (`404` for an unknown or disabled provider).
+async fn enabled_provider(
+    state: &AppState,
+    id: &str,
+) -> Result<(Arc<dyn IdentityProvider>, ProviderSettings), Response> {
+    let Some(provider) = provider(state, id) else {
+        return Err(problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "There is no such login provider.",
+        )
+        .await);
+    };
+    match login::provider_settings(state, provider.as_ref()).await {
+        Ok(settings) if provider.is_enabled(&settings) => Ok((provider.clone(), settings)),
+        Ok(_) => Err(problem(
+            state,
+            StatusCode::NOT_FOUND,
+            &format!(
+                "{} sign-in is turned off on this server. Please log in another way, or ask your administrator.",
+                provider.display_name()
+            ),
+        )
+        .await),
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot read the provider's settings");
+            Err(problem(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login could not be started. Please try again.",
+            )
+            .await)
+        }
+    }
 }
 
 /// A page that says what went wrong, with a way back to the login form.
@@ -84,10 +132,10 @@ fn binding_cookie(state: &AppState, value: &str) -> String {
 /// The provider an address is routed to by its domain, if any (external providers only).
 async fn provider_for_address(state: &AppState, email: &str) -> Option<Arc<dyn IdentityProvider>> {
     let (_, domain) = email.trim().rsplit_once('@')?;
-    for provider in state.identity_providers.iter().filter(|p| p.is_external()) {
+    for (provider, _) in login::enabled_external_providers(state).await {
         match login::provider_domains(state, provider.as_ref()).await {
             Ok(domains) if domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) => {
-                return Some(provider.clone());
+                return Some(provider);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "cannot read the single sign-on domains"),
@@ -111,7 +159,7 @@ pub(super) async fn route_by_domain(state: &AppState, email: &str, next: &str) -
 
 /// Whether any external provider has e-mail domains (the form then explains the routing).
 pub(super) async fn routes_by_domain(state: &AppState) -> bool {
-    for provider in state.identity_providers.iter().filter(|p| p.is_external()) {
+    for (provider, _) in login::enabled_external_providers(state).await {
         if login::provider_domains(state, provider.as_ref())
             .await
             .is_ok_and(|d| !d.is_empty())
@@ -174,16 +222,22 @@ async fn finish(
 
 #[handler]
 async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String>) -> Response {
-    let Some(provider) = provider(&state, &id) else {
-        return problem(
-            &state,
-            StatusCode::NOT_FOUND,
-            "There is no such login provider.",
-        )
-        .await;
+    start_login(&state, req, &id).await
+}
+
+/// `GET /saml/login/` (the original's SP-initiated login): `/sso/saml/login/`.
+#[handler]
+async fn original_saml_start(state: Data<&Arc<AppState>>, req: &Request) -> Response {
+    start_login(&state, req, ORIGINAL_SAML_ID).await
+}
+
+async fn start_login(state: &AppState, req: &Request, id: &str) -> Response {
+    let (provider, settings) = match enabled_provider(state, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let params = query_params(req);
-    let next = safe_next(&state, params.get("next").map(String::as_str), AFTER_LOGIN);
+    let next = safe_next(state, params.get("next").map(String::as_str), AFTER_LOGIN);
     let handle = jhe_kdf::random_token(43);
     let step = provider
         .start_login(&LoginStart {
@@ -191,6 +245,7 @@ async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String
             state: &handle,
             login_hint: params.get("login_hint").map(String::as_str),
             headers: req.headers(),
+            settings: &settings,
         })
         .await;
     match step {
@@ -215,14 +270,14 @@ async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String
             if let Err(e) = state.store.put_sso_login(&pending).await {
                 tracing::error!(error = %e, "cannot store the started login");
                 return problem(
-                    &state,
+                    state,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The login could not be started. Please try again.",
                 )
                 .await;
             }
             let mut response = redirect(&url);
-            if let Ok(value) = header::HeaderValue::from_str(&binding_cookie(&state, &binding)) {
+            if let Ok(value) = header::HeaderValue::from_str(&binding_cookie(state, &binding)) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
             response
@@ -232,9 +287,9 @@ async fn start(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String
                 identity,
                 once: None,
             };
-            finish(&state, req, provider.as_ref(), login, &next).await
+            finish(state, req, provider.as_ref(), login, &next).await
         }
-        Err(e) => refusal(&state, req, provider.as_ref(), e).await,
+        Err(e) => refusal(state, req, provider.as_ref(), e).await,
     }
 }
 
@@ -298,13 +353,20 @@ async fn callback(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let Some(provider) = provider(&state, &id) else {
-        return problem(
-            &state,
-            StatusCode::NOT_FOUND,
-            "There is no such login provider.",
-        )
-        .await;
+    complete(&state, req, &id, body).await
+}
+
+/// `POST /sso/acs/` (the original's assertion consumer service): the ACS of the provider
+/// `saml`.
+#[handler]
+async fn original_saml_acs(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
+    complete(&state, req, ORIGINAL_SAML_ID, body).await
+}
+
+async fn complete(state: &AppState, req: &Request, id: &str, body: Body) -> Response {
+    let (provider, settings) = match enabled_provider(state, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let mut params = query_params(req);
     if let Ok(bytes) = body.into_bytes_limit(1024 * 1024).await {
@@ -317,7 +379,7 @@ async fn callback(
         .cloned();
     let Some(handle) = handle else {
         return problem(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "This sign-in answer does not belong to a login started here (unsolicited or IdP-initiated logins are not accepted). Please start from the login page.",
         )
@@ -331,7 +393,7 @@ async fn callback(
         Ok(Some(p)) => p,
         Ok(None) => {
             return problem(
-                &state,
+                state,
                 StatusCode::BAD_REQUEST,
                 "This login has expired or was already completed. Please start again from the login page.",
             )
@@ -340,7 +402,7 @@ async fn callback(
         Err(e) => {
             tracing::error!(error = %e, "cannot read the started login");
             return problem(
-                &state,
+                state,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The login could not be completed. Please try again.",
             )
@@ -357,7 +419,7 @@ async fn callback(
         ))
     {
         return problem(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "This login was started in another browser or for another provider. Please start again from the login page.",
         )
@@ -369,7 +431,7 @@ async fn callback(
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
         return problem(
-            &state,
+            state,
             StatusCode::FORBIDDEN,
             &format!(
                 "{} refused the login ({error}{description}).",
@@ -392,11 +454,12 @@ async fn callback(
             params: &params,
             request_id: &pending.request_id,
             data,
+            settings: &settings,
         })
         .await;
     match answer {
-        Ok(login) => finish(&state, req, provider.as_ref(), login, &next).await,
-        Err(e) => refusal(&state, req, provider.as_ref(), e).await,
+        Ok(login) => finish(state, req, provider.as_ref(), login, &next).await,
+        Err(e) => refusal(state, req, provider.as_ref(), e).await,
     }
 }
 

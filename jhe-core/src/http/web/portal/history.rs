@@ -1,5 +1,6 @@
-//! `/portal/access-history/`: a patient's own access history from the audit trail, paged
-//! with a cursor (`after`, the last event id of the previous page) and `pageSize`.
+//! `/portal/access-history/`: a patient's own access history from the audit trail, newest
+//! first (`order=oldest` for oldest first), paged with a cursor (`after`, the last event id of
+//! the previous page) and `pageSize`.
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ struct HistoryQuery {
     after: Option<String>,
     #[serde(rename = "pageSize")]
     page_size: Option<String>,
+    /// `oldest` for oldest first; anything else (or nothing): newest first.
+    order: Option<String>,
 }
 
 #[handler]
@@ -45,8 +48,12 @@ async fn history_page(
         ),
         None => (None, 20),
     };
+    let oldest_first = query
+        .as_ref()
+        .is_some_and(|Query(q)| q.order.as_deref() == Some("oldest"));
+    let order = if oldest_first { "oldest" } else { "newest" };
     let p = ctx.principal.clone();
-    let history = match access_history::own_history(&state, &p, after, size).await {
+    let history = match access_history::own_history(&state, &p, after, size, !oldest_first).await {
         Ok(h) => h,
         Err(e) => return ctx.failed(e).await,
     };
@@ -73,8 +80,13 @@ async fn history_page(
             "total": history.total,
             "size": size,
             "sizes": PAGE_SIZES,
-            "first_page": after.is_some().then(|| format!("/portal/access-history/?pageSize={size}")),
-            "next": history.next_after.map(|n| format!("/portal/access-history/?after={n}&pageSize={size}")),
+            "order": order,
+            "first_page": after.is_some().then(|| format!("/portal/access-history/?order={order}&pageSize={size}")),
+            "next": history.next_after.map(|n| format!("/portal/access-history/?order={order}&after={n}&pageSize={size}")),
+            "other_order": format!(
+                "/portal/access-history/?order={}&pageSize={size}",
+                if oldest_first { "newest" } else { "oldest" }
+            ),
         }),
     )
     .await
