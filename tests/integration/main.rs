@@ -26,6 +26,7 @@ mod api_studies;
 mod api_users;
 mod audit;
 mod bulk_export;
+mod cli_data;
 mod client_compat;
 mod email_case;
 mod embedding;

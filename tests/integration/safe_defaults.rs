@@ -5,8 +5,6 @@
 //! databases. The default-location case and the exit status run the built server binary
 //! (`target/debug/examples/server`, built by `cargo test --workspace`).
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use jhe::ServerConfig;
@@ -19,6 +17,7 @@ use jhe_core::store::{MaintenanceStore, UserStore};
 use jhe_plugins::SeaOrmStore;
 
 use crate::both_backends;
+use crate::support::binary::{command, free_port, scratch_dir};
 use crate::support::{Backend, TestDb};
 
 const PUBLIC_SITE: &str = "https://jhe.example.org";
@@ -166,67 +165,12 @@ async fn public_site_refuses_to_seed(backend: Backend) {
 
 // ---- the built binary ----
 
-/// The server binary next to this test binary (`target/<profile>/examples/server`).
-fn server_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "NOTE: {} is not built (cargo test --workspace builds it); binary checks skipped",
-            path.display()
-        );
-        None
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `server serve` in `dir` with a clean environment plus `vars`.
-fn server_command(
-    binary: &PathBuf,
-    dir: &std::path::Path,
-    vars: &[(&str, &str)],
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(binary);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .env("JHE_MAIL_DIR", dir.join("mail"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Ok(path) = std::env::var("PATH") {
-        command.env("PATH", path);
-    }
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command
-}
-
 /// Starts `serve` on a free port and waits until `/health` answers; returns the child and
 /// everything it logged until then.
-async fn serve_until_healthy(
-    binary: &PathBuf,
-    dir: &std::path::Path,
-    vars: &[(&str, &str)],
-) -> String {
+async fn serve_until_healthy(dir: &std::path::Path, vars: &[(&str, &str)]) -> String {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut command = server_command(binary, dir, vars);
+    let mut command = command(dir, vars);
     command.args(["serve", "--bind", &bind]);
     let mut child = command.spawn().expect("start the server binary");
     let client = reqwest::Client::new();
@@ -251,21 +195,12 @@ async fn serve_until_healthy(
     log
 }
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jhe_serve_{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The README's first command: no `DATABASE_URL`, so `jhe.db` in the working directory is
 /// created, migrated and seeded, with a warning naming the demo accounts and their password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_seeds_the_default_sqlite_database() {
-    let Some(binary) = server_binary() else {
-        return;
-    };
     let dir = scratch_dir();
-    let log = serve_until_healthy(&binary, &dir, &[]).await;
+    let log = serve_until_healthy(&dir, &[]).await;
     assert!(log.contains("SEEDING DEMO DATA"), "{log}");
     assert!(log.contains("WARN"), "{log}");
     assert!(log.contains(SEED_PASSWORD), "{log}");
@@ -287,21 +222,15 @@ async fn binary_seeds_the_default_sqlite_database() {
 }
 
 async fn binary_serves_explicit_database_without_seeding(backend: Backend) {
-    let Some(binary) = server_binary() else {
-        return;
-    };
     let db = TestDb::new(backend).await;
     let dir = scratch_dir();
-    let log = serve_until_healthy(&binary, &dir, &[("DATABASE_URL", &db.url)]).await;
+    let log = serve_until_healthy(&dir, &[("DATABASE_URL", &db.url)]).await;
     assert!(!log.contains("SEEDING DEMO DATA"), "{log}");
     assert!(db.store.is_empty().await.unwrap(), "serve seeded:\n{log}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
 async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
-    let Some(binary) = server_binary() else {
-        return;
-    };
     let db = TestDb::new(backend).await;
     seed(&db.store, &config_for(&db), false, &NoProgress)
         .await
@@ -311,7 +240,7 @@ async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
 
     // No SECRET_KEY: refused first, with a clear message and exit status 2, no panic.
     let bind = format!("127.0.0.1:{}", free_port());
-    let output = server_command(&binary, &dir, &base)
+    let output = command(&dir, &base)
         .args(["serve", "--bind", &bind])
         .output()
         .await
@@ -326,7 +255,7 @@ async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
     // With SECRET_KEY: refused for the demo accounts.
     let mut keyed = base.to_vec();
     keyed.push(("SECRET_KEY", "a-long-random-secret-key-for-tests"));
-    let output = server_command(&binary, &dir, &keyed)
+    let output = command(&dir, &keyed)
         .args(["serve", "--bind", &bind])
         .output()
         .await
@@ -338,7 +267,7 @@ async fn binary_refuses_public_site_with_demo_accounts(backend: Backend) {
 
     // JHE_ALLOW_DEMO_ACCOUNTS=true: it starts.
     keyed.push(("JHE_ALLOW_DEMO_ACCOUNTS", "true"));
-    let log = serve_until_healthy(&binary, &dir, &keyed).await;
+    let log = serve_until_healthy(&dir, &keyed).await;
     assert!(log.contains("JHE_ALLOW_DEMO_ACCOUNTS=true"), "{log}");
     std::fs::remove_dir_all(&dir).ok();
 }

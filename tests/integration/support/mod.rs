@@ -521,6 +521,8 @@ pub async fn bearer_with_scope(app: &TestApp, user_id: i64, scope: &str) -> Stri
 }
 
 /// Seeded users by role, for permission matrices (ids of the seed data).
+pub mod binary;
+
 pub mod seeded {
     /// Superuser sam.
     pub const SUPERUSER: i64 = 10001;

@@ -1,0 +1,206 @@
+//! The default server's data commands through the built binary, as an operator runs them:
+//! `export` (FHIR Bulk Data to a directory), `export-study` and `import-study` (a study moved
+//! to another instance), with the access of the account named by `--as`.
+
+use jhe_core::store::UserStore;
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::both_backends;
+use crate::support::binary::{run, scratch_dir};
+use crate::support::{Backend, TestDb};
+
+/// Seeded study of the Example Lab, managed by mary.
+const STUDY: &str = "30001";
+
+/// `kind<TAB>count…` lines of a command's output, as a map of the first two columns (the
+/// first line of a kind wins: `import-study` prints `study<TAB>id` before the per-kind rows).
+fn counts(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let mut parts = line.split('\t');
+        if let (Some(kind), Some(value)) = (parts.next(), parts.next()) {
+            map.entry(kind.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+    }
+    map
+}
+
+fn lines_of(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .count()
+}
+
+async fn data_commands(backend: Backend) {
+    let source = TestDb::new(backend).await;
+    let dir = scratch_dir();
+    let vars = [("DATABASE_URL", source.url.as_str())];
+    let (output, _, stderr) = run(&dir, &vars, &["seed"]).await;
+    assert!(output.status.success(), "{stderr}");
+
+    // `export`: one NDJSON file per type, as many lines as the output says.
+    let bulk = dir.join("bulk");
+    let (output, stdout, stderr) = run(
+        &dir,
+        &vars,
+        &[
+            "export",
+            bulk.to_str().unwrap(),
+            "--as",
+            "mary@example.com",
+            "--study",
+            STUDY,
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{stderr}");
+    let mut files = 0;
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        let count: usize = fields[1].parse().unwrap();
+        assert_eq!(lines_of(std::path::Path::new(fields[2])), count, "{line}");
+        files += 1;
+    }
+    assert!(files >= 2, "{stdout}");
+    assert!(stdout.contains("Observation\t"), "{stdout}");
+
+    // Someone without access to the study gets an error naming the reason, and no files.
+    let refused = dir.join("refused");
+    let (output, _, stderr) = run(
+        &dir,
+        &vars,
+        &[
+            "export-study",
+            STUDY,
+            refused.to_str().unwrap(),
+            "--as",
+            "peter@example.com",
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !refused.join("observations.ndjson").exists(),
+        "nothing written for a refused export"
+    );
+    let (output, _, stderr) = run(
+        &dir,
+        &vars,
+        &[
+            "export-study",
+            STUDY,
+            refused.to_str().unwrap(),
+            "--as",
+            "nobody@example.com",
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(stderr.contains("No active account"), "{stderr}");
+
+    // `export-study` as the manager: counts per kind and the manifest.
+    let exported = dir.join("study");
+    let (output, stdout, stderr) = run(
+        &dir,
+        &vars,
+        &[
+            "export-study",
+            STUDY,
+            exported.to_str().unwrap(),
+            "--as",
+            "mary@example.com",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{stderr}");
+    let exported_counts = counts(&stdout);
+    let observations: u64 = exported_counts["observation"].parse().unwrap();
+    assert!(observations > 0, "{stdout}");
+    assert!(exported.join("manifest.json").exists());
+    assert_eq!(
+        exported_counts["manifest"],
+        exported.join("manifest.json").display().to_string()
+    );
+
+    // `import-study` into a fresh database, as its superuser (made with `create-superuser`).
+    let target = TestDb::new(backend).await;
+    let target_vars = [
+        ("DATABASE_URL", target.url.as_str()),
+        ("JHE_SUPERUSER_PASSWORD", "a-long-password-1"),
+    ];
+    let (output, _, stderr) = run(
+        &dir,
+        &target_vars,
+        &["create-superuser", "--email", "admin@example.org"],
+    )
+    .await;
+    assert!(output.status.success(), "{stderr}");
+    let import = |as_user: &'static str| {
+        let target_vars = target_vars;
+        let dir = dir.clone();
+        let exported = exported.clone();
+        async move {
+            run(
+                &dir,
+                &target_vars,
+                &["import-study", exported.to_str().unwrap(), "--as", as_user],
+            )
+            .await
+        }
+    };
+    let (output, stdout, stderr) = import("admin@example.org").await;
+    assert!(output.status.success(), "{stderr}");
+    let report = counts(&stdout);
+    assert_eq!(
+        report["observation"],
+        format!("created {observations}"),
+        "{stdout}"
+    );
+    assert_ne!(report["created"], "0", "{stdout}");
+    let study: i64 = report["study"].parse().unwrap();
+    let db = target.store.connection();
+    let stored = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM observations",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(
+        stored as u64, observations,
+        "the observations are in the database"
+    );
+
+    // Again: idempotent, nothing created.
+    let (output, stdout, stderr) = import("admin@example.org").await;
+    assert!(output.status.success(), "{stderr}");
+    let again = counts(&stdout);
+    assert_eq!(again["created"], "0", "{stdout}");
+    assert_eq!(again["study"], study.to_string());
+
+    // Only a superuser imports.
+    target
+        .store
+        .create_user(jhe_core::domain::NewUser {
+            email: "staff@example.org".into(),
+            password: jhe_kdf::unusable_password(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (output, _, stderr) = import("staff@example.org").await;
+    assert!(!output.status.success());
+    assert!(stderr.to_lowercase().contains("superuser"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+both_backends! {
+    cli_data_commands => data_commands;
+}
