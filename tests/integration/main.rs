@@ -29,6 +29,7 @@ mod bulk_export;
 mod client_compat;
 mod email_case;
 mod embedding;
+mod env_example;
 mod fhir_conformance;
 mod fhir_consent;
 mod fhir_search;
