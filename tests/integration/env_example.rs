@@ -12,6 +12,12 @@ const DEVELOPER_ONLY: &[&str] = &[
     "JHE_BLESS_FHIR_TABLES", // regenerates the committed FHIR tables (a unit test)
 ];
 
+/// Families of variables: (prefix of the names read, how the README names the family).
+const FAMILIES: &[(&str, &str)] = &[
+    ("JHE_OIDC_GOOGLE_", "JHE_OIDC_<NAME>_"),
+    ("JHE_SAML_ATTR_", "JHE_SAML_ATTR_"),
+];
+
 /// Calls whose first argument is the name of an environment variable or setting.
 const LOOKUPS: &[&str] = &[
     "var(",
@@ -184,9 +190,14 @@ fn every_variable_read_is_in_env_example_and_the_readme() {
         if !assigned {
             missing.push(format!("{name} (read in {file}) is not in .env.example"));
         }
-        let in_readme = readme.contains(name.as_str())
-            || name.starts_with("JHE_OIDC_GOOGLE_")
-                && readme.contains(&name.replace("JHE_OIDC_GOOGLE_", "JHE_OIDC_<NAME>_"));
+        // Families are documented once with their prefix, then by suffix (`_CLIENT_ID`).
+        let in_family = FAMILIES.iter().any(|(prefix, documented)| {
+            name.strip_prefix(prefix).is_some_and(|suffix| {
+                readme.contains(&format!("{documented}{suffix}"))
+                    || readme.contains(documented) && readme.contains(&format!("`_{suffix}`"))
+            })
+        });
+        let in_readme = readme.contains(name.as_str()) || in_family;
         if !in_readme {
             missing.push(format!("{name} (read in {file}) is not in README.md"));
         }
