@@ -565,7 +565,11 @@ async fn api_docs_follow_the_prefix(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["servers"], serde_json::json!([]), "relative to the document's origin");
+    assert_eq!(
+        doc["servers"],
+        serde_json::json!([]),
+        "relative to the document's origin"
+    );
     assert_eq!(
         doc["components"]["securitySchemes"]["OAuth2"]["flows"]["authorizationCode"]["tokenUrl"],
         "/o/token/"
