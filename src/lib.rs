@@ -55,7 +55,8 @@ pub fn assemble_with_providers(
         .identity_provider(jhe_plugins::PasswordIdp)
         .shared_mailer(mailer)
         .shared_audit_sink(audit)
-        .template_dir(template_dir_from_env());
+        .template_dir(template_dir_from_env())
+        .metrics(config.metrics.clone());
     #[cfg(feature = "saml")]
     if let Some(saml) = jhe_plugins::SamlIdp::from_env()? {
         builder = builder.identity_provider(saml);

@@ -24,6 +24,7 @@ use crate::audit::{AuditSink, LogAuditSink};
 use crate::config::Config;
 use crate::error::CoreResult;
 use crate::format::DataFormat;
+use crate::http::observe::MetricsConfig;
 use crate::http::templates::Templates;
 use crate::http::{NoExtraApi, RouteHook};
 use crate::identity::IdentityProvider;
@@ -88,6 +89,7 @@ pub struct JheServerBuilder<A = NoExtraApi> {
     template_dir: Option<PathBuf>,
     extra_api: A,
     hooks: Vec<RouteHook>,
+    metrics: MetricsConfig,
 }
 
 impl Default for JheServerBuilder {
@@ -103,6 +105,7 @@ impl Default for JheServerBuilder {
             template_dir: None,
             extra_api: NoExtraApi,
             hooks: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -189,6 +192,15 @@ impl<A: OpenApi + Clone + Send + Sync + 'static> JheServerBuilder<A> {
         self
     }
 
+    /// Whether and how `GET /metrics` (Prometheus text format) is served: off by default;
+    /// `MetricsConfig { enabled: true, token: None }` lets only direct loopback clients scrape,
+    /// a `token` makes a scrape present `Authorization: Bearer <token>`. The default server
+    /// reads it from `JHE_METRICS` / `JHE_METRICS_TOKEN` ([`MetricsConfig::from_lookup`]).
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Adds the integrator's documented API (any `#[OpenApi]` type, or a tuple of them): its
     /// operations are served next to the Admin API (same error mapping and middleware) and
     /// appear in the same OpenAPI document (`/api/schema/openapi.json`, `/api/docs`).
@@ -207,6 +219,7 @@ impl<A: OpenApi + Clone + Send + Sync + 'static> JheServerBuilder<A> {
             template_dir: self.template_dir,
             extra_api: (self.extra_api, api),
             hooks: self.hooks,
+            metrics: self.metrics,
         }
     }
 
@@ -245,6 +258,7 @@ impl<A: OpenApi + Clone + Send + Sync + 'static> JheServerBuilder<A> {
             }),
             extra_api: self.extra_api,
             hooks: self.hooks,
+            metrics: self.metrics,
             prepared: Arc::new(OnceCell::new()),
         })
     }
@@ -277,6 +291,7 @@ pub struct JheServer<A = NoExtraApi> {
     state: Arc<AppState>,
     extra_api: A,
     hooks: Vec<RouteHook>,
+    metrics: MetricsConfig,
     prepared: Arc<OnceCell<()>>,
 }
 
@@ -314,11 +329,10 @@ impl<A: OpenApi + Clone + Send + Sync + 'static> JheServer<A> {
     /// The server as a poem endpoint; serve it, or nest it in any poem application (at any
     /// path prefix: see [`crate::http::prefix`]).
     pub fn into_endpoint(self) -> BoxEndpoint<'static> {
-        let inner = crate::http::with_security_headers(crate::http::routes_with(
-            self.state.clone(),
-            self.extra_api,
-            self.hooks,
-        ));
+        let inner = crate::http::with_security_headers(
+            crate::http::routes_with(self.state.clone(), self.extra_api, self.hooks),
+            self.metrics,
+        );
         ServerEndpoint {
             inner,
             state: self.state,

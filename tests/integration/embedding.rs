@@ -479,7 +479,284 @@ async fn templates_can_be_overridden(backend: Backend) {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// An access token of `user_id` with the full role, inserted into `db` (not about OAuth).
+async fn token_of(db: &TestDb, user_id: i64) -> String {
+    use jhe_core::store::OAuthStore;
+    let token = jhe_kdf::random_token(30);
+    db.store
+        .create_access_token(jhe_core::domain::NewAccessToken {
+            token_hash: jhe_kdf::sha256_hex(&token),
+            user_id: Some(user_id),
+            application_id: None,
+            expires: chrono::Utc::now() + chrono::Duration::hours(1),
+            scope: jhe_core::domain::GrantedScopes::full_role().to_string(),
+            source_refresh_token_id: None,
+            id_token_jti: None,
+        })
+        .await
+        .unwrap();
+    token
+}
+
+/// The standard parts, as an integrator assembles them.
+fn standard(config: Config, store: jhe_plugins::SeaOrmStore) -> jhe_core::JheServerBuilder {
+    JheServer::builder()
+        .config(config)
+        .store(store)
+        .policy(jhe_plugins::RbacConsentPolicy)
+        .data_format(jhe_plugins::OmhFormat::bundled())
+        .identity_provider(jhe_plugins::PasswordIdp)
+}
+
+/// Nested under a prefix, the OpenAPI document names the prefix as its server (so Swagger UI's
+/// "Try it out" calls the right URLs), the OAuth flow's URLs are under it, and the docs page
+/// loads the document from under it. At the root, there is no `servers` entry.
+async fn api_docs_follow_the_prefix(backend: Backend) {
+    let app = run(backend, "/jhe", |config, store| {
+        let server = standard(config, store).build().unwrap();
+        poem::Route::new().nest("/jhe", server.into_endpoint())
+    })
+    .await;
+    let base = format!("{}/jhe", app.origin);
+    let doc: Value = reqwest::get(format!("{base}/api/schema/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/jhe", "{}", doc["servers"]);
+    let flow = &doc["components"]["securitySchemes"]["OAuth2"]["flows"]["authorizationCode"];
+    assert_eq!(flow["tokenUrl"], "/jhe/o/token/");
+    assert_eq!(flow["authorizationUrl"], "/jhe/o/authorize/");
+    // "Try it out": the server URL plus a documented path reaches the operation.
+    let server = doc["servers"][0]["url"].as_str().unwrap();
+    assert!(doc["paths"]["/health"]["get"].is_object());
+    let health = reqwest::get(format!("{}{server}/health", app.origin))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let token = reqwest::Client::new()
+        .post(format!(
+            "{}{}",
+            app.origin,
+            flow["tokenUrl"].as_str().unwrap()
+        ))
+        .form(&[("grant_type", "authorization_code"), ("code", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(token.status(), 404, "the token URL is routed");
+    // The page loads the document from under the prefix.
+    let page = reqwest::get(format!("{base}/api/docs")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"url: "/jhe/api/schema/openapi.json","#),
+        "the docs page must load the prefixed document"
+    );
+    // At the root: no servers entry (the document's own origin).
+    let root = run(backend, "", |config, store| {
+        standard(config, store).build().unwrap().into_endpoint()
+    })
+    .await;
+    let doc: Value = reqwest::get(format!("{}/api/schema/openapi.json", root.origin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["servers"],
+        serde_json::json!([]),
+        "relative to the document's origin"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["OAuth2"]["flows"]["authorizationCode"]["tokenUrl"],
+        "/o/token/"
+    );
+}
+
+/// `/metrics` is configured by the builder: off unless asked; on with a token, a scrape needs
+/// it; nested under a prefix it is under the prefix too.
+async fn metrics_are_configured_by_the_builder(backend: Backend) {
+    use jhe_core::http::observe::MetricsConfig;
+    let token = "builder-scrape-token-0123";
+    let off = run(backend, "", |config, store| {
+        standard(config, store).build().unwrap().into_endpoint()
+    })
+    .await;
+    let scrape = reqwest::Client::new()
+        .get(format!("{}/metrics", off.origin))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 404, "no /metrics unless the builder asks");
+    let on = run(backend, "/jhe", |config, store| {
+        let server = standard(config, store)
+            .metrics(MetricsConfig {
+                enabled: true,
+                token: Some(token.into()),
+            })
+            .build()
+            .unwrap();
+        poem::Route::new().nest("/jhe", server.into_endpoint())
+    })
+    .await;
+    let base = format!("{}/jhe", on.origin);
+    assert_eq!(
+        reqwest::get(format!("{base}/health"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let client = reqwest::Client::new();
+    let anonymous = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "the token is required");
+    let wrong = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth("not-the-scrape-token-000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let scrape = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    let text = scrape.text().await.unwrap();
+    assert!(text.contains("jhe_http_requests_total"), "{text}");
+}
+
+/// The CSV format of `examples/custom_data_format.rs`, end to end over HTTP: a server with the
+/// format registered accepts a CSV export uploaded through FHIR, indexes its time span, answers
+/// it back byte for byte, and refuses a malformed CSV with a 422 naming the line.
+async fn a_custom_csv_format_uploads_through_fhir(backend: Backend) {
+    use format_example::{HR_CSV, VENDOR_SYSTEM, VendorCsvFormat};
+    use jhe_core::store::{ReferenceStore, StudyStore};
+    let app = run(backend, "", |config, store| {
+        JheServer::builder()
+            .config(config)
+            .store(store)
+            .policy(jhe_plugins::RbacConsentPolicy)
+            .data_format(jhe_plugins::OmhFormat::bundled())
+            .data_format(VendorCsvFormat)
+            .data_format(jhe_plugins::AttachmentFormat::default())
+            .identity_provider(jhe_plugins::PasswordIdp)
+            .build()
+            .unwrap()
+            .into_endpoint()
+    })
+    .await;
+    // The study asks for the vendor's data type, data source 70001 declares it, Peter consents.
+    let s = &app.db.store;
+    let concept = s
+        .create_concept(jhe_core::domain::NewCodeableConcept {
+            id: None,
+            coding_system: VENDOR_SYSTEM.into(),
+            coding_code: HR_CSV.into(),
+            text: "Heart rate export (CSV)".into(),
+        })
+        .await
+        .unwrap();
+    s.add_scope_request(30001, concept.id).await.unwrap();
+    s.add_study_data_source(30001, 70001).await.unwrap();
+    s.add_supported_scope(70001, concept.id).await.unwrap();
+    let enrolment = s
+        .list_patient_studies(&jhe_core::store::AccessScope::system_for_tests(), 40001)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.study_id == 30001)
+        .expect("Peter is enrolled in study 30001");
+    s.upsert_consent(enrolment.id, concept.id, true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let peter = token_of(&app.db, crate::support::seeded::PATIENT).await;
+    let mary = token_of(&app.db, crate::support::seeded::MANAGER).await;
+    let http = reqwest::Client::new();
+    let upload = |csv: &[u8]| {
+        let mut resource =
+            crate::fhir_upload::observation(40001, 70001, VENDOR_SYSTEM, HR_CSV, csv);
+        resource["valueAttachment"] =
+            serde_json::json!({"contentType": "text/csv", "data": crate::fhir_upload::b64(csv)});
+        http.post(format!("{}/fhir/r5/Observation", app.origin))
+            .bearer_auth(&peter)
+            .header("Content-Type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+    };
+    let csv = b"timestamp,bpm\n2025-01-01T10:00:00Z,61\n2025-01-01T10:01:00Z,64\n";
+    let created = upload(csv).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    // Read back by the study's manager: the same bytes, as text/csv.
+    let read: Value = http
+        .get(format!("{}/fhir/r5/Observation/{id}", app.origin))
+        .bearer_auth(&mary)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["valueAttachment"]["contentType"], "text/csv");
+    assert_eq!(crate::fhir_upload::decoded(&read), csv);
+    assert_eq!(read["code"]["coding"][0]["code"], HR_CSV);
+    // Its time span is indexed: a date search finds it.
+    let found: Value = http
+        .get(format!(
+            "{}/fhir/r5/Observation?patient=40001&date=2025-01-01&code=https%3A%2F%2Fvendor.example%2Fcodes%7Chr-csv",
+            app.origin
+        ))
+        .bearer_auth(&mary)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["total"], 1, "{found}");
+    // A malformed CSV: a clear 4xx naming the problem, nothing stored.
+    let refused = upload(b"timestamp,bpm\n2025-01-01T10:00:00Z,500\n")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let outcome: Value = refused.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap_or("");
+    assert!(
+        diagnostics.contains("line 2") && diagnostics.contains("bpm"),
+        "{outcome}"
+    );
+    let refused = upload(b"time,heart\n1,2\n").await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let outcome: Value = refused.json().await.unwrap();
+    assert!(outcome.to_string().contains("timestamp,bpm"), "{outcome}");
+    let all: Value = http
+        .get(format!(
+            "{}/fhir/r5/Observation?patient=40001&code=https%3A%2F%2Fvendor.example%2Fcodes%7Chr-csv",
+            app.origin
+        ))
+        .bearer_auth(&mary)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["total"], 1, "only the valid upload is stored: {all}");
+}
+
 both_backends! {
+    embedded_api_docs_follow_the_prefix => api_docs_follow_the_prefix;
+    embedded_metrics_from_the_builder => metrics_are_configured_by_the_builder;
+    embedded_custom_csv_format => a_custom_csv_format_uploads_through_fhir;
     embedded_under_a_prefix => the_whole_app_works_under_a_prefix;
     embedded_custom_policy => a_custom_policy_adds_its_rule;
     embedded_template_override => templates_can_be_overridden;

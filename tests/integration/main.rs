@@ -30,6 +30,7 @@ mod cli_data;
 mod client_compat;
 mod email_case;
 mod embedding;
+mod env_example;
 mod fhir_conformance;
 mod fhir_consent;
 mod fhir_search;

@@ -417,3 +417,189 @@ async fn paging_is_integer_bodies_are_limited_and_wording_is_public() {
         );
     }
 }
+
+/// The source of the server's routes, relative to the repository.
+fn source(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // Unit tests at the end of a file mount no routes.
+    match text.find("#[cfg(test)]\nmod tests") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}
+
+/// A path with its parameters blanked and without a trailing `/` (`/fhir/r5/Group/{}/$export`).
+fn normalized(path: &str) -> String {
+    let blanked: Vec<String> = path
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "{}".to_string()
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect();
+    let joined = blanked.join("/");
+    match joined.trim_end_matches('/') {
+        "" => "/".to_string(),
+        p => p.to_string(),
+    }
+}
+
+/// Every `(method, path)` the FHIR dispatcher serves, read from its `match` arms
+/// (`(["Observation", id], &Method::GET) => …`), plus the routes the FHIR module mounts itself.
+fn fhir_routes() -> Vec<(String, String)> {
+    let text = source("jhe-core/src/http/fhir/mod.rs");
+    let mut routes = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("([") else {
+            continue;
+        };
+        let Some((segments, after)) = rest.split_once(']') else {
+            continue;
+        };
+        let Some(method) = after.split_once("&Method::").map(|(_, m)| {
+            m.chars()
+                .take_while(char::is_ascii_uppercase)
+                .collect::<String>()
+        }) else {
+            continue; // `(…, m)`: the "method not allowed" arms
+        };
+        if segments.contains("..") || after.trim_start().starts_with('|') {
+            continue;
+        }
+        let path: Vec<String> = segments
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .map_or_else(|| "{}".to_string(), str::to_string)
+            })
+            .collect();
+        routes.push((
+            method.to_lowercase(),
+            format!("/fhir/r5/{}", path.join("/")),
+        ));
+    }
+    assert!(
+        routes.len() >= 15,
+        "the dispatcher's arms were not found: {routes:?}"
+    );
+    routes
+}
+
+/// Every path literal a `mount` function routes (`.at("/o/token/", …)`, `for path in ["…"]`)
+/// in `file`, from its `pub fn mount` to the end of that function.
+fn mounted_paths(file: &str) -> Vec<String> {
+    let text = source(file);
+    let start = text
+        .find("pub fn mount")
+        .unwrap_or_else(|| panic!("{file}: no mount"));
+    let body = &text[start..];
+    let end = body.find("\n}\n").unwrap_or(body.len());
+    let mut paths = Vec::new();
+    for piece in body[..end].split('"').skip(1).step_by(2) {
+        if piece.starts_with('/') {
+            paths.push(piece.to_string());
+        }
+    }
+    paths
+}
+
+/// Issue 15: every FHIR, OAuth and well-known route the server serves is in the document (read
+/// from the routing code itself, so a new route cannot be forgotten), and every documented
+/// secured FHIR operation is routed (without a token: 401, never 404/405).
+#[tokio::test]
+async fn every_fhir_oauth_and_well_known_route_is_documented() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(|method| (method.clone(), normalized(path)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let is_documented = |method: &str, path: &str| {
+        documented
+            .iter()
+            .any(|(m, p)| m == method && p == &normalized(path))
+    };
+    // FHIR: per method.
+    for (method, path) in fhir_routes() {
+        assert!(
+            is_documented(&method, &path),
+            "{method} {path} is served but not in the OpenAPI document"
+        );
+    }
+    // OAuth, the FHIR module's own mounts and the MCP metadata: per path.
+    let mut mounted = mounted_paths("jhe-core/src/http/oauth/mod.rs");
+    mounted.extend(mounted_paths("jhe-core/src/http/fhir/mod.rs"));
+    mounted.extend(mounted_paths("jhe-core/src/mcp/mod.rs"));
+    let mut checked = 0;
+    for path in mounted {
+        if !(path.starts_with("/o/") || path.contains(".well-known")) {
+            continue; // `{prefix}/…` patterns: the FHIR dispatcher, checked above
+        }
+        assert!(
+            documented.iter().any(|(_, p)| p == &normalized(&path)),
+            "{path} is served but not in the OpenAPI document"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 14, "{checked}");
+    // The operations named by the issue.
+    for (method, path) in [
+        ("get", "/fhir/r5/AuditEvent"),
+        ("get", "/fhir/r5/Group/{id}/$export"),
+        ("get", "/fhir/r5/Patient/$export"),
+        ("get", "/fhir/r5/$export-status/{id}"),
+        ("delete", "/fhir/r5/$export-status/{id}"),
+        ("get", "/fhir/r5/$export-file/{id}/{file}"),
+        ("post", "/fhir/r5/Observation/_search"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path}");
+        assert_eq!(
+            op["responses"]["401"]["content"]["application/fhir+json"]["schema"]["$ref"],
+            "#/components/schemas/OperationOutcome",
+            "{method} {path}"
+        );
+        assert!(op["responses"].get("409").is_none(), "{method} {path}");
+    }
+    let kick_off = &doc["paths"]["/fhir/r5/Group/{id}/$export"]["get"];
+    assert!(kick_off["responses"]["202"]["headers"]["Content-Location"].is_object());
+    assert_eq!(
+        kick_off["parameters"][0]["example"], 30001,
+        "a seeded study"
+    );
+    // Every secured FHIR operation is routed.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/fhir/r5") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let concrete = path.replace("{id}", "1").replace("{file}", "f.ndjson");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let status = plain_client()
+                .request(m, app.url(&concrete))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 401, "{method} {concrete}");
+        }
+    }
+}

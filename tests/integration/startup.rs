@@ -282,6 +282,7 @@ async fn create_superuser_checks_the_address_first() {
 both_backends! {
     seed_flush_needs_confirmation => seed_flush_needs_confirmation;
     serve_logs_requests_and_stops_gracefully => serve_logs_requests_and_stops_gracefully;
+    sigterm_lets_a_request_in_flight_finish => sigterm_lets_a_request_in_flight_finish;
 }
 
 async fn seed_flush_needs_confirmation(backend: Backend) {
@@ -368,5 +369,149 @@ async fn serve_logs_requests_and_stops_gracefully(backend: Backend) {
     );
     assert!(log.contains("SIGTERM"), "{log}");
     assert!(log.contains("stopped"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Starts `POST /fhir/r5/Observation` on a raw connection with `Expect: 100-continue` and
+/// returns once the server answered `100 Continue`, i.e. the handler runs and waits for the
+/// body (the request is in flight). Nothing of the body is sent yet.
+async fn start_upload(port: u16, token: &str, body_len: usize) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /fhir/r5/Observation HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/fhir+json\r\n\
+         Content-Length: {body_len}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut byte))
+            .await
+            .expect("the server answers 100 Continue")
+            .unwrap();
+        assert_eq!(n, 1, "the connection closed before 100 Continue");
+        interim.push(byte[0]);
+    }
+    let interim = String::from_utf8_lossy(&interim).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    stream
+}
+
+/// Graceful shutdown with a request in flight: an upload whose body is still coming when
+/// SIGTERM arrives gets its normal answer (201, stored); once the signal is handled new
+/// connections are refused; a request that never finishes does not keep the process beyond
+/// `JHE_SHUTDOWN_TIMEOUT_SECS`, and it exits cleanly.
+async fn sigterm_lets_a_request_in_flight_finish(backend: Backend) {
+    use jhe_core::store::OAuthStore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(backend).await;
+    let dir = scratch_dir();
+    let port = free_port();
+    let deadline_secs = 8;
+    let deadline = deadline_secs.to_string();
+    let vars = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("JHE_SEED_ON_EMPTY", "true"),
+        ("JHE_SHUTDOWN_TIMEOUT_SECS", deadline.as_str()),
+    ];
+    let origin = format!("http://127.0.0.1:{port}");
+    let server = Running::start(&dir, &vars, &port.to_string(), origin).await;
+    // Peter (seeded patient 40001) uploads a heart rate from data source 70001.
+    let token = jhe_kdf::random_token(30);
+    db.store
+        .create_access_token(jhe_core::domain::NewAccessToken {
+            token_hash: jhe_kdf::sha256_hex(&token),
+            user_id: Some(crate::support::seeded::PATIENT),
+            application_id: None,
+            expires: chrono::Utc::now() + chrono::Duration::hours(1),
+            scope: jhe_core::domain::GrantedScopes::full_role().to_string(),
+            source_refresh_token_id: None,
+            id_token_jti: None,
+        })
+        .await
+        .unwrap();
+    let payload = crate::fhir_upload::heart_rate_bytes(72, "2025-04-01T08:00:00Z");
+    let body = crate::fhir_upload::observation(
+        40001,
+        70001,
+        jhe_core::domain::OMH_SYSTEM,
+        crate::fhir_upload::HR,
+        &payload,
+    )
+    .to_string()
+    .into_bytes();
+    let (first, rest) = body.split_at(body.len() / 2);
+
+    // Two uploads in flight: one that will finish, one whose client never sends its body.
+    let mut slow = start_upload(port, &token, body.len()).await;
+    let mut stuck = start_upload(port, &token, body.len()).await;
+    slow.write_all(first).await.unwrap();
+    stuck.write_all(first).await.unwrap();
+
+    let pid = server.child.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The listener closes: new connections are refused.
+    let mut refused = false;
+    for _ in 0..600 {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                refused = true;
+                break;
+            }
+            // Caught in the backlog as the listener closes: reset; the next attempt is refused.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("connecting after SIGTERM: {e}"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(
+        refused,
+        "the server still accepts connections after SIGTERM"
+    );
+
+    // The upload in flight completes with its normal answer.
+    slow.write_all(rest).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut answer))
+        .await
+        .expect("the request in flight is answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the upload in flight must be answered normally:\n{answer}"
+    );
+    assert!(
+        answer.contains("\"resourceType\":\"Observation\""),
+        "{answer}"
+    );
+
+    // The stuck one does not hold the process beyond the deadline; the exit is clean.
+    let output = tokio::time::timeout(
+        Duration::from_secs(deadline_secs + 60),
+        server.child.wait_with_output(),
+    )
+    .await
+    .expect("the server exits once the shutdown deadline has passed")
+    .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "exit {}:\n{log}", output.status);
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    // The stuck request got no answer (its connection was dropped at the deadline).
+    let mut leftover = Vec::new();
+    let _ = stuck.read_to_end(&mut leftover).await;
+    assert!(
+        !String::from_utf8_lossy(&leftover).contains("HTTP/1.1 201"),
+        "the incomplete upload cannot have been stored"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

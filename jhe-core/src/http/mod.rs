@@ -220,10 +220,12 @@ pub fn routes_with<A: OpenApi + 'static>(
 ) -> impl poem::Endpoint + 'static {
     let api = openapi_service_with(state.clone(), extra);
     let document = finish_document(api.spec());
-    let spec = poem::endpoint::make_sync(move |_| {
+    let spec = poem::endpoint::make_sync(move |req: poem::Request| {
+        // Nested under a prefix, the document names it as its server (`servers`).
+        let body = docs::document::with_base_path(&document, prefix::base_path(&req));
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")
-            .body(document.clone())
+            .body(body)
     });
     let route = Route::new().at("/api/schema/openapi.json", spec);
     let route = docs::mount(route, &api);
@@ -279,8 +281,11 @@ pub(crate) fn catch_fhir_panics<E: poem::Endpoint + 'static>(
 
 /// Adds the security headers of the original to every response, and the panic net
 /// ([`catch_panics`]).
+///
+/// `metrics` says whether and how `/metrics` is served ([`observe::MetricsConfig`]).
 pub fn with_security_headers<E: poem::Endpoint + 'static>(
     endpoint: E,
+    metrics: observe::MetricsConfig,
 ) -> poem::endpoint::BoxEndpoint<'static> {
     catch_panics(endpoint)
         .with(
@@ -291,7 +296,7 @@ pub fn with_security_headers<E: poem::Endpoint + 'static>(
                 .overriding("Cross-Origin-Opener-Policy", "same-origin"),
         )
         .map_to_response()
-        .with(observe::Observe::from_env())
+        .with(observe::Observe::new(metrics))
         .boxed()
 }
 
@@ -309,7 +314,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_500_json() {
-        let app = super::with_security_headers(Route::new().at("/", boom));
+        let app = super::with_security_headers(
+            Route::new().at("/", boom),
+            super::observe::MetricsConfig::default(),
+        );
         let response = TestClient::new(app).get("/").send().await;
         response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
         response.assert_header("X-Content-Type-Options", "nosniff");

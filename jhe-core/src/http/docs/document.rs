@@ -35,7 +35,12 @@ pub fn augment(doc: &mut Value) {
     }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         paths.extend(fhir_paths());
+        paths.extend(more_fhir_paths());
+        paths.extend(bulk_export_paths());
         paths.extend(oauth_paths());
+        paths.extend(more_oauth_paths());
+        #[cfg(feature = "mcp")]
+        paths.extend(mcp_paths());
     }
     let tags = doc
         .as_object_mut()
@@ -44,6 +49,45 @@ pub fn augment(doc: &mut Value) {
         tags.push(json!({"name": "FHIR R5", "description": "Observations (Open mHealth data points as attachments), patients and consents as FHIR R5 resources. Bodies are `application/fhir+json` or `application/json`."}));
         tags.push(json!({"name": "OAuth 2.0", "description": "The authorization server: authorization code with PKCE S256, tokens, revocation, introspection, OpenID Connect user info and discovery."}));
     }
+}
+
+/// The document as served under a path prefix (`/jhe`, see [`crate::http::prefix`]): a
+/// `servers` entry with the prefix, so "Try it out" calls the right URLs, and the OAuth flow's
+/// URLs under it. `document` is the document served at the root; `base` empty returns it as is.
+pub fn with_base_path(document: &str, base: &str) -> String {
+    if base.is_empty() {
+        return document.to_string();
+    }
+    let Ok(mut doc) = serde_json::from_str::<Value>(document) else {
+        return document.to_string();
+    };
+    if let Some(object) = doc.as_object_mut() {
+        object.insert(
+            "servers".into(),
+            json!([{"url": base, "description": "This server (under its path prefix)."}]),
+        );
+    }
+    if let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    {
+        for flow in schemes
+            .values_mut()
+            .filter_map(|scheme| scheme.get_mut("flows"))
+            .filter_map(Value::as_object_mut)
+            .flat_map(|flows| flows.values_mut())
+            .filter_map(Value::as_object_mut)
+        {
+            for key in ["authorizationUrl", "tokenUrl", "refreshUrl"] {
+                if let Some(Value::String(url)) = flow.get_mut(key)
+                    && url.starts_with('/')
+                {
+                    *url = format!("{base}{url}");
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| document.to_string())
 }
 
 /// The `BearerToken` scheme, offered as an alternative to OAuth2 on every secured operation.
@@ -552,6 +596,336 @@ fn oauth_paths() -> Map<String, Value> {
     paths
 }
 
+/// The `_search` (`POST`, form-encoded) twin of a `GET` search: the same parameters as a form
+/// body (and/or in the query), the same answers, plus `413` for a form beyond the limit.
+fn search_by_post(get: &Value, summary: &str) -> Value {
+    let mut operation = get.clone();
+    let mut properties = Map::new();
+    for parameter in get
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(schema)) = (
+            parameter.get("name").and_then(Value::as_str),
+            parameter.get("schema"),
+        ) {
+            let mut schema = schema.clone();
+            if let (Some(description), Some(schema)) =
+                (parameter.get("description"), schema.as_object_mut())
+            {
+                schema.insert("description".into(), description.clone());
+            }
+            properties.insert(name.into(), schema);
+        }
+    }
+    if let Some(object) = operation.as_object_mut() {
+        object.insert("summary".into(), json!(summary));
+        object.insert(
+            "description".into(),
+            json!("The same search as the `GET`, with the parameters in a form-encoded body (so they stay out of URLs and logs); parameters in the query are added to them."),
+        );
+        object.insert("parameters".into(), json!([]));
+        object.insert(
+            "requestBody".into(),
+            json!({"required": false, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": properties}}}}),
+        );
+        if let Some(Value::Object(responses)) = object.get_mut("responses") {
+            responses.insert(
+                "413".into(),
+                outcome(&format!(
+                    "The form is larger than {} KiB.",
+                    crate::http::fhir::MAX_SEARCH_BODY_BYTES / 1024
+                )),
+            );
+        }
+    }
+    operation
+}
+
+/// The FHIR routes beyond the main ones: `_search` by `POST`, Consent read, AuditEvent search
+/// and the SMART configuration.
+fn more_fhir_paths() -> Map<String, Value> {
+    let main = fhir_paths();
+    let mut paths = Map::new();
+    for (resource, summary) in [
+        ("Observation", "Searches Observations (form body)"),
+        ("Patient", "Searches Patients (form body)"),
+        ("Consent", "Searches a patient's consents (form body)"),
+    ] {
+        if let Some(get) = main
+            .get(&format!("/fhir/r5/{resource}"))
+            .and_then(|i| i.get("get"))
+        {
+            paths.insert(
+                format!("/fhir/r5/{resource}/_search"),
+                json!({"post": search_by_post(get, summary)}),
+            );
+        }
+    }
+    paths.insert(
+        "/fhir/r5/Consent/{id}".into(),
+        json!({"get": fhir_operation(
+            "Reads a Consent",
+            "One consent decision (a patient, a study, a data type) the token may read.",
+            json!([{"name": "id", "in": "path", "required": true, "description": "The Consent's id, as given in a Consent search.", "schema": {"type": "string"}}]),
+            None,
+            ("200", fhir_ok("The Consent.", "Consent")),
+            &[("404", "Not found, or not visible to the caller.")],
+        )}),
+    );
+    let reference_query =
+        |name: &str, description: &str| query(name, description, json!({"type": "string"}));
+    paths.insert(
+        "/fhir/r5/AuditEvent".into(),
+        json!({"get": fhir_operation(
+            "Searches the audit trail",
+            "Who read or changed what, as AuditEvent resources in a `searchset` Bundle, newest first. A patient reads the events about their own data; a superuser reads every event.",
+            json!([
+                reference_query("patient", "Events about this patient: `Patient/<id>` or `<id>`."),
+                reference_query("entity:Patient", "Same as `patient`."),
+                reference_query("agent", "Events caused by this user: `User/<id>` or `<id>`."),
+                reference_query("code", "The kind of event (its action code)."),
+                query("_count", "Entries per page (default 20, at most 1000).", json!({"type": "integer", "minimum": 0, "maximum": MAX_PAGE_SIZE})),
+                query("_cursor", "Continue after this AuditEvent (from the Bundle's `next` link).", json!({"type": "string"})),
+            ]),
+            None,
+            ("200", fhir_ok("A searchset Bundle of AuditEvents.", "Bundle")),
+            &[],
+        )}),
+    );
+    let smart = json!({"get": {
+        "tags": ["FHIR R5"],
+        "summary": "The SMART App Launch configuration",
+        "description": "The authorization endpoints, scopes and capabilities a SMART client needs (no authentication). Also served at `/fhir/r5/.well-known/smart-configuration`.",
+        "responses": {"200": {"description": "The SMART configuration.", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "issuer": {"type": "string"}, "authorization_endpoint": {"type": "string"}, "token_endpoint": {"type": "string"},
+            "scopes_supported": {"type": "array", "items": {"type": "string"}},
+            "capabilities": {"type": "array", "items": {"type": "string"}}
+        }, "required": ["authorization_endpoint", "token_endpoint"]}}}}}
+    }});
+    paths.insert("/.well-known/smart-configuration".into(), smart.clone());
+    paths.insert("/fhir/r5/.well-known/smart-configuration".into(), smart);
+    paths
+}
+
+/// FHIR Bulk Data export: kick-off, status, cancel, file download.
+fn bulk_export_paths() -> Map<String, Value> {
+    let export_parameters = json!([
+        {"name": "Prefer", "in": "header", "required": false, "description": "`respond-async` (the export always is; any other value is refused).", "schema": {"type": "string"}, "example": "respond-async"},
+        query("_type", "Comma-separated resource types: `Patient`, `Observation`, `Consent` (default all).", json!({"type": "string"})),
+        query("_since", "Only resources updated at or after this instant.", json!({"type": "string"})),
+        query("_outputFormat", "`application/fhir+ndjson` (the only format).", json!({"type": "string"})),
+    ]);
+    let kick_off = |summary: &str, description: &str, parameters: Value, extra: &[(&str, &str)]| {
+        let mut responses = Map::new();
+        responses.insert("202".into(), json!({
+            "description": "Started: poll the URL in `Content-Location`.",
+            "headers": {"Content-Location": {"description": "The job's status URL (`…/$export-status/<job>`).", "schema": {"type": "string"}}},
+            "content": {"application/fhir+json": {"schema": reference("OperationOutcome")}}
+        }));
+        fhir_errors(&mut responses, extra);
+        json!({"get": {
+            "tags": ["FHIR R5"],
+            "summary": summary,
+            "description": description,
+            "parameters": parameters,
+            "security": security(),
+            "responses": responses,
+        }})
+    };
+    let mut paths = Map::new();
+    paths.insert(
+        "/fhir/r5/Patient/$export".into(),
+        kick_off(
+            "Exports every patient the caller may read (Bulk Data)",
+            "Starts an asynchronous export of the patients the token may read, with their Observations and Consents, as NDJSON files.",
+            export_parameters.clone(),
+            &[],
+        ),
+    );
+    let mut group_parameters = vec![path_id("The study's id.", 30001)];
+    group_parameters.extend(export_parameters.as_array().cloned().unwrap_or_default());
+    paths.insert(
+        "/fhir/r5/Group/{id}/$export".into(),
+        kick_off(
+            "Exports a study's patients (Bulk Data)",
+            "Starts an asynchronous export of the study's patients, their Observations and Consents, as NDJSON files.",
+            Value::Array(group_parameters),
+            &[("404", "The study is not known to the caller.")],
+        ),
+    );
+    let job = json!({"name": "id", "in": "path", "required": true, "description": "The export job (from `Content-Location`).", "schema": {"type": "string"}});
+    let not_found = outcome("The job is not known, or was started by someone else.");
+    let unauthorized = outcome("No bearer token, or an invalid or expired one.");
+    let manifest = json!({"type": "object", "properties": {
+        "transactionTime": {"type": "string"},
+        "request": {"type": "string"},
+        "requiresAccessToken": {"type": "boolean"},
+        "output": {"type": "array", "items": {"type": "object", "properties": {"type": {"type": "string"}, "url": {"type": "string"}, "count": {"type": "integer"}}, "required": ["type", "url"]}},
+        "error": {"type": "array", "items": {"type": "object"}}
+    }, "required": ["transactionTime", "request", "requiresAccessToken", "output", "error"]});
+    paths.insert(
+        "/fhir/r5/$export-status/{id}".into(),
+        json!({
+            "get": {
+                "tags": ["FHIR R5"],
+                "summary": "The status of an export",
+                "description": "`202` while running (progress in `X-Progress`), then `200` with the manifest listing the NDJSON files.",
+                "parameters": [job.clone()],
+                "security": security(),
+                "responses": {
+                    "200": {"description": "Finished: the manifest.", "content": {"application/json": {"schema": manifest}}},
+                    "202": {"description": "Still running.", "headers": {"X-Progress": {"description": "How far it got.", "schema": {"type": "string"}}, "Retry-After": {"description": "Seconds to wait before polling again.", "schema": {"type": "integer"}}}},
+                    "401": unauthorized.clone(),
+                    "404": not_found.clone()
+                }
+            },
+            "delete": {
+                "tags": ["FHIR R5"],
+                "summary": "Cancels an export",
+                "description": "Stops the job and deletes its files.",
+                "parameters": [job.clone()],
+                "security": security(),
+                "responses": {
+                    "202": {"description": "Cancelled."},
+                    "401": unauthorized.clone(),
+                    "404": not_found.clone()
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/fhir/r5/$export-file/{id}/{file}".into(),
+        json!({"get": {
+            "tags": ["FHIR R5"],
+            "summary": "Downloads a file of a finished export",
+            "description": "One NDJSON file named in the manifest (one resource per line); only for the token's user who started the export.",
+            "parameters": [job, {"name": "file", "in": "path", "required": true, "description": "The file's name, as in the manifest's `url`.", "schema": {"type": "string"}}],
+            "security": security(),
+            "responses": {
+                "200": {"description": "The NDJSON file.", "content": {"application/fhir+ndjson": {"schema": {"type": "string"}}}},
+                "401": unauthorized,
+                "404": outcome("The job or the file is not known, or the export was started by someone else.")
+            }
+        }}),
+    );
+    paths
+}
+
+/// The OAuth routes beyond the main ones: dynamic registration, the token-exchange endpoint,
+/// the consent form, and the discovery aliases under `/.well-known`.
+fn more_oauth_paths() -> Map<String, Value> {
+    let string = json!({"type": "string"});
+    let mut paths = Map::new();
+    paths.insert(
+        "/o/register/".into(),
+        json!({"post": {
+            "tags": ["OAuth 2.0"],
+            "summary": "Registers a native public client (RFC 7591)",
+            "description": "Dynamic registration of a public client (no secret, PKCE) whose redirect URIs are loopback addresses (`http://127.0.0.1:<port>/…`, `http://localhost:<port>/…`) or private-use schemes. Answers the client's metadata with its new `client_id`.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "redirect_uris": {"type": "array", "items": string},
+                "client_name": string,
+                "grant_types": {"type": "array", "items": string},
+                "token_endpoint_auth_method": {"type": "string", "enum": ["none"]}
+            }, "required": ["redirect_uris"]}, "example": {"client_name": "My CLI", "redirect_uris": ["http://127.0.0.1:8765/callback"]}}}},
+            "responses": {
+                "201": {"description": "Registered.", "content": {"application/json": {"schema": {"type": "object", "properties": {"client_id": string, "redirect_uris": {"type": "array", "items": string}, "client_name": string}, "required": ["client_id", "redirect_uris"]}}}},
+                "400": oauth_error("`invalid_redirect_uri` or `invalid_client_metadata`."),
+                "429": oauth_error("Too many registrations from this address (`too_many_requests`).")
+            }
+        }}),
+    );
+    paths.insert(
+        "/o/token-exchange".into(),
+        json!({"post": oauth_operation(
+            "Exchanges an external ID token (RFC 8693)",
+            "Trades an ID token of the trusted identity provider (`TRUSTED_TOKEN_IDP`) for an access token of the user with the same e-mail. Errors are `{\"error\": \"<message>\"}`.",
+            form_body(json!({
+                "grant_type": {"type": "string", "enum": ["urn:ietf:params:oauth:grant-type:token-exchange"]},
+                "subject_token": string, "subject_token_type": string, "requested_token_type": string, "scope": string
+            }), &["grant_type", "subject_token"]),
+            json!({"description": "The access token.", "content": {"application/json": {"schema": reference("OAuthTokens")}}}),
+            &[("400", "A parameter is missing or not valid, or the subject token is not valid."), ("404", "No user has the subject token's e-mail.")],
+        )}),
+    );
+    if let Some(get) = oauth_paths()
+        .get("/o/authorize/")
+        .and_then(|item| item.get("get"))
+        .cloned()
+    {
+        let post = json!({
+            "tags": ["OAuth 2.0"],
+            "summary": "The consent form of the authorization-code flow",
+            "description": "Submitted by the login page's consent form (browser session and CSRF token required): the authorization request's parameters, plus `allow` to grant. Not for API clients.",
+            "requestBody": form_body(json!({
+                "csrfmiddlewaretoken": string, "allow": string,
+                "response_type": string, "client_id": string, "redirect_uri": string, "scope": string,
+                "state": string, "code_challenge": string, "code_challenge_method": string, "nonce": string
+            }), &[]),
+            "responses": {
+                "302": {"description": "To `redirect_uri` with `code` (or `error=access_denied`), or to the login page without a session."},
+                "400": {"description": "The client or redirect URI is not valid (an HTML page; never redirected)."},
+                "403": {"description": "The CSRF token does not match the session (an HTML page)."}
+            }
+        });
+        paths.insert("/o/authorize/".into(), json!({"get": get, "post": post}));
+    }
+    // The GET and POST variants of introspection and user info.
+    let main = oauth_paths();
+    if let Some(post) = main.get("/o/introspect/").and_then(|i| i.get("post")) {
+        let mut get = post.clone();
+        if let Some(object) = get.as_object_mut() {
+            object.remove("requestBody");
+            object.insert(
+                "parameters".into(),
+                json!([{"name": "token", "in": "query", "required": true, "schema": string}]),
+            );
+        }
+        paths.insert("/o/introspect/".into(), json!({"get": get, "post": post}));
+    }
+    if let Some(get) = main.get("/o/userinfo/").and_then(|i| i.get("get")) {
+        paths.insert("/o/userinfo/".into(), json!({"get": get, "post": get}));
+    }
+    if let Some(discovery) = main.get("/o/.well-known/openid-configuration") {
+        for alias in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-authorization-server/o",
+            "/o/.well-known/oauth-authorization-server",
+        ] {
+            paths.insert(alias.into(), discovery.clone());
+        }
+    }
+    paths
+}
+
+/// The MCP endpoint's OAuth protected-resource metadata (RFC 9728).
+#[cfg(feature = "mcp")]
+fn mcp_paths() -> Map<String, Value> {
+    let string = json!({"type": "string"});
+    let metadata = json!({"get": {
+        "tags": ["OAuth 2.0"],
+        "summary": "Protected-resource metadata (RFC 9728)",
+        "description": "Which authorization server issues tokens for this resource (the MCP endpoint `/mcp` and the APIs), and the scopes it knows.",
+        "responses": {"200": {"description": "The metadata.", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "resource": string,
+            "authorization_servers": {"type": "array", "items": string},
+            "scopes_supported": {"type": "array", "items": string},
+            "bearer_methods_supported": {"type": "array", "items": string}
+        }, "required": ["resource", "authorization_servers"]}}}}}
+    }});
+    let mut paths = Map::new();
+    paths.insert(
+        "/.well-known/oauth-protected-resource".into(),
+        metadata.clone(),
+    );
+    paths.insert("/.well-known/oauth-protected-resource/mcp".into(), metadata);
+    paths
+}
+
 /// The schemas of the FHIR resources and OAuth answers.
 fn schemas_added() -> Map<String, Value> {
     let string = json!({"type": "string"});
@@ -718,5 +1092,21 @@ mod tests {
         assert!(doc["paths"]["/a"]["post"]["responses"]["413"].is_object());
         assert!(doc["paths"]["/fhir/r5/Observation"]["post"].is_object());
         assert!(doc["components"]["schemas"]["OperationOutcome"].is_object());
+    }
+
+    #[test]
+    fn a_prefix_adds_a_server_and_moves_the_oauth_urls() {
+        let doc = json!({
+            "components": {"securitySchemes": {"OAuth2": {"type": "oauth2", "flows": {"authorizationCode": {
+                "authorizationUrl": "/o/authorize/", "tokenUrl": "/o/token/"}}}}},
+            "paths": {}
+        })
+        .to_string();
+        assert_eq!(with_base_path(&doc, ""), doc);
+        let nested: Value = serde_json::from_str(&with_base_path(&doc, "/jhe")).unwrap();
+        assert_eq!(nested["servers"][0]["url"], "/jhe");
+        let flow = &nested["components"]["securitySchemes"]["OAuth2"]["flows"]["authorizationCode"];
+        assert_eq!(flow["authorizationUrl"], "/jhe/o/authorize/");
+        assert_eq!(flow["tokenUrl"], "/jhe/o/token/");
     }
 }

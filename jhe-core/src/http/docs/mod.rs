@@ -27,7 +27,7 @@ const BODY: &str = r##"<div id="ui"></div>
 <script>
   window.ui = SwaggerUIBundle({
     dom_id: "#ui",
-    url: "/api/schema/openapi.json",
+    url: {document},
     oauth2RedirectUrl: {redirect},
     deepLinking: true,
     persistAuthorization: true,
@@ -49,9 +49,14 @@ fn js(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// The docs page: Swagger UI's head (its bundle and style, embedded) and our set-up.
-fn page(head: &str, client_id: &str, redirect: &str) -> String {
+/// The docs page: Swagger UI's head (its bundle and style, embedded) and our set-up; `base` is
+/// the path prefix the server is mounted under (`""` at the root).
+fn page(head: &str, client_id: &str, redirect: &str, base: &str) -> String {
     let body = BODY
+        .replace(
+            "{document}",
+            &js(&format!("{base}/api/schema/openapi.json")),
+        )
         .replace("{redirect}", &js(redirect))
         .replace("{client_id}", &js(client_id));
     format!("{head}{body}")
@@ -88,12 +93,21 @@ fn redirect_page() -> Html<&'static str> {
 }
 
 #[handler]
-async fn docs_page(state: Data<&Arc<AppState>>, head: Data<&Head>) -> Response {
+async fn docs_page(
+    state: Data<&Arc<AppState>>,
+    head: Data<&Head>,
+    req: &poem::Request,
+) -> Response {
     match crate::services::docs_client::ensure(&state).await {
         Ok(client) => Response::builder()
             .content_type("text/html; charset=utf-8")
             .header("Cache-Control", "no-cache")
-            .body(page(&head.0.0, &client.client_id, &client.redirect_uris)),
+            .body(page(
+                &head.0.0,
+                &client.client_id,
+                &client.redirect_uris,
+                crate::http::prefix::base_path(req),
+            )),
         Err(e) => crate::http::error::response_of(e),
     }
 }
@@ -106,7 +120,9 @@ mod tests {
             "<head>",
             "jhe-api-docs",
             "http://h/api/docs/oauth2-redirect.html",
+            "/jhe",
         );
+        assert!(html.contains(r#"url: "/jhe/api/schema/openapi.json","#));
         assert!(html.starts_with("<head>"));
         assert!(html.contains(r#"clientId: "jhe-api-docs","#));
         assert!(html.contains("usePkceWithAuthorizationCodeGrant: true"));
