@@ -254,28 +254,36 @@ fn superuser_password(email: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT (Ctrl-C) from now on — call it before the listener serves
+/// anything, so a signal sent as soon as `/health` answers is never missed (the default action
+/// would kill the process) — and returns the future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+                    }
                 }
-            };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT; Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("Ctrl-C: shutting down");
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C: shutting down");
+        }
     }
 }
 
@@ -476,6 +484,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<ExitCode> {
         .then(|| jhe::sweeper::spawn_pool_gauges(store.clone()));
     let server = assemble(config, store)?;
     server.prepare().await?;
+    let shutdown = shutdown_signal();
     tracing::info!(%bind, %site, "JupyterHealth Exchange listening");
     let acceptor = jhe::connections::LimitedAcceptor::new(
         acceptor,
@@ -484,7 +493,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<ExitCode> {
     );
     let result = poem::Server::new_with_acceptor(acceptor)
         .idle_timeout(jhe::connections::IDLE_TIMEOUT)
-        .run_with_graceful_shutdown(server.into_endpoint(), shutdown_signal(), Some(grace))
+        .run_with_graceful_shutdown(server.into_endpoint(), shutdown, Some(grace))
         .await;
     for task in [sweeper, gauges].into_iter().flatten() {
         task.abort();

@@ -3,75 +3,14 @@
 //! setting, the address, the host or the path; `--bind <port>`; request log lines; JSON logs;
 //! `/metrics`; graceful shutdown on SIGTERM; the CLI's confirmations.
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use jhe_core::store::MaintenanceStore;
 
 use crate::both_backends;
+use crate::support::binary::{command, free_port, run, scratch_dir};
 use crate::support::{Backend, TestDb};
-
-/// The server binary next to this test binary; built by `cargo test --workspace` (and by
-/// `cargo build --examples`). Missing, the test fails: it never skips silently.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --examples` (or `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jhe_startup_{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The binary in `dir` with a clean environment plus `vars`.
-fn command(dir: &Path, vars: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(server_binary());
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .env("JHE_MAIL_DIR", dir.join("mail"))
-        .env("JHE_EXPORT_DIR", dir.join("exports"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Ok(path) = std::env::var("PATH") {
-        command.env("PATH", path);
-    }
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command
-}
-
-async fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> (Output, String, String) {
-    let output = command(dir, vars).args(args).output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
-}
 
 /// A running `serve`; stopped with SIGTERM by [`Running::terminate`].
 struct Running {
