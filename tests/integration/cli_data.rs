@@ -140,7 +140,6 @@ async fn data_commands(backend: Backend) {
     .await;
     assert!(output.status.success(), "{stderr}");
     let import = |as_user: &'static str| {
-        let target_vars = target_vars;
         let dir = dir.clone();
         let exported = exported.clone();
         async move {
