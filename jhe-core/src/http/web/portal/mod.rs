@@ -11,6 +11,7 @@
 mod admin;
 mod charts;
 mod history;
+mod invitation;
 mod observations;
 mod organizations;
 mod patients;
@@ -55,6 +56,7 @@ pub fn mount(route: Route) -> Route {
     let route = observations::mount(route);
     let route = admin::mount(route);
     let route = history::mount(route);
+    let route = invitation::mount(route);
     token::mount(route)
 }
 
