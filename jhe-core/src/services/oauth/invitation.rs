@@ -174,16 +174,9 @@ pub const WEB_INVITATION_PATH: &str = "/portal/invitation/";
 /// code itself, or a whole invitation link that carries it (as the query value the partner app's
 /// `invitation_url` put it in). `None` when the text holds no such code.
 pub fn invitation_code_in(text: &str) -> Option<String> {
-    let text = text.trim();
-    let first = text.find('~')?;
-    let start = text[..first]
-        .rfind(|c: char| matches!(c, '=' | '/' | '?' | '&' | '#') || c.is_whitespace())
-        .map_or(0, |i| i + 1);
-    let rest = &text[start..];
-    let end = rest
-        .find(|c: char| matches!(c, '&' | '#' | '/' | '?' | '"' | '<' | '>') || c.is_whitespace())
-        .unwrap_or(rest.len());
-    let code = &rest[..end];
+    let separator =
+        |c: char| matches!(c, '=' | '/' | '?' | '&' | '#' | '"' | '<' | '>') || c.is_whitespace();
+    let code = text.split(separator).find(|part| part.contains('~'))?;
     (code.splitn(4, '~').filter(|p| !p.is_empty()).count() == 4).then(|| code.to_string())
 }
 
