@@ -471,6 +471,31 @@ async fn charts_cover_the_whole_range(backend: Backend) {
     assert!(totals[0] > total_before, "{totals:?}");
 }
 
+/// An organisation with 1,001 child organisations lists every one (no cap at 1,000).
+async fn every_child_organization_shows(backend: Backend) {
+    use jhe_core::domain::NewOrganization;
+    use jhe_core::store::OrganizationStore;
+    let app = spawn_seeded(backend).await;
+    for i in 0..1001 {
+        app.db
+            .store
+            .create_organization(NewOrganization {
+                id: None,
+                name: format!("Ward {i:04}"),
+                org_type: "dept".into(),
+                part_of: Some(20003),
+            })
+            .await
+            .unwrap();
+    }
+    let sam = Browser::of(&app, seeded::SUPERUSER).await;
+    let html = sam.page("/portal/organizations/20003/").await;
+    let missing: Vec<i32> = (0..1001)
+        .filter(|i| !html.contains(&format!("Ward {i:04}")))
+        .collect();
+    assert!(missing.is_empty(), "children not listed: {missing:?}");
+}
+
 /// The value of the input `id` in a page.
 fn input_value(html: &str, id: &str) -> String {
     let marker = format!(r#"id="{id}" class="token" value=""#);
@@ -697,4 +722,5 @@ both_backends! {
     viewer => a_viewer_sees_no_actions_and_is_refused;
     consent => withdrawn_consent_hides_data_at_once;
     charts_whole_range => charts_cover_the_whole_range;
+    all_children => every_child_organization_shows;
 }
