@@ -48,6 +48,7 @@ mod operations;
 mod portal;
 mod portal_browser;
 mod portal_history;
+mod portal_invitation;
 mod reverse_proxy;
 mod safe_defaults;
 mod seed;

@@ -393,6 +393,109 @@ async fn withdrawn_consent_hides_data_at_once(backend: Backend) {
     assert!(html.contains(">Blood pressure</h2>"));
 }
 
+/// Charts and the study overview cover every observation in range, not the newest 1,000: 1,500
+/// heart-rate values in January 2031 are drawn as min/mean/max buckets, and counted in full.
+async fn charts_cover_the_whole_range(backend: Backend) {
+    use jhe_core::domain::NewObservation;
+    use jhe_core::store::{ObservationStore, ReferenceStore};
+    let app = spawn_seeded(backend).await;
+    let hr = app
+        .db
+        .store
+        .find_concept("https://w3id.org/openmhealth", "omh:heart-rate:2.0")
+        .await
+        .unwrap()
+        .expect("heart rate");
+    let start = chrono::DateTime::parse_from_rfc3339("2031-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let new: Vec<NewObservation> = (0..1500_i64)
+        .map(|i| {
+            let at = start + chrono::Duration::minutes(10 * i);
+            let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            NewObservation {
+                id: None,
+                subject_patient_id: 40001,
+                codeable_concept_id: hr.id,
+                data_source_id: Some(70001),
+                value_attachment_data: String::from_utf8(crate::fhir_upload::heart_rate_bytes(
+                    50 + i % 50,
+                    &when,
+                ))
+                .unwrap(),
+                content_type: "application/json".into(),
+                status: "final".into(),
+                effective_start: Some(at),
+                effective_end: None,
+                identifiers: Vec::new(),
+            }
+        })
+        .collect();
+    for chunk in new.chunks(500) {
+        app.db
+            .store
+            .create_observations(chunk.to_vec())
+            .await
+            .unwrap();
+    }
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    let html = mary
+        .page(&format!(
+            "/portal/patients/40001/charts?scope={}&from=2031-01-01&to=2031-01-31",
+            hr.id
+        ))
+        .await;
+    assert!(html.contains("Heart Rate: 1500 values"), "{html}");
+    assert!(html.contains("1500 values in this range"), "{html}");
+    assert!(html.contains("heart rate mean"), "{html}");
+    assert!(html.contains("heart rate max"), "{html}");
+    // A narrower range: fewer values, still all of them (one day = 144).
+    let html = mary
+        .page(&format!(
+            "/portal/patients/40001/charts?scope={}&from=2031-01-02&to=2031-01-02",
+            hr.id
+        ))
+        .await;
+    assert!(html.contains("Heart Rate: 144 values"), "{html}");
+    // The overview counts every observation of the patient (the seed's and the 1,500).
+    let html = mary.page("/portal/studies/30001/overview").await;
+    let total_before: usize = 1500;
+    let marker = "<td>";
+    let totals: Vec<usize> = html
+        .split("</tr>")
+        .filter(|row| row.contains("/portal/patients/40001/charts"))
+        .filter_map(|row| row.rsplit(marker).next())
+        .filter_map(|cell| cell.split('<').next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(totals.len(), 1, "{html}");
+    assert!(totals[0] > total_before, "{totals:?}");
+}
+
+/// An organisation with 1,001 child organisations lists every one (no cap at 1,000).
+async fn every_child_organization_shows(backend: Backend) {
+    use jhe_core::domain::NewOrganization;
+    use jhe_core::store::OrganizationStore;
+    let app = spawn_seeded(backend).await;
+    for i in 0..1001 {
+        app.db
+            .store
+            .create_organization(NewOrganization {
+                id: None,
+                name: format!("Ward {i:04}"),
+                org_type: "dept".into(),
+                part_of: Some(20003),
+            })
+            .await
+            .unwrap();
+    }
+    let sam = Browser::of(&app, seeded::SUPERUSER).await;
+    let html = sam.page("/portal/organizations/20003/").await;
+    let missing: Vec<i32> = (0..1001)
+        .filter(|i| !html.contains(&format!("Ward {i:04}")))
+        .collect();
+    assert!(missing.is_empty(), "children not listed: {missing:?}");
+}
+
 /// The value of the input `id` in a page.
 fn input_value(html: &str, id: &str) -> String {
     let marker = format!(r#"id="{id}" class="token" value=""#);
@@ -618,4 +721,6 @@ both_backends! {
     manager => a_manager_works_through_the_portal;
     viewer => a_viewer_sees_no_actions_and_is_refused;
     consent => withdrawn_consent_hides_data_at_once;
+    charts_whole_range => charts_cover_the_whole_range;
+    all_children => every_child_organization_shows;
 }

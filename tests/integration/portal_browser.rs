@@ -3,8 +3,10 @@
 //!
 //! - The README use case, clicked through: sign-up, a superuser adds the new researcher to an
 //!   organisation, the researcher creates a study (scope, data source, client), a patient (look-up
-//!   by e-mail first) and an invitation link; the patient's app redeems it, consents and uploads
-//!   observations over FHIR; the researcher sees them in the table and as a chart.
+//!   by e-mail first) and an invitation link; the patient (no password) opens it in the browser
+//!   and consents on the consent screen (the link then works no more); the patient's app redeems
+//!   a fresh link and uploads observations over FHIR; the researcher sees them in the table and
+//!   as a chart.
 //! - A viewer sees no action buttons.
 //! - A patient withdrawing consent in the browser makes the data disappear from the
 //!   practitioner's table and chart.
@@ -460,7 +462,7 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     // 5. The invitation link, with its QR code.
     open(driver, client, app, &patient_path).await;
     fill_and_submit(client, "form[action$='/invitation']", &[]).await;
-    let link: String = client
+    let first_link: String = client
         .find(Locator::Id("invitation-link"))
         .await
         .expect("link")
@@ -475,27 +477,74 @@ async fn use_case_from_sign_up_to_chart(app: &TestApp, driver: &Driver, client: 
     assert!(console_errors(driver, client).await.is_empty());
     shoot(client, "patient").await;
 
-    // 6. The patient's app: redeem, consent, upload over FHIR.
+    let web_link: String = client
+        .find(Locator::Id("invitation-web-link"))
+        .await
+        .expect("web link")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+
+    // 6. The patient (no password) opens the invitation in the browser and consents there.
+    let web_path = web_link
+        .split_once("/portal/")
+        .map(|(_, rest)| format!("/portal/{rest}"))
+        .expect("a portal link");
+    open(driver, client, app, &web_path).await;
+    shoot(client, "invitation").await;
+    click_and_wait(
+        client,
+        "form[action='/portal/invitation/'] button[type=submit]",
+    )
+    .await;
+    assert_eq!(path_of(client).await, "/portal/consents/");
+    click_and_wait(
+        client,
+        "button[aria-label='Consent to share Heart Rate with Heart Study']",
+    )
+    .await;
+    assert!(text_of(client).await.contains("Consent recorded"));
+    // The link worked once: opening it again is refused.
+    open(driver, client, app, &web_path).await;
+    click_and_wait(
+        client,
+        "form[action='/portal/invitation/'] button[type=submit]",
+    )
+    .await;
+    assert!(text_of(client).await.contains("already used"));
+    // The refusal answers 400, which the browser logs as a failed load; nothing else may be.
+    let refused = console_errors(driver, client).await;
+    assert!(
+        refused.iter().all(|e| e.contains("status of 400")),
+        "{refused:?}"
+    );
+
+    let (status, _) = crate::invitation::redeem(
+        app,
+        &crate::invitation::parse(&first_link),
+        &crate::support::callback_uri(app),
+    )
+    .await;
+    assert_eq!(status, 400, "the app cannot reuse the link used on the web");
+
+    // The patient's app gets a fresh link from the researcher, redeems it, uploads over FHIR.
+    log_in(driver, client, app, "rita@example.org", "Secr3t#pass").await;
+    open(driver, client, app, &patient_path).await;
+    fill_and_submit(client, "form[action$='/invitation']", &[]).await;
+    let link: String = client
+        .find(Locator::Id("invitation-link"))
+        .await
+        .expect("link")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
     let invitation = crate::invitation::parse(&link);
     let (status, tokens) =
         crate::invitation::redeem(app, &invitation, &crate::support::callback_uri(app)).await;
     assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().expect("token").to_string();
-    let consent = reqwest::Client::new()
-        .post(app.url(&format!("/api/v1/patients/{patient_id}/consents")))
-        .bearer_auth(&token)
-        .json(&json!({"studyScopeConsents": [{"studyId": study_id.parse::<i64>().unwrap_or(0), "scopeConsents": [
-            {"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:heart-rate:2.0", "consented": true}
-        ]}]}))
-        .send()
-        .await
-        .expect("consent");
-    assert_eq!(
-        consent.status(),
-        200,
-        "{}",
-        consent.text().await.unwrap_or_default()
-    );
     for (value, when) in [
         (61, "2026-11-01T08:00:00Z"),
         (64, "2026-11-02T08:00:00Z"),

@@ -65,6 +65,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/overview.html",
     "portal/profile.html",
     "portal/consents.html",
+    "portal/invitation.html",
     "portal/access_history.html",
     "portal/token.html",
     "portal/clients.html",

@@ -4,10 +4,10 @@
 
 use chrono::{Duration, Utc};
 
-use super::pkce::{S256, is_valid_verifier, s256_challenge};
+use super::pkce::{S256, is_valid_verifier, s256_challenge, verify_s256};
 use super::{TOKEN_LENGTH, tokens};
 use crate::config::Config;
-use crate::domain::{GrantedScopes, Id, NewAuthorizationGrant, keys};
+use crate::domain::{GrantRedemption, GrantedScopes, Id, NewAuthorizationGrant, User, keys};
 use crate::error::{CoreError, CoreResult};
 use crate::mailer::{Email, Mailer};
 use crate::policy::Principal;
@@ -166,6 +166,109 @@ pub async fn create_invitation_link(
     Ok(link)
 }
 
+/// The path of the web page where a patient opens an invitation in a browser (to reach the
+/// consent screen without a password).
+pub const WEB_INVITATION_PATH: &str = "/portal/invitation/";
+
+/// The invitation code (`<netloc>~<client_id>~<code>~<code_verifier>`) inside a pasted text: the
+/// code itself, or a whole invitation link that carries it (as the query value the partner app's
+/// `invitation_url` put it in). `None` when the text holds no such code.
+pub fn invitation_code_in(text: &str) -> Option<String> {
+    let separator =
+        |c: char| matches!(c, '=' | '/' | '?' | '&' | '#' | '"' | '<' | '>') || c.is_whitespace();
+    let code = text.split(separator).find(|part| part.contains('~'))?;
+    (code.splitn(4, '~').filter(|p| !p.is_empty()).count() == 4).then(|| code.to_string())
+}
+
+/// The web link of an invitation code: [`WEB_INVITATION_PATH`] on the site with the code as the
+/// `code` query parameter.
+pub fn web_link(site_url: &str, invitation_code: &str) -> String {
+    let code: String = url::form_urlencoded::byte_serialize(invitation_code.as_bytes()).collect();
+    format!(
+        "{}{WEB_INVITATION_PATH}?code={code}",
+        site_url.trim_end_matches('/')
+    )
+}
+
+/// The refusal of every invitation that cannot sign a patient in (one message whatever the
+/// reason, so the page tells an attacker nothing).
+fn unusable() -> CoreError {
+    CoreError::BadRequest(
+        "This invitation link is invalid, expired or already used. Ask your study team for a new one."
+            .into(),
+    )
+}
+
+/// Signs a patient in on the web with an invitation (the patient created by staff has no
+/// password): the invitation's authorization code is redeemed here instead of at `/o/token/`.
+///
+/// The code is the grant [`create_invitation_link`] made: only its SHA-256 is stored, it is
+/// marked used atomically on this first presentation (so the link works once, on the web or in
+/// the app, never both), it expires with the invitation (`JHE_INVITATION_CODE_LIFETIME`), and
+/// it must carry the invitation's marks (the patient-app scope, the client's PKCE verifier, the
+/// site's `/auth/callback`). Only an active patient account that is nothing else (no
+/// practitioner record, not staff or superuser) can sign in this way, so an invitation can
+/// never open a staff account. Returns the user to log in.
+///
+/// # Errors
+///
+/// `BadRequest` (one message) for anything that is not a usable invitation of a patient.
+pub async fn sign_in_with_invitation(
+    store: &dyn Store,
+    config: &Config,
+    text: &str,
+) -> CoreResult<User> {
+    let code = invitation_code_in(text).ok_or_else(unusable)?;
+    let mut parts = code.splitn(4, '~');
+    let (Some(_host), Some(client_id), Some(code), Some(verifier)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(unusable());
+    };
+    if code.len() > 255 || !is_valid_verifier(verifier) {
+        return Err(unusable());
+    }
+    let Some(client) = store.get_client_by_client_id(client_id).await? else {
+        return Err(unusable());
+    };
+    let now = Utc::now();
+    let grant = match store
+        .take_grant(&tokens::hash(code), &tokens::new_family(), now)
+        .await?
+    {
+        Some(GrantRedemption::Redeemed(grant)) => grant,
+        Some(GrantRedemption::Replayed(grant)) => {
+            tracing::warn!(
+                user_id = grant.user_id,
+                "used invitation presented again for a web sign-in; refused"
+            );
+            return Err(unusable());
+        }
+        None => return Err(unusable()),
+    };
+    let site = site_url(store, config).await?;
+    let invitation_like = grant.application_id == client.id
+        && grant.expires > now
+        && grant.scope == GrantedScopes::patient_app().to_string()
+        && grant.redirect_uri == format!("{site}/auth/callback")
+        && grant.code_challenge_method == S256
+        && verify_s256(verifier, &grant.code_challenge);
+    if !invitation_like {
+        return Err(unusable());
+    }
+    let user = store
+        .get_user(grant.user_id)
+        .await?
+        .filter(|u| u.is_active && !u.is_staff && !u.is_superuser)
+        .ok_or_else(unusable)?;
+    let patient = store.get_patient_by_user(user.id).await?;
+    let practitioner = store.get_practitioner_by_user(user.id).await?;
+    if patient.is_none() || practitioner.is_some() {
+        return Err(unusable());
+    }
+    Ok(user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +292,34 @@ mod tests {
                 "https://app.example.org/invite?code=CODE"
             ),
             "https://app.example.org/invite?code=localhost:8000~chclient123~L0Krv~abcVERIFIER"
+        );
+    }
+
+    #[test]
+    fn invitation_codes_are_found_in_links_and_alone() {
+        let code = "localhost:8000~chclient123~L0Krv~abc.VER~IFIER";
+        assert_eq!(invitation_code_in(code).as_deref(), Some(code));
+        assert_eq!(
+            invitation_code_in(&format!(
+                " https://app.example.org/invite?x=1&code={code}&y=2 "
+            ))
+            .as_deref(),
+            Some(code)
+        );
+        assert_eq!(
+            invitation_code_in(&format!("https://app.example.org/i/{code}")).as_deref(),
+            Some(code)
+        );
+        assert_eq!(invitation_code_in("no code here"), None);
+        assert_eq!(invitation_code_in("a~b~c"), None);
+        assert_eq!(invitation_code_in("a~~c~d"), None);
+    }
+
+    #[test]
+    fn web_links_carry_the_code_encoded() {
+        assert_eq!(
+            web_link("http://localhost:8000/", "h:1~c~x~v"),
+            "http://localhost:8000/portal/invitation/?code=h%3A1%7Ec%7Ex%7Ev"
         );
     }
 }

@@ -9,7 +9,7 @@ use poem::{Body, Request, Response, Route, get, handler, post};
 use serde_json::{Value, json};
 
 use super::{ctx, id_of, page_request, post_ctx, text_of, view};
-use crate::domain::{DATA_SOURCE_TYPES, Id, PageRequest};
+use crate::domain::{DATA_SOURCE_TYPES, Id};
 use crate::policy::Action;
 use crate::server::AppState;
 use crate::services::guard::allowed;
@@ -125,9 +125,8 @@ async fn client_detail(
     let linked = clients::data_sources(&state, &p, id)
         .await
         .unwrap_or_default();
-    let all = data_sources::list(&state, &p, PageRequest::new(1, 1000))
+    let all = super::all_pages(|page| data_sources::list(&state, &p, page))
         .await
-        .map(|x| x.items)
         .unwrap_or_default();
     let can_manage = allowed(&state, &p, Action::ManageClients)
         .await

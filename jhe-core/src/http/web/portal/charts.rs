@@ -128,6 +128,147 @@ pub fn chart_series(
     out
 }
 
+/// The most time buckets a [`BucketedSeries`] keeps: past it, buckets double in width and merge,
+/// so a chart over any number of observations takes bounded memory.
+pub const MAX_BUCKETS: usize = 400;
+
+/// The values that fell into one time bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sum of the values (for the mean).
+    pub sum: f64,
+    /// How many values.
+    pub count: u64,
+}
+
+impl Bucket {
+    fn of(value: f64) -> Bucket {
+        Bucket {
+            min: value,
+            max: value,
+            sum: value,
+            count: 1,
+        }
+    }
+
+    fn merge(&mut self, other: &Bucket) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
+    /// The mean of the bucket's values.
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count.max(1) as f64
+    }
+}
+
+/// One quantity over time, fed one value at a time (e.g. while streaming pages of a search):
+/// values are kept per time bucket (min, mean, max), one second wide at first; when more than
+/// [`MAX_BUCKETS`] buckets exist, the width doubles and neighbours merge. A chart of a few values
+/// shows them as they are; a chart of millions shows [`MAX_BUCKETS`] bucket means at most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketedSeries {
+    /// The quantity.
+    pub label: String,
+    /// Its unit.
+    pub unit: String,
+    width: i64,
+    buckets: BTreeMap<i64, Bucket>,
+}
+
+impl BucketedSeries {
+    /// An empty series.
+    pub fn new(label: &str, unit: &str) -> BucketedSeries {
+        BucketedSeries {
+            label: label.to_string(),
+            unit: unit.to_string(),
+            width: 1,
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a value at a time.
+    pub fn add(&mut self, at: DateTime<Utc>, value: f64) {
+        let key = at.timestamp().div_euclid(self.width);
+        self.buckets
+            .entry(key)
+            .and_modify(|b| b.merge(&Bucket::of(value)))
+            .or_insert_with(|| Bucket::of(value));
+        while self.buckets.len() > MAX_BUCKETS {
+            self.width = self.width.saturating_mul(2);
+            let old = std::mem::take(&mut self.buckets);
+            for (key, bucket) in old {
+                self.buckets
+                    .entry(key.div_euclid(2))
+                    .and_modify(|b| b.merge(&bucket))
+                    .or_insert(bucket);
+            }
+        }
+    }
+
+    /// The width of a bucket in seconds.
+    pub fn width_seconds(&self) -> i64 {
+        self.width
+    }
+
+    /// How many values were added.
+    pub fn count(&self) -> u64 {
+        self.buckets.values().map(|b| b.count).sum()
+    }
+
+    /// Whether some bucket holds more than one value (the chart then shows means).
+    pub fn is_bucketed(&self) -> bool {
+        self.buckets.values().any(|b| b.count > 1)
+    }
+
+    /// The buckets: (middle of the bucket, bucket), in time order.
+    pub fn buckets(&self) -> Vec<(DateTime<Utc>, Bucket)> {
+        self.buckets
+            .iter()
+            .filter_map(|(key, b)| {
+                let start = key.checked_mul(self.width)?;
+                let at = DateTime::from_timestamp(start.checked_add(self.width / 2)?, 0)?;
+                Some((at, *b))
+            })
+            .collect()
+    }
+
+    /// The series to draw: the values (bucket means), and when bucketed also the bucket minima
+    /// and maxima as `<label> min` / `<label> max`.
+    pub fn chart_series(&self) -> Vec<ChartSeries> {
+        let buckets = self.buckets();
+        let line = |label: String, f: &dyn Fn(&Bucket) -> f64| ChartSeries {
+            label,
+            unit: self.unit.clone(),
+            points: buckets.iter().map(|(at, b)| (*at, f(b))).collect(),
+        };
+        if !self.is_bucketed() {
+            return vec![line(self.label.clone(), &Bucket::mean)];
+        }
+        vec![
+            line(format!("{} mean", self.label), &Bucket::mean),
+            line(format!("{} min", self.label), &|b: &Bucket| b.min),
+            line(format!("{} max", self.label), &|b: &Bucket| b.max),
+        ]
+    }
+}
+
+/// A bucket width for people: `1 s`, `8 min`, `2.1 h`, `3.0 days`.
+pub fn describe_width(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{:.1} h", s as f64 / 3600.0),
+        s => format!("{:.1} days", s as f64 / 86_400.0),
+    }
+}
+
 /// Observations per patient per day: patient id → day → count.
 pub fn daily_counts(
     points: impl IntoIterator<Item = (crate::domain::Id, DateTime<Utc>)>,
@@ -334,5 +475,59 @@ mod tests {
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
+    }
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, d, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn few_values_stay_as_they_are() {
+        let mut s = BucketedSeries::new("heart_rate", "beats/min");
+        s.add(day(1), 60.0);
+        s.add(day(2), 70.0);
+        assert!(!s.is_bucketed());
+        assert_eq!(s.width_seconds(), 1);
+        let series = s.chart_series();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].points, vec![(day(1), 60.0), (day(2), 70.0)]);
+    }
+
+    #[test]
+    fn many_values_are_bucketed_with_min_mean_max() {
+        let mut s = BucketedSeries::new("heart_rate", "beats/min");
+        let start = day(1);
+        // One value a minute for ten days: 14,400 values.
+        for i in 0..14_400_i64 {
+            s.add(start + chrono::Duration::minutes(i), (i % 10) as f64);
+        }
+        assert_eq!(s.count(), 14_400);
+        assert!(s.is_bucketed());
+        let buckets = s.buckets();
+        assert!(buckets.len() <= MAX_BUCKETS, "{}", buckets.len());
+        assert!(buckets.len() > MAX_BUCKETS / 4, "{}", buckets.len());
+        // Every bucket spans whole minutes of the cycle 0..9: min 0, max 9, mean 4.5 (but the
+        // partial buckets at both ends).
+        let (_, middle) = buckets[buckets.len() / 2];
+        assert_eq!((middle.min, middle.max), (0.0, 9.0));
+        assert!((middle.mean() - 4.5).abs() < 0.5, "{}", middle.mean());
+        assert_eq!(buckets.iter().map(|(_, b)| b.count).sum::<u64>(), 14_400);
+        let series = s.chart_series();
+        let labels: Vec<&str> = series.iter().map(|x| x.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["heart_rate mean", "heart_rate min", "heart_rate max"]
+        );
+        // Buckets lie within the data's time span, in order.
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(buckets[0].0 >= start - chrono::Duration::seconds(s.width_seconds()));
+    }
+
+    #[test]
+    fn widths_read_well() {
+        assert_eq!(describe_width(8), "8 s");
+        assert_eq!(describe_width(480), "8 min");
+        assert_eq!(describe_width(7_200), "2.0 h");
+        assert_eq!(describe_width(3 * 86_400), "3.0 days");
     }
 }

@@ -11,6 +11,7 @@
 mod admin;
 mod charts;
 mod history;
+mod invitation;
 mod observations;
 mod organizations;
 mod patients;
@@ -55,6 +56,7 @@ pub fn mount(route: Route) -> Route {
     let route = observations::mount(route);
     let route = admin::mount(route);
     let route = history::mount(route);
+    let route = invitation::mount(route);
     token::mount(route)
 }
 
@@ -286,6 +288,31 @@ pub fn page_request(page: Option<&str>, size: Option<&str>) -> PageRequest {
         .filter(|s| PAGE_SIZES.contains(s))
         .unwrap_or(20);
     PageRequest::new(page, size)
+}
+
+/// Every item of a paged service list, read 1,000 at a time (for
+/// reference lists shown whole: organisations, data sources, clients), so nothing is cut off
+/// silently.
+///
+/// # Errors
+/// The first failing page's error.
+pub(crate) async fn all_pages<T, F, Fut>(mut read: F) -> Result<Vec<T>, CoreError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::domain::Page<T>, CoreError>>,
+{
+    const SIZE: u64 = 1000;
+    let mut out = Vec::new();
+    let mut page = 1;
+    loop {
+        let found = read(PageRequest::new(page, SIZE)).await?;
+        let got = found.items.len() as u64;
+        out.extend(found.items);
+        if got < SIZE || out.len() as u64 >= found.total {
+            return Ok(out);
+        }
+        page += 1;
+    }
 }
 
 /// A numeric id from a form or query value.

@@ -11,7 +11,9 @@ use poem::web::{Data, Path, Query};
 use poem::{Request, Response, Route, get, handler};
 use serde_json::{Value, json};
 
-use super::charts::{self, chart_series, daily_counts, observed_at, render_svg, value_summary};
+use super::charts::{
+    BucketedSeries, describe_width, observed_at, render_svg, unit_values, value_summary,
+};
 use super::{ctx, id_of, page_request, view};
 use crate::domain::{Id, PageRequest};
 use crate::server::AppState;
@@ -19,8 +21,9 @@ use crate::services::observation_list::{self, ObservationFilter, ObservationRow}
 
 type Params = std::collections::HashMap<String, String>;
 
-/// How many observations a chart or overview reads at most (newest first).
-pub const CHART_LIMIT: u64 = 1000;
+/// How many observations one page of the stream behind a chart or overview reads (every page is
+/// read; only the aggregates are kept, see [`ChartData`]).
+pub const STREAM_PAGE: u64 = 1000;
 
 pub(super) fn mount(route: Route) -> Route {
     route
@@ -125,58 +128,124 @@ fn day_start(text: Option<&String>) -> Option<DateTime<Utc>> {
     Some(day.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// The charts of one patient: per data type the series of its unit values in the range.
+/// The charts of one patient, built while the observations stream by: per data type, per
+/// quantity a [`BucketedSeries`] of the values in `[from, to)` (memory bounded whatever the
+/// number of observations).
+#[derive(Debug, Clone, Default)]
+pub struct ChartData {
+    scope: Option<Id>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// Every data type seen (for the data type selector): id → text.
+    pub scopes: BTreeMap<Id, String>,
+    charts: BTreeMap<Id, (String, String, BTreeMap<String, BucketedSeries>)>,
+}
+
+impl ChartData {
+    /// Empty charts of one data type (`scope`, or all) in a range.
+    pub fn new(
+        scope: Option<Id>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> ChartData {
+        ChartData {
+            scope,
+            from,
+            to,
+            ..Default::default()
+        }
+    }
+
+    /// Takes one observation into account.
+    pub fn add(&mut self, row: &ObservationRow) {
+        self.scopes
+            .entry(row.concept.id)
+            .or_insert_with(|| row.concept.text.clone());
+        if self.scope.is_some_and(|s| s != row.concept.id) {
+            return;
+        }
+        let (_, _, series) = self.charts.entry(row.concept.id).or_insert_with(|| {
+            (
+                row.concept.text.clone(),
+                row.concept.coding_code.clone(),
+                BTreeMap::new(),
+            )
+        });
+        let at = observed_at(&row.observation);
+        if self.from.is_some_and(|f| at < f) || self.to.is_some_and(|t| at >= t) {
+            return;
+        }
+        for (label, value, unit) in unit_values(&row.observation.value_attachment_data) {
+            series
+                .entry(label.clone())
+                .or_insert_with(|| BucketedSeries::new(&label, &unit))
+                .add(at, value);
+        }
+    }
+
+    /// The charts for the page: per data type its text, value count, series, whether (and how
+    /// wide) values are bucketed, and the SVG.
+    pub fn charts(&self) -> Vec<Value> {
+        self.charts
+            .iter()
+            .map(|(id, (text, code, series))| {
+                let points: u64 = series.values().map(BucketedSeries::count).sum();
+                let bucketed = series
+                    .values()
+                    .filter(|s| s.is_bucketed())
+                    .map(BucketedSeries::width_seconds)
+                    .max()
+                    .map(describe_width);
+                let lines: Vec<_> = series.values().flat_map(BucketedSeries::chart_series).collect();
+                json!({
+                    "id": id,
+                    "text": text,
+                    "code": code,
+                    "points": points,
+                    "bucketed": bucketed,
+                    "series": series.values().map(|s| json!({"label": s.label.replace('_', " "), "unit": s.unit, "count": s.count()})).collect::<Vec<_>>(),
+                    "svg": render_svg(&lines, 720, 320),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The charts of one patient: per data type the series of its unit values in the range (all rows
+/// at once; the page streams them into [`ChartData`]).
+#[cfg(test)]
 pub fn charts_of(
     rows: &[ObservationRow],
     scope: Option<Id>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Vec<Value> {
-    let mut by_concept: BTreeMap<Id, (String, String, Vec<crate::domain::Observation>)> =
-        BTreeMap::new();
-    for r in rows {
-        if scope.is_some_and(|s| s != r.concept.id) {
-            continue;
-        }
-        by_concept
-            .entry(r.concept.id)
-            .or_insert_with(|| {
-                (
-                    r.concept.text.clone(),
-                    r.concept.coding_code.clone(),
-                    Vec::new(),
-                )
-            })
-            .2
-            .push(r.observation.clone());
+    let mut data = ChartData::new(scope, from, to);
+    for row in rows {
+        data.add(row);
     }
-    by_concept
-        .into_iter()
-        .map(|(id, (text, code, observations))| {
-            let series = chart_series(&observations, from, to);
-            let points: usize = series.iter().map(|s| s.points.len()).sum();
-            json!({
-                "id": id,
-                "text": text,
-                "code": code,
-                "points": points,
-                "series": series.iter().map(|s| json!({"label": s.label.replace('_', " "), "unit": s.unit, "count": s.points.len()})).collect::<Vec<_>>(),
-                "svg": render_svg(&series, 720, 320),
-            })
-        })
-        .collect()
+    data.charts()
 }
 
-/// The newest [`CHART_LIMIT`] observations matching `filter` that the caller may read (the data
-/// behind the charts and the study overview).
-async fn chart_rows(
+/// Streams every observation matching `filter` that the caller may read, a keyset page of
+/// [`STREAM_PAGE`] at a time through the same search as the table (consent and access scope
+/// included), handing each row to `each`; only one page is held at a time.
+async fn stream_rows(
     state: &AppState,
     principal: &crate::policy::Principal,
-    filter: ObservationFilter,
-) -> crate::error::CoreResult<Vec<ObservationRow>> {
-    let found =
-        observation_list::list(state, principal, filter, PageRequest::new(1, CHART_LIMIT)).await?;
-    Ok(found.page.items)
+    mut filter: ObservationFilter,
+    mut each: impl FnMut(&ObservationRow),
+) -> crate::error::CoreResult<()> {
+    loop {
+        let found =
+            observation_list::list(state, principal, filter, PageRequest::new(1, STREAM_PAGE))
+                .await?;
+        found.page.items.iter().for_each(&mut each);
+        match (found.has_next, found.next_cursor) {
+            (true, Some(cursor)) => filter.after = Some(cursor),
+            _ => return Ok(()),
+        }
+    }
 }
 
 #[handler]
@@ -202,18 +271,15 @@ async fn patient_charts(
         patient_id: Some(id),
         ..Default::default()
     };
-    let rows = match chart_rows(&state, &p, filter).await {
-        Ok(rows) => rows,
-        Err(e) => return ctx.failed(e).await,
-    };
-    let scopes: BTreeMap<Id, String> = rows
-        .iter()
-        .map(|r| (r.concept.id, r.concept.text.clone()))
-        .collect();
     let scope = id_of(q.get("scope"));
     let from = day_start(q.get("from"));
     let to = day_start(q.get("to")).map(|t| t + chrono::Duration::days(1));
-    let charts = charts_of(&rows, scope, from, to);
+    let mut data = ChartData::new(scope, from, to);
+    if let Err(e) = stream_rows(&state, &p, filter, |row| data.add(row)).await {
+        return ctx.failed(e).await;
+    }
+    let scopes = &data.scopes;
+    let charts = data.charts();
     ctx.render(
         "portal/charts.html",
         json!({
@@ -224,27 +290,36 @@ async fn patient_charts(
             "from": q.get("from").cloned().unwrap_or_default(),
             "to": q.get("to").cloned().unwrap_or_default(),
             "charts": charts,
-            "limit": CHART_LIMIT,
         }),
     )
     .await
 }
 
-/// The overview table: one row per patient, one column per day (newest last), with counts.
+/// The overview table: one row per patient, one column per day (newest last), with counts (all
+/// rows at once; the page streams them).
+#[cfg(test)]
 pub fn overview_table(rows: &[ObservationRow], days: usize) -> Value {
-    let names: BTreeMap<Id, String> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.patient.id,
-                format!("{}, {}", r.patient.name_family, r.patient.name_given),
-            )
-        })
-        .collect();
-    let counts = daily_counts(
+    let mut names = BTreeMap::new();
+    for r in rows {
+        names.entry(r.patient.id).or_insert_with(|| patient_name(r));
+    }
+    let counts = super::charts::daily_counts(
         rows.iter()
-            .map(|r| (r.patient.id, charts::observed_at(&r.observation))),
+            .map(|r| (r.patient.id, observed_at(&r.observation))),
     );
+    overview_of(&names, &counts, days)
+}
+
+fn patient_name(r: &ObservationRow) -> String {
+    format!("{}, {}", r.patient.name_family, r.patient.name_given)
+}
+
+/// The overview table from patient names and counts per patient per day.
+fn overview_of(
+    names: &BTreeMap<Id, String>,
+    counts: &BTreeMap<Id, BTreeMap<NaiveDate, u64>>,
+    days: usize,
+) -> Value {
     let all_days: BTreeSet<NaiveDate> = counts.values().flat_map(|d| d.keys().copied()).collect();
     let shown: Vec<NaiveDate> = all_days.iter().rev().take(days).rev().copied().collect();
     json!({
@@ -280,17 +355,26 @@ async fn study_overview(
         study_id: Some(id),
         ..Default::default()
     };
-    let rows = match chart_rows(&state, &p, filter).await {
-        Ok(rows) => rows,
-        Err(e) => return ctx.failed(e).await,
-    };
+    let mut names: BTreeMap<Id, String> = BTreeMap::new();
+    let mut counts: BTreeMap<Id, BTreeMap<NaiveDate, u64>> = BTreeMap::new();
+    let streamed = stream_rows(&state, &p, filter, |r| {
+        names.entry(r.patient.id).or_insert_with(|| patient_name(r));
+        *counts
+            .entry(r.patient.id)
+            .or_default()
+            .entry(observed_at(&r.observation).date_naive())
+            .or_default() += 1;
+    })
+    .await;
+    if let Err(e) = streamed {
+        return ctx.failed(e).await;
+    }
     ctx.render(
         "portal/overview.html",
         json!({
             "active": "studies",
             "study": {"id": study.study.id, "name": study.study.name},
-            "table": overview_table(&rows, 14),
-            "limit": CHART_LIMIT,
+            "table": overview_of(&names, &counts, 14),
         }),
     )
     .await

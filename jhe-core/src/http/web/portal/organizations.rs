@@ -8,7 +8,7 @@ use poem::{Body, Request, Response, Route, get, handler, post};
 use serde_json::json;
 
 use super::{Ctx, ctx, id_of, post_ctx, text_of, view};
-use crate::domain::{Id, PageRequest, ROOT_ORGANIZATION_ID, Role};
+use crate::domain::{Id, ROOT_ORGANIZATION_ID, Role};
 use crate::policy::Action;
 use crate::server::AppState;
 use crate::services::guard::allowed;
@@ -55,15 +55,12 @@ async fn index(
         Err(r) => return r,
     };
     let p = ctx.principal.clone();
-    let tops = match organizations::list(
-        &state,
-        &p,
-        Some(ROOT_ORGANIZATION_ID),
-        PageRequest::new(1, 1000),
-    )
+    let tops = match super::all_pages(|page| {
+        organizations::list(&state, &p, Some(ROOT_ORGANIZATION_ID), page)
+    })
     .await
     {
-        Ok(found) => found.items,
+        Ok(found) => found,
         Err(e) => return ctx.failed(e).await,
     };
     let mine = crate::services::users::my_organizations(&state, &p)
@@ -153,9 +150,8 @@ async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
     let studies = crate::services::studies::of_organization(&state, &p, id)
         .await
         .unwrap_or_default();
-    let children = organizations::list(&state, &p, Some(id), PageRequest::new(1, 1000))
+    let children = super::all_pages(|page| organizations::list(&state, &p, Some(id), page))
         .await
-        .map(|c| c.items)
         .unwrap_or_default();
     let parent = match org.organization.part_of {
         Some(parent) if parent != ROOT_ORGANIZATION_ID => {

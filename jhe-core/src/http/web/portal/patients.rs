@@ -9,7 +9,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, Route, get, handler, post};
 use serde_json::{Value, json};
 
-use super::{Ctx, ctx, id_of, page_request, post_ctx, text_of, view};
+use super::{Ctx, ctx, id_of, internal, page_request, post_ctx, text_of, view};
 use crate::domain::Id;
 use crate::policy::Action;
 use crate::server::AppState;
@@ -482,10 +482,21 @@ async fn invite(
     match link {
         Ok(link) => {
             let qr = super::qr::svg_of(&link, 220);
+            // The same invitation opened in a browser: the patient's way to the consent screen.
+            let web_link = match crate::services::settings::site_url(
+                state.store.as_ref(),
+                &state.config,
+            )
+            .await
+            {
+                Ok(site) => crate::services::oauth::invitation::invitation_code_in(&link)
+                    .map(|code| crate::services::oauth::invitation::web_link(&site, &code)),
+                Err(e) => return internal(e),
+            };
             detail_page(
                 &mut ctx,
                 id,
-                json!({"client": client, "link": link, "qr": qr, "emailed": send_email}),
+                json!({"client": client, "link": link, "qr": qr, "emailed": send_email, "web_link": web_link}),
             )
             .await
         }

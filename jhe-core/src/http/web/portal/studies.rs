@@ -33,10 +33,10 @@ pub(super) async fn my_orgs(state: &AppState, p: &Principal) -> Vec<Organization
     if !mine.is_empty() || !p.is_superuser() {
         return mine;
     }
-    crate::services::organizations::list(state, p, None, PageRequest::new(1, 1000))
+    super::all_pages(|page| crate::services::organizations::list(state, p, None, page))
         .await
-        .map(|page| {
-            page.items
+        .map(|items| {
+            items
                 .into_iter()
                 .map(|o| o.organization)
                 .filter(|o| o.id != crate::domain::ROOT_ORGANIZATION_ID)
@@ -170,16 +170,14 @@ async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
     let patients = studies::patients(&state, &p, id).await.unwrap_or_default();
     let (all_sources, all_scopes, all_clients, org_patients) = if can_manage {
         let all_sources =
-            crate::services::data_sources::list(&state, &p, PageRequest::new(1, 1000))
+            super::all_pages(|page| crate::services::data_sources::list(&state, &p, page))
                 .await
-                .map(|x| x.items)
                 .unwrap_or_default();
         let all_scopes = crate::services::data_sources::all_scopes(&state, &p)
             .await
             .unwrap_or_default();
-        let all_clients = crate::services::clients::list(&state, &p, PageRequest::new(1, 1000))
+        let all_clients = super::all_pages(|page| crate::services::clients::list(&state, &p, page))
             .await
-            .map(|x| x.items)
             .unwrap_or_default();
         let org_patients = crate::services::patients::list(
             &state,
