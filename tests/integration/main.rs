@@ -46,6 +46,7 @@ mod operations;
 mod portal;
 mod portal_browser;
 mod portal_history;
+mod query_counts;
 mod reverse_proxy;
 mod safe_defaults;
 mod seed;

@@ -2,6 +2,8 @@
 //! gaps: users change only themselves (names), never their own superuser flag or type; only
 //! superusers create, delete or promote users; patients see only themselves.
 
+use std::collections::HashMap;
+
 use crate::domain::{
     Id, NewPractitioner, NewUser, Organization, Page, PageRequest, Patient, Practitioner, TextRule,
     User, UserType,
@@ -41,6 +43,56 @@ pub async fn with_patient(
         None => None,
     };
     Ok(UserView { user, patient })
+}
+
+/// [`with_patient`] for a page of users: four queries whatever the page size (the users'
+/// patient records, those the caller's scope shows, their organisation links, the
+/// organisations), no query per row.
+pub async fn with_patients(
+    state: &AppState,
+    principal: &Principal,
+    users: Vec<User>,
+) -> CoreResult<Vec<UserView>> {
+    let user_ids: Vec<Id> = users.iter().map(|u| u.id).collect();
+    let records = state.store.get_patients_by_users(&user_ids).await?;
+    let record_ids: Vec<Id> = records.iter().map(|p| p.id).collect();
+    let access = crate::services::guard::scope(state, principal).await;
+    let visible: Vec<Patient> = state.store.get_patients(&access, &record_ids).await?;
+    let visible_ids: Vec<Id> = visible.iter().map(|p| p.id).collect();
+    let links = state
+        .store
+        .list_organization_links_of_patients(&visible_ids)
+        .await?;
+    let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let organizations: HashMap<Id, Organization> = state
+        .store
+        .get_organizations(&org_ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let mut orgs_of: HashMap<Id, Vec<Organization>> = HashMap::new();
+    for (patient, org) in links {
+        if let Some(o) = organizations.get(&org) {
+            orgs_of.entry(patient).or_default().push(o.clone());
+        }
+    }
+    let mut by_user: HashMap<Id, Patient> = visible
+        .into_iter()
+        .filter_map(|p| p.jhe_user_id.map(|u| (u, p)))
+        .collect();
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let patient = by_user.remove(&user.id).map(|p| {
+                let orgs = orgs_of.remove(&p.id).unwrap_or_default();
+                (p, orgs)
+            });
+            UserView { user, patient }
+        })
+        .collect())
 }
 
 /// The caller's own profile.
@@ -83,50 +135,38 @@ pub async fn list(
         // Filtered, counted and paged in SQL among the visible ids.
         state.store.list_users_among(&visible, email, page).await?
     };
-    let mut items = Vec::with_capacity(found.items.len());
-    for u in found.items {
-        items.push(with_patient(state, principal, u).await?);
-    }
     Ok(Page {
-        items,
+        items: with_patients(state, principal, found.items).await?,
         total: found.total,
         request: found.request,
     })
 }
 
+/// Three queries whatever the number of organisations and members (the caller's links, the
+/// practitioners of those organisations, their patients visible through the caller's scope).
 async fn visible_user_ids(state: &AppState, principal: &Principal) -> CoreResult<Vec<Id>> {
     let mut ids = vec![principal.user.id];
-    let access = crate::services::guard::scope(state, principal).await;
     if let Some(practitioner) = &principal.practitioner {
-        for link in state
+        let access = crate::services::guard::scope(state, principal).await;
+        let org_ids: Vec<Id> = state
             .store
             .list_practitioner_organizations(practitioner.id)
             .await?
-        {
-            for member in state
+            .into_iter()
+            .map(|link| link.organization_id)
+            .collect();
+        ids.extend(
+            state
                 .store
-                .list_organization_practitioners(link.organization_id)
-                .await?
-            {
-                if let Some(p) = state.store.get_practitioner(member.practitioner_id).await? {
-                    ids.push(p.jhe_user_id);
-                }
-            }
-            let query = crate::store::PatientQuery {
-                organization_id: Some(link.organization_id),
-                ..Default::default()
-            };
-            for patient in state
+                .list_practitioner_user_ids_in_organizations(&org_ids)
+                .await?,
+        );
+        ids.extend(
+            state
                 .store
-                .list_patients(&access, &query, PageRequest::all())
-                .await?
-                .items
-            {
-                if let Some(uid) = patient.jhe_user_id {
-                    ids.push(uid);
-                }
-            }
-        }
+                .list_patient_user_ids_in_organizations(&access, &org_ids)
+                .await?,
+        );
     }
     ids.sort_unstable();
     ids.dedup();

@@ -110,4 +110,10 @@ pub trait UserStore {
         &self,
         organization_id: Id,
     ) -> StoreResult<Vec<PractitionerOrganization>>;
+    /// The user ids of the practitioners linked to any of `organization_ids` (one query),
+    /// ascending, distinct.
+    async fn list_practitioner_user_ids_in_organizations(
+        &self,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>>;
 }

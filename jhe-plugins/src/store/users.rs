@@ -420,6 +420,33 @@ impl UserStore for SeaOrmStore {
             .map(link_from)
             .collect())
     }
+
+    async fn list_practitioner_user_ids_in_organizations(
+        &self,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>> {
+        if organization_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = sea_orm::sea_query::Query::select()
+            .column(pro::Column::PractitionerId)
+            .from(pro::Entity)
+            .and_where(
+                Expr::col(pro::Column::OrganizationId).is_in(organization_ids.iter().copied()),
+            )
+            .to_owned();
+        let mut ids: Vec<Id> = practitioner::Entity::find()
+            .select_only()
+            .column(practitioner::Column::JheUserId)
+            .filter(practitioner::Column::Id.in_subquery(members))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .db()?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 impl SeaOrmStore {
