@@ -58,6 +58,7 @@ mod startup;
 mod store_crud;
 mod store_rules;
 mod study_transfer;
+mod token_cache;
 mod token_exchange;
 mod token_lifecycle;
 mod unit_of_work;

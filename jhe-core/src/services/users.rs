@@ -353,6 +353,8 @@ pub async fn update(
         user.is_active = active;
     }
     let user = state.store.update_user(&user).await?;
+    // Flags and activity are part of every cached principal.
+    state.tokens.clear();
     with_patient(state, principal, user).await
 }
 
@@ -368,7 +370,9 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResu
             "You cannot delete your own account.".into(),
         ));
     }
-    if !state.store.delete_user(id).await? {
+    let deleted = state.store.delete_user(id).await?;
+    state.tokens.clear();
+    if !deleted {
         return Err(CoreError::NotFound(
             "No JheUser matches the given query.".into(),
         ));
@@ -518,7 +522,9 @@ pub async fn delete_practitioner(
     id: Id,
 ) -> CoreResult<()> {
     require(state, principal, Action::ManagePractitioners).await?;
-    if !state.store.delete_practitioner(id).await? {
+    let deleted = state.store.delete_practitioner(id).await?;
+    state.tokens.clear();
+    if !deleted {
         return Err(CoreError::NotFound(
             "No Practitioner matches the given query.".into(),
         ));
@@ -596,6 +602,8 @@ pub async fn create_practitioner(
                 .await?
         }
     };
+    // An existing account may have gained a practitioner profile.
+    state.tokens.clear();
     if let Some(org) = organization_id {
         state
             .store
