@@ -159,6 +159,97 @@ async fn queries_do_not_grow_with_page_size(backend: Backend) {
     assert!(!answer.json["link"].to_string().contains("\"next\""));
 }
 
+const ADMIN_LISTS: [&str; 3] = [
+    "/api/v1/practitioners?pageSize=100",
+    "/api/v1/data_sources?pageSize=100",
+    "/api/v1/organizations?pageSize=100",
+];
+
+/// Statements and rows of each of [`ADMIN_LISTS`].
+async fn admin_list_costs(app: &TestApp, token: &str) -> Vec<(u64, usize)> {
+    let mut out = Vec::new();
+    for path in ADMIN_LISTS {
+        let (count, answer) = statements_of(app, || get(app, path, token)).await;
+        assert_eq!(answer.status.as_u16(), 200, "{path}: {}", answer.text);
+        out.push((count, answer.json["results"].as_array().map_or(0, Vec::len)));
+    }
+    out
+}
+
+/// The superuser's lists (practitioners, data sources, organisations): 12 more rows, the same
+/// statements.
+async fn admin_lists_do_not_grow_with_their_rows(backend: Backend) {
+    let w = World::new(backend).await;
+    let s = &w.app.db.store;
+    let admin = s
+        .create_user(NewUser {
+            email: "root@example.org".into(),
+            password: "!".into(),
+            is_superuser: true,
+            user_type: Some(UserType::Practitioner),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let admin_practitioner = s
+        .create_practitioner(NewPractitioner {
+            jhe_user_id: admin.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let app = &w.app;
+    let token = crate::support::bearer_for(app, admin.id).await;
+    let before = admin_list_costs(app, &token).await;
+    for i in 0..12 {
+        let u = user(
+            s,
+            &format!("p{i}@example.org"),
+            Some(UserType::Practitioner),
+        )
+        .await;
+        let p = s
+            .create_practitioner(NewPractitioner {
+                jhe_user_id: u.id,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let org = crate::store_crud::org(s, &format!("Org {i:02}"), None).await;
+        s.upsert_practitioner_organization(p.id, org.id, "member")
+            .await
+            .unwrap();
+        s.upsert_practitioner_organization(admin_practitioner.id, org.id, "manager")
+            .await
+            .unwrap();
+        let source = s
+            .create_data_source(NewDataSource {
+                id: None,
+                name: Some(format!("Source {i:02}")),
+                source_type: "personal_device".into(),
+            })
+            .await
+            .unwrap();
+        s.add_supported_scope(source.id, w.concepts[i % w.concepts.len()].id)
+            .await
+            .unwrap();
+    }
+    let after = admin_list_costs(app, &token).await;
+    for ((path, (few, rows_before)), (many, rows_after)) in
+        ADMIN_LISTS.iter().zip(before).zip(after)
+    {
+        assert!(
+            rows_after >= rows_before + 12,
+            "{path}: {rows_before} → {rows_after} rows"
+        );
+        assert!(
+            many <= few + SLACK,
+            "{path}: {many} statements for {rows_after} rows, {few} for {rows_before}"
+        );
+    }
+}
+
 both_backends! {
     bounded_queries => queries_do_not_grow_with_page_size;
+    bounded_admin_queries => admin_lists_do_not_grow_with_their_rows;
 }

@@ -66,19 +66,23 @@ pub async fn with_patients(
     let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
     org_ids.sort_unstable();
     org_ids.dedup();
-    let organizations: HashMap<Id, Organization> = state
-        .store
-        .get_organizations(&org_ids)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o))
-        .collect();
-    let mut orgs_of: HashMap<Id, Vec<Organization>> = HashMap::new();
+    // In the order `get_organizations` gives (as `with_patient` shows them).
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    let mut links_of: HashMap<Id, Vec<Id>> = HashMap::new();
     for (patient, org) in links {
-        if let Some(o) = organizations.get(&org) {
-            orgs_of.entry(patient).or_default().push(o.clone());
-        }
+        links_of.entry(patient).or_default().push(org);
     }
+    let mut orgs_of: HashMap<Id, Vec<Organization>> = links_of
+        .into_iter()
+        .map(|(patient, ids)| {
+            let orgs = organizations
+                .iter()
+                .filter(|o| ids.contains(&o.id))
+                .cloned()
+                .collect();
+            (patient, orgs)
+        })
+        .collect();
     let mut by_user: HashMap<Id, Patient> = visible
         .into_iter()
         .filter_map(|p| p.jhe_user_id.map(|u| (u, p)))
@@ -423,10 +427,50 @@ pub async fn list_practitioners(
 ) -> CoreResult<Page<PractitionerView>> {
     require(state, principal, Action::ManagePractitioners).await?;
     let found = state.store.list_practitioners(page).await?;
-    let mut items = Vec::new();
-    for p in found.items {
-        items.push(practitioner_view(state, p).await?);
+    // Three queries whatever the page size: e-mails, organisation links, organisations.
+    let user_ids: Vec<Id> = found.items.iter().map(|p| p.jhe_user_id).collect();
+    let emails: HashMap<Id, String> = state
+        .store
+        .get_users(&user_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let practitioner_ids: Vec<Id> = found.items.iter().map(|p| p.id).collect();
+    let links = state
+        .store
+        .list_organization_links_of_practitioners(&practitioner_ids)
+        .await?;
+    let mut org_ids: Vec<Id> = links.iter().map(|l| l.organization_id).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    let mut links_of: HashMap<Id, Vec<Id>> = HashMap::new();
+    for link in links {
+        links_of
+            .entry(link.practitioner_id)
+            .or_default()
+            .push(link.organization_id);
     }
+    let items = found
+        .items
+        .into_iter()
+        .map(|practitioner| {
+            let ids = links_of.remove(&practitioner.id).unwrap_or_default();
+            PractitionerView {
+                organizations: organizations
+                    .iter()
+                    .filter(|o| ids.contains(&o.id))
+                    .cloned()
+                    .collect(),
+                email: emails
+                    .get(&practitioner.jhe_user_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                practitioner,
+            }
+        })
+        .collect();
     Ok(Page {
         items,
         total: found.total,

@@ -47,6 +47,12 @@ pub trait ReferenceStore {
         data_source_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<bool>;
+    /// The supported scopes of several data sources in one query, ordered by id (for list
+    /// pages: no query per row).
+    async fn list_supported_scopes_of(
+        &self,
+        data_source_ids: &[Id],
+    ) -> StoreResult<Vec<DataSourceSupportedScope>>;
     /// Supported scopes of a data source, ordered by id.
     async fn list_supported_scopes(
         &self,

@@ -204,6 +204,28 @@ impl ReferenceStore for SeaOrmStore {
         .await
     }
 
+    async fn list_supported_scopes_of(
+        &self,
+        data_source_ids: &[Id],
+    ) -> StoreResult<Vec<DataSourceSupportedScope>> {
+        if data_source_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dss::Entity::find()
+            .filter(dss::Column::DataSourceId.is_in(data_source_ids.iter().copied()))
+            .order_by_asc(dss::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| DataSourceSupportedScope {
+                id: m.id,
+                data_source_id: m.data_source_id,
+                scope_code_id: m.scope_code_id,
+            })
+            .collect())
+    }
+
     async fn list_supported_scopes(
         &self,
         data_source_id: Id,

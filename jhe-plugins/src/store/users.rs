@@ -421,6 +421,25 @@ impl UserStore for SeaOrmStore {
             .collect())
     }
 
+    async fn list_organization_links_of_practitioners(
+        &self,
+        practitioner_ids: &[Id],
+    ) -> StoreResult<Vec<PractitionerOrganization>> {
+        if practitioner_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(pro::Entity::find()
+            .filter(pro::Column::PractitionerId.is_in(practitioner_ids.iter().copied()))
+            .order_by_asc(pro::Column::PractitionerId)
+            .order_by_asc(pro::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(link_from)
+            .collect())
+    }
+
     async fn list_practitioner_user_ids_in_organizations(
         &self,
         organization_ids: &[Id],
