@@ -18,6 +18,7 @@
 //! | `JHE_BENCH_SIZES` | `10000,100000,1000000` | observations of the patient, grown in steps |
 //! | `JHE_BENCH_SECONDS` | `5` | duration of each workload |
 //! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight (Bundles: a quarter of it) |
+//! | `JHE_BENCH_TOKEN_CACHE_SECS` | `5` | the server's `JHE_TOKEN_CACHE_SECS` (`0` = no token cache) |
 //!
 //! On PostgreSQL the plan of the keyset page query is printed at each size
 //! (`EXPLAIN (ANALYZE, BUFFERS)`, the query shape of `jhe-plugins/src/store/access.rs`).
@@ -543,6 +544,11 @@ async fn start_server(url: &str) -> anyhow::Result<(SeaOrmStore, String)> {
     let config = jhe::ServerConfig {
         core: Config {
             site_url: origin.clone(),
+            // The bearer-token cache, as a single-replica deployment would run it.
+            token_cache_secs: std::env::var("JHE_BENCH_TOKEN_CACHE_SECS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(5),
             ..Config::default()
         },
         database_url: url.to_string(),

@@ -153,7 +153,21 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are believed
     /// (`TRUSTED_PROXIES`; default loopback). See [`crate::http::forwarded`].
     pub trusted_proxies: TrustedProxies,
+    /// Seconds a verified bearer token is remembered (`JHE_TOKEN_CACHE_SECS`, default
+    /// [`DEFAULT_TOKEN_CACHE_SECS`] = no cache). Revocation on this process applies at once; one
+    /// made through another replica applies here after at most this long. See
+    /// [`crate::services::token_cache`].
+    pub token_cache_secs: u64,
+    /// Most tokens the cache holds (`JHE_TOKEN_CACHE_ENTRIES`, default
+    /// [`DEFAULT_TOKEN_CACHE_ENTRIES`]).
+    pub token_cache_entries: u64,
 }
+
+/// Default of `JHE_TOKEN_CACHE_SECS`: no bearer-token cache (every request verifies its token
+/// in the database), so that revocation is immediate on every replica.
+pub const DEFAULT_TOKEN_CACHE_SECS: u64 = 0;
+/// Default of `JHE_TOKEN_CACHE_ENTRIES`.
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,6 +185,8 @@ impl std::fmt::Debug for Config {
             .field("audit", &self.audit)
             .field("export", &self.export)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("token_cache_secs", &self.token_cache_secs)
+            .field("token_cache_entries", &self.token_cache_entries)
             .finish()
     }
 }
@@ -222,6 +238,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             export: ExportConfig::default(),
             trusted_proxies: TrustedProxies::default(),
+            token_cache_secs: DEFAULT_TOKEN_CACHE_SECS,
+            token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
         }
     }
 }
@@ -289,6 +307,17 @@ impl Config {
             invitation_code: seconds("JHE_INVITATION_CODE_LIFETIME", d.invitation_code)?,
             session: seconds("JHE_SESSION_LIFETIME", d.session)?,
         };
+        let count = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                Some(v) => v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: format!("{v:?} is not a non-negative whole number"),
+                }),
+                None => Ok(default),
+            }
+        };
+        config.token_cache_secs = count("JHE_TOKEN_CACHE_SECS", DEFAULT_TOKEN_CACHE_SECS)?;
+        config.token_cache_entries = count("JHE_TOKEN_CACHE_ENTRIES", DEFAULT_TOKEN_CACHE_ENTRIES)?;
         if let Some(v) = get("JHE_AUDIT_SINK") {
             config.audit.parse_sinks(&v)?;
         }

@@ -50,6 +50,9 @@ pub struct AppState {
     pub audit: Arc<dyn AuditSink>,
     /// The templates and static files of the pages (embedded, or overridden from a directory).
     pub templates: Templates,
+    /// Verified bearer tokens, remembered for `config.token_cache_secs` (see
+    /// [`crate::services::token_cache`]).
+    pub tokens: crate::services::token_cache::TokenCache,
 }
 
 /// Why the server could not be assembled: a part every working server needs is missing.
@@ -245,9 +248,15 @@ impl<A: OpenApi + Clone + Send + Sync + 'static> JheServerBuilder<A> {
         if self.identity_providers.is_empty() {
             return Err(BuildError::MissingIdentityProvider);
         }
+        let config = self.config.unwrap_or_default();
+        let tokens = crate::services::token_cache::TokenCache::new(
+            config.token_cache_secs,
+            config.token_cache_entries,
+        );
         Ok(JheServer {
             state: Arc::new(AppState {
-                config: self.config.unwrap_or_default(),
+                tokens,
+                config,
                 store,
                 policy,
                 formats: self.formats,

@@ -24,7 +24,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::http::scopes;
 use crate::policy::{AuthMethod, Principal};
 use crate::server::AppState;
-use crate::services::oauth::tokens::{access_token_expired, validate_access_token};
+use crate::services::oauth::tokens::{access_token_expired, hash, validate_access_token};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive); `None` when
 /// the header is absent or uses another scheme. An empty token is returned as `Some("")`.
@@ -44,6 +44,12 @@ pub fn bearer_token(req: &Request) -> Option<String> {
 /// [`CoreError::ExpiredToken`] for an expired token, [`CoreError::InvalidToken`] for an unknown
 /// or revoked token or an inactive account; storage errors.
 pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Principal> {
+    // A token verified a moment ago (see `services::token_cache`): no database round trip.
+    let key = state.tokens.enabled().then(|| hash(token));
+    if let Some(principal) = key.as_deref().and_then(|k| state.tokens.get(k)) {
+        return Ok(principal);
+    }
+    let generation = state.tokens.generation();
     let Some((access, user)) = validate_access_token(state.store.as_ref(), token).await? else {
         return Err(
             if access_token_expired(state.store.as_ref(), token).await? {
@@ -59,7 +65,7 @@ pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Pr
     });
     let practitioner = state.store.get_practitioner_by_user(user.id).await?;
     let patient = state.store.get_patient_by_user(user.id).await?;
-    Ok(Principal {
+    let principal = Principal {
         user,
         practitioner,
         patient,
@@ -67,7 +73,13 @@ pub async fn principal_for_token(state: &AppState, token: &str) -> CoreResult<Pr
             application_id: access.application_id,
         },
         scopes,
-    })
+    };
+    if let Some(key) = key {
+        state
+            .tokens
+            .insert(key, principal.clone(), access.expires, generation);
+    }
+    Ok(principal)
 }
 
 /// The authenticated caller of an API request (`/api/v1`, `/fhir/r5`, `/FHIR/R5`), once the

@@ -142,6 +142,25 @@ pub trait Policy: Send + Sync {
         action: &Action,
         store: &dyn Store,
     ) -> StoreResult<Decision>;
+
+    /// [`authorize`](Policy::authorize) of [`Action::UploadObservation`] for several patients
+    /// at once: one decision per id, in order. The default asks `authorize` per patient; a
+    /// policy may answer with one store call (an upload Bundle naming many patients).
+    async fn authorize_uploads(
+        &self,
+        principal: &Principal,
+        patient_ids: &[Id],
+        store: &dyn Store,
+    ) -> StoreResult<Vec<Decision>> {
+        let mut decisions = Vec::with_capacity(patient_ids.len());
+        for patient_id in patient_ids {
+            let action = Action::UploadObservation {
+                patient_id: *patient_id,
+            };
+            decisions.push(self.authorize(principal, &action, store).await?);
+        }
+        Ok(decisions)
+    }
 }
 
 /// The access scope `policy` issues to `principal`: the one way request code gets a scope.

@@ -411,7 +411,10 @@ pub async fn update(
 pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResult<()> {
     require(state, principal, Action::ManageClients).await?;
     let client = get_or_404(state, id).await?;
-    if !state.store.delete_client(client.id).await? {
+    let deleted = state.store.delete_client(client.id).await?;
+    // The client's tokens are gone: cached ones too.
+    state.tokens.clear();
+    if !deleted {
         return Err(CoreError::NotFound(NOT_FOUND.into()));
     }
     for key in [keys::CLIENT_CODE_VERIFIER, keys::CLIENT_INVITATION_URL] {

@@ -64,10 +64,37 @@ pub async fn get_or_404(state: &AppState, id: Id) -> CoreResult<DataSource> {
 /// The supported scopes of a data source, ordered as added (links whose concept vanished are
 /// skipped).
 async fn scopes_of(state: &AppState, data_source_id: Id) -> CoreResult<Vec<CodeableConcept>> {
-    let mut out = Vec::new();
-    for link in state.store.list_supported_scopes(data_source_id).await? {
-        if let Some(concept) = state.store.get_concept(link.scope_code_id).await? {
-            out.push(concept);
+    let mut views = views_of(state, vec![data_source_id]).await?;
+    Ok(views.remove(&data_source_id).unwrap_or_default())
+}
+
+/// The supported scopes of several data sources, each in the order they were added: two
+/// queries whatever their number.
+async fn views_of(
+    state: &AppState,
+    data_source_ids: Vec<Id>,
+) -> CoreResult<std::collections::HashMap<Id, Vec<CodeableConcept>>> {
+    let links = state
+        .store
+        .list_supported_scopes_of(&data_source_ids)
+        .await?;
+    let mut concept_ids: Vec<Id> = links.iter().map(|l| l.scope_code_id).collect();
+    concept_ids.sort_unstable();
+    concept_ids.dedup();
+    let concepts: std::collections::HashMap<Id, CodeableConcept> = state
+        .store
+        .get_concepts(&concept_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut out: std::collections::HashMap<Id, Vec<CodeableConcept>> =
+        std::collections::HashMap::new();
+    for link in links {
+        if let Some(concept) = concepts.get(&link.scope_code_id) {
+            out.entry(link.data_source_id)
+                .or_default()
+                .push(concept.clone());
         }
     }
     Ok(out)
@@ -88,10 +115,15 @@ pub async fn list(
     page: PageRequest,
 ) -> CoreResult<Page<DataSourceView>> {
     let found = state.store.list_data_sources(page).await?;
-    let mut items = Vec::with_capacity(found.items.len());
-    for ds in found.items {
-        items.push(view(state, ds).await?);
-    }
+    let mut scopes = views_of(state, found.items.iter().map(|d| d.id).collect()).await?;
+    let items = found
+        .items
+        .into_iter()
+        .map(|data_source| DataSourceView {
+            supported_scopes: scopes.remove(&data_source.id).unwrap_or_default(),
+            data_source,
+        })
+        .collect();
     Ok(Page {
         items,
         total: found.total,

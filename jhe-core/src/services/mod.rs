@@ -31,4 +31,5 @@ pub mod settings;
 pub mod signup;
 pub mod studies;
 pub mod study_transfer;
+pub mod token_cache;
 pub mod users;

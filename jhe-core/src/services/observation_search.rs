@@ -338,25 +338,21 @@ async fn search_unaudited(
         None => {
             criteria.after = None;
             let request = PageRequest::new(paging.page, paging.count);
-            let page = store
+            // Without a count, one row past the page tells whether another follows (same
+            // query: LIMIT size + 1).
+            criteria.peek_next = criteria.skip_total;
+            let mut page = store
                 .search_observations(&access, &criteria, request)
                 .await?;
-            let has_next = if !criteria.skip_total {
-                page.has_next()
-            } else if page.items.len() as u64 >= request.size {
-                // Without a count: is there a row just past this page? (LIMIT 1 OFFSET n)
-                let past = request.offset().saturating_add(request.size);
-                let probe = store
-                    .search_observations(
-                        &access,
-                        &criteria,
-                        PageRequest::new(past.saturating_add(1), 1),
-                    )
-                    .await?;
-                !probe.items.is_empty()
+            let has_next = if criteria.peek_next {
+                let size = usize::try_from(request.size).unwrap_or(usize::MAX);
+                let more = page.items.len() > size;
+                page.items.truncate(size);
+                more
             } else {
-                false
+                page.has_next()
             };
+            criteria.peek_next = false;
             (page, has_next)
         }
     };

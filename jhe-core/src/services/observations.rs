@@ -30,7 +30,9 @@ use crate::server::AppState;
 use crate::services::audit;
 use crate::services::guard::scope;
 use crate::services::observation_search::{self, SearchPaging};
-use crate::store::{AccessScope, ObservationOrder, ObservationQuery, StoreError};
+use crate::store::{
+    AccessScope, ObservationOrder, ObservationQuery, StoreError, UploadFactsRequest,
+};
 
 /// Step 2 of fhir-api.md §1.2.
 pub const SUBJECT_REQUIRED: &str =
@@ -334,6 +336,119 @@ impl<'a> Uploader<'a> {
         {
             self.stored
                 .insert(key_of(identifier.system.as_deref(), &identifier.value), id);
+        }
+        Ok(())
+    }
+
+    /// Loads, in one store call, the authorisation facts every resource names (patients,
+    /// consents, data sources, supported scopes, concepts), read leniently before validation;
+    /// the per-entry steps then find them cached. Facts a resource names in a form validation
+    /// will refuse are simply not loaded.
+    async fn prefetch_facts<'v>(
+        &mut self,
+        resources: impl IntoIterator<Item = &'v Value>,
+    ) -> FhirResult<()> {
+        let mut request = UploadFactsRequest::default();
+        let reference = |resource: &Value, field: &str| {
+            resource
+                .get(field)
+                .and_then(|r| r.get("reference"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        for resource in resources {
+            if let Some(id) = reference(resource, "subject")
+                .and_then(|r| r.strip_prefix("Patient/").and_then(|id| id.parse().ok()))
+                && !self.patients.contains_key(&id)
+            {
+                request.patient_ids.push(id);
+            }
+            if let Some(id) = reference(resource, "device").and_then(|r| {
+                r.starts_with("Device/")
+                    .then(|| r.split('/').nth(1).and_then(|id| id.parse().ok()))
+                    .flatten()
+            }) && !self.sources.contains_key(&id)
+            {
+                request.data_source_ids.push(id);
+            }
+            if let Some([coding]) = resource
+                .get("code")
+                .and_then(|c| c.get("coding"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                && let (Some(system), Some(code)) = (
+                    coding.get("system").and_then(Value::as_str),
+                    coding.get("code").and_then(Value::as_str),
+                )
+            {
+                let key = (system.to_string(), code.to_string());
+                if !self.concepts.contains_key(&key) {
+                    request.concepts.push(key);
+                }
+            }
+        }
+        for list in [&mut request.patient_ids, &mut request.data_source_ids] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        request.concepts.sort_unstable();
+        request.concepts.dedup();
+        if request == UploadFactsRequest::default() {
+            return Ok(());
+        }
+        let facts = self
+            .state
+            .store
+            .load_upload_facts(&self.scope, &request)
+            .await?;
+        let undecided: Vec<Id> = request
+            .patient_ids
+            .iter()
+            .copied()
+            .filter(|id| !self.decisions.contains_key(id))
+            .collect();
+        let decisions = self
+            .state
+            .policy
+            .authorize_uploads(self.principal, &undecided, self.state.store.as_ref())
+            .await?;
+        self.decisions.extend(undecided.into_iter().zip(decisions));
+        let mut consented: HashMap<Id, HashSet<Id>> = HashMap::new();
+        for (patient, concept) in facts.consented {
+            consented.entry(patient).or_default().insert(concept);
+        }
+        let mut patients: HashMap<Id, Patient> =
+            facts.patients.into_iter().map(|p| (p.id, p)).collect();
+        for id in request.patient_ids {
+            let patient = patients.remove(&id);
+            if patient.is_some() {
+                self.consented
+                    .insert(id, consented.remove(&id).unwrap_or_default());
+            }
+            self.patients.insert(id, patient);
+        }
+        let mut supported: HashMap<Id, HashSet<Id>> = HashMap::new();
+        for (source, concept) in facts.supported {
+            supported.entry(source).or_default().insert(concept);
+        }
+        let mut sources: HashMap<Id, DataSource> =
+            facts.data_sources.into_iter().map(|d| (d.id, d)).collect();
+        for id in request.data_source_ids {
+            self.supported
+                .insert(id, supported.remove(&id).unwrap_or_default());
+            self.sources.insert(id, sources.remove(&id));
+        }
+        let mut concepts: HashMap<(String, String), CodeableConcept> = facts
+            .concepts
+            .into_iter()
+            .map(|c| ((c.coding_system.clone(), c.coding_code.clone()), c))
+            .collect();
+        for key in request.concepts {
+            let concept = concepts.remove(&key);
+            if let Some(c) = &concept {
+                self.concepts_by_id.insert(c.id, c.clone());
+            }
+            self.concepts.insert(key, concept);
         }
         Ok(())
     }
@@ -929,6 +1044,7 @@ async fn create_once(
         keys.extend(parse_if_none_exist(text)?.into_iter().flatten());
     }
     uploader.prefetch(keys).await?;
+    uploader.prefetch_facts([resource]).await?;
     let plan = uploader.prepare(0, resource, if_none_exist).await;
     let mut results = uploader.store(vec![plan], true).await?;
     match results.pop() {
@@ -1040,6 +1156,15 @@ async fn bundle_unaudited(
         }
     }
     uploader.prefetch(keys).await?;
+    uploader
+        .prefetch_facts(
+            entries
+                .iter()
+                .zip(&requests)
+                .filter(|(_, request)| request.is_ok())
+                .filter_map(|(entry, _)| entry.get("resource")),
+        )
+        .await?;
     let mut plans = Vec::with_capacity(entries.len());
     for (i, (entry, request)) in entries.iter().zip(requests).enumerate() {
         let plan = match (request, entry.get("resource")) {
@@ -1184,25 +1309,37 @@ pub async fn search_observations(
     {
         return Err(FhirError::not_found("Invalid page."));
     }
-    let store = state.store.as_ref();
+    // The page's data types in one query (none when the code filter loaded them already).
+    let mut missing: Vec<Id> = found
+        .page
+        .items
+        .iter()
+        .map(|o| o.codeable_concept_id)
+        .filter(|id| !concepts.contains_key(id))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        concepts.extend(
+            state
+                .store
+                .get_concepts(&missing)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c)),
+        );
+    }
     let mut items = Vec::with_capacity(found.page.items.len());
     for observation in found.page.items {
-        let concept = match concepts.get(&observation.codeable_concept_id) {
-            Some(c) => c.clone(),
-            None => {
-                let c = store
-                    .get_concept(observation.codeable_concept_id)
-                    .await?
-                    .ok_or_else(|| {
-                        FhirError::Core(CoreError::Internal(format!(
-                            "concept {} is missing",
-                            observation.codeable_concept_id
-                        )))
-                    })?;
-                concepts.insert(c.id, c.clone());
-                c
-            }
-        };
+        let concept = concepts
+            .get(&observation.codeable_concept_id)
+            .cloned()
+            .ok_or_else(|| {
+                FhirError::Core(CoreError::Internal(format!(
+                    "concept {} is missing",
+                    observation.codeable_concept_id
+                )))
+            })?;
         items.push((observation, concept));
     }
     Ok(SearchPage {

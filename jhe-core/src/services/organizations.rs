@@ -87,10 +87,30 @@ pub async fn list(
     page: PageRequest,
 ) -> CoreResult<Page<OrganizationView>> {
     let found = state.store.list_organizations(part_of, page).await?;
-    let mut items = Vec::with_capacity(found.items.len());
-    for org in found.items {
-        items.push(view(state, principal, org).await?);
-    }
+    // The caller's roles in one query (no query per row).
+    let roles: std::collections::HashMap<Id, String> = match &principal.practitioner {
+        Some(practitioner) if !principal.is_superuser() => state
+            .store
+            .list_practitioner_organizations(practitioner.id)
+            .await?
+            .into_iter()
+            .map(|l| (l.organization_id, l.role))
+            .collect(),
+        _ => std::collections::HashMap::new(),
+    };
+    let items = found
+        .items
+        .into_iter()
+        .map(|organization| OrganizationView {
+            current_user_role: if principal.is_superuser() {
+                Some("super_user".into())
+            } else {
+                roles.get(&organization.id).cloned()
+            },
+            organization,
+            children: Vec::new(),
+        })
+        .collect();
     Ok(Page {
         items,
         total: found.total,

@@ -566,6 +566,7 @@ pub async fn remove_from_organization(
         }
     }
     uow.commit().await?;
+    state.tokens.clear();
     Ok(())
 }
 

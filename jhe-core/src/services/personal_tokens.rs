@@ -135,6 +135,7 @@ pub async fn revoke(state: &AppState, principal: &Principal, id: Id) -> CoreResu
             "No token matches the given query.".into(),
         ));
     }
+    state.tokens.clear();
     crate::services::audit::record(
         state,
         AuditEvent::by(principal, AuditKind::TokenRevoked)

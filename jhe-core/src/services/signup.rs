@@ -271,7 +271,10 @@ pub async fn set_password(
     user.password = crate::services::kdf::hash_password(password)
         .await
         .map_err(CoreError::Internal)?;
-    if !state.store.set_password(user.id, &user.password).await? {
+    let changed = state.store.set_password(user.id, &user.password).await?;
+    // The new password ended every token of the account.
+    state.tokens.clear();
+    if !changed {
         return Err(CoreError::NotFound(
             "No JheUser matches the given query.".into(),
         ));

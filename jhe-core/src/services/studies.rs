@@ -164,18 +164,22 @@ pub async fn list(
         }
     }
     let found = state.store.list_studies(Some(&orgs), page).await?;
-    let mut names = BTreeMap::new();
+    // The page's organisations in one query (no query per row).
+    let mut org_ids: Vec<Id> = found.items.iter().map(|s| s.organization_id).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let names: BTreeMap<Id, _> = state
+        .store
+        .get_organizations(&org_ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
     let mut items = Vec::with_capacity(found.items.len());
     for study in found.items {
-        let organization = match names.get(&study.organization_id) {
-            Some(o) => o,
-            None => {
-                let o = crate::services::organizations::get_or_404(state, study.organization_id)
-                    .await?;
-                names.entry(study.organization_id).or_insert(o)
-            }
-        }
-        .clone();
+        let organization = names.get(&study.organization_id).cloned().ok_or_else(|| {
+            CoreError::NotFound("No Organization matches the given query.".into())
+        })?;
         items.push(StudyView {
             study,
             organization,

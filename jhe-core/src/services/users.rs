@@ -2,6 +2,8 @@
 //! gaps: users change only themselves (names), never their own superuser flag or type; only
 //! superusers create, delete or promote users; patients see only themselves.
 
+use std::collections::HashMap;
+
 use crate::domain::{
     Id, NewPractitioner, NewUser, Organization, Page, PageRequest, Patient, Practitioner, TextRule,
     User, UserType,
@@ -41,6 +43,60 @@ pub async fn with_patient(
         None => None,
     };
     Ok(UserView { user, patient })
+}
+
+/// [`with_patient`] for a page of users: four queries whatever the page size (the users'
+/// patient records, those the caller's scope shows, their organisation links, the
+/// organisations), no query per row.
+pub async fn with_patients(
+    state: &AppState,
+    principal: &Principal,
+    users: Vec<User>,
+) -> CoreResult<Vec<UserView>> {
+    let user_ids: Vec<Id> = users.iter().map(|u| u.id).collect();
+    let records = state.store.get_patients_by_users(&user_ids).await?;
+    let record_ids: Vec<Id> = records.iter().map(|p| p.id).collect();
+    let access = crate::services::guard::scope(state, principal).await;
+    let visible: Vec<Patient> = state.store.get_patients(&access, &record_ids).await?;
+    let visible_ids: Vec<Id> = visible.iter().map(|p| p.id).collect();
+    let links = state
+        .store
+        .list_organization_links_of_patients(&visible_ids)
+        .await?;
+    let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    // In the order `get_organizations` gives (as `with_patient` shows them).
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    let mut links_of: HashMap<Id, Vec<Id>> = HashMap::new();
+    for (patient, org) in links {
+        links_of.entry(patient).or_default().push(org);
+    }
+    let mut orgs_of: HashMap<Id, Vec<Organization>> = links_of
+        .into_iter()
+        .map(|(patient, ids)| {
+            let orgs = organizations
+                .iter()
+                .filter(|o| ids.contains(&o.id))
+                .cloned()
+                .collect();
+            (patient, orgs)
+        })
+        .collect();
+    let mut by_user: HashMap<Id, Patient> = visible
+        .into_iter()
+        .filter_map(|p| p.jhe_user_id.map(|u| (u, p)))
+        .collect();
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let patient = by_user.remove(&user.id).map(|p| {
+                let orgs = orgs_of.remove(&p.id).unwrap_or_default();
+                (p, orgs)
+            });
+            UserView { user, patient }
+        })
+        .collect())
 }
 
 /// The caller's own profile.
@@ -83,50 +139,38 @@ pub async fn list(
         // Filtered, counted and paged in SQL among the visible ids.
         state.store.list_users_among(&visible, email, page).await?
     };
-    let mut items = Vec::with_capacity(found.items.len());
-    for u in found.items {
-        items.push(with_patient(state, principal, u).await?);
-    }
     Ok(Page {
-        items,
+        items: with_patients(state, principal, found.items).await?,
         total: found.total,
         request: found.request,
     })
 }
 
+/// Three queries whatever the number of organisations and members (the caller's links, the
+/// practitioners of those organisations, their patients visible through the caller's scope).
 async fn visible_user_ids(state: &AppState, principal: &Principal) -> CoreResult<Vec<Id>> {
     let mut ids = vec![principal.user.id];
-    let access = crate::services::guard::scope(state, principal).await;
     if let Some(practitioner) = &principal.practitioner {
-        for link in state
+        let access = crate::services::guard::scope(state, principal).await;
+        let org_ids: Vec<Id> = state
             .store
             .list_practitioner_organizations(practitioner.id)
             .await?
-        {
-            for member in state
+            .into_iter()
+            .map(|link| link.organization_id)
+            .collect();
+        ids.extend(
+            state
                 .store
-                .list_organization_practitioners(link.organization_id)
-                .await?
-            {
-                if let Some(p) = state.store.get_practitioner(member.practitioner_id).await? {
-                    ids.push(p.jhe_user_id);
-                }
-            }
-            let query = crate::store::PatientQuery {
-                organization_id: Some(link.organization_id),
-                ..Default::default()
-            };
-            for patient in state
+                .list_practitioner_user_ids_in_organizations(&org_ids)
+                .await?,
+        );
+        ids.extend(
+            state
                 .store
-                .list_patients(&access, &query, PageRequest::all())
-                .await?
-                .items
-            {
-                if let Some(uid) = patient.jhe_user_id {
-                    ids.push(uid);
-                }
-            }
-        }
+                .list_patient_user_ids_in_organizations(&access, &org_ids)
+                .await?,
+        );
     }
     ids.sort_unstable();
     ids.dedup();
@@ -313,6 +357,8 @@ pub async fn update(
         user.is_active = active;
     }
     let user = state.store.update_user(&user).await?;
+    // Flags and activity are part of every cached principal.
+    state.tokens.clear();
     with_patient(state, principal, user).await
 }
 
@@ -328,7 +374,9 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Id) -> CoreResu
             "You cannot delete your own account.".into(),
         ));
     }
-    if !state.store.delete_user(id).await? {
+    let deleted = state.store.delete_user(id).await?;
+    state.tokens.clear();
+    if !deleted {
         return Err(CoreError::NotFound(
             "No JheUser matches the given query.".into(),
         ));
@@ -379,10 +427,50 @@ pub async fn list_practitioners(
 ) -> CoreResult<Page<PractitionerView>> {
     require(state, principal, Action::ManagePractitioners).await?;
     let found = state.store.list_practitioners(page).await?;
-    let mut items = Vec::new();
-    for p in found.items {
-        items.push(practitioner_view(state, p).await?);
+    // Three queries whatever the page size: e-mails, organisation links, organisations.
+    let user_ids: Vec<Id> = found.items.iter().map(|p| p.jhe_user_id).collect();
+    let emails: HashMap<Id, String> = state
+        .store
+        .get_users(&user_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let practitioner_ids: Vec<Id> = found.items.iter().map(|p| p.id).collect();
+    let links = state
+        .store
+        .list_organization_links_of_practitioners(&practitioner_ids)
+        .await?;
+    let mut org_ids: Vec<Id> = links.iter().map(|l| l.organization_id).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    let mut links_of: HashMap<Id, Vec<Id>> = HashMap::new();
+    for link in links {
+        links_of
+            .entry(link.practitioner_id)
+            .or_default()
+            .push(link.organization_id);
     }
+    let items = found
+        .items
+        .into_iter()
+        .map(|practitioner| {
+            let ids = links_of.remove(&practitioner.id).unwrap_or_default();
+            PractitionerView {
+                organizations: organizations
+                    .iter()
+                    .filter(|o| ids.contains(&o.id))
+                    .cloned()
+                    .collect(),
+                email: emails
+                    .get(&practitioner.jhe_user_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                practitioner,
+            }
+        })
+        .collect();
     Ok(Page {
         items,
         total: found.total,
@@ -478,7 +566,9 @@ pub async fn delete_practitioner(
     id: Id,
 ) -> CoreResult<()> {
     require(state, principal, Action::ManagePractitioners).await?;
-    if !state.store.delete_practitioner(id).await? {
+    let deleted = state.store.delete_practitioner(id).await?;
+    state.tokens.clear();
+    if !deleted {
         return Err(CoreError::NotFound(
             "No Practitioner matches the given query.".into(),
         ));
@@ -556,6 +646,8 @@ pub async fn create_practitioner(
                 .await?
         }
     };
+    // An existing account may have gained a practitioner profile.
+    state.tokens.clear();
     if let Some(org) = organization_id {
         state
             .store

@@ -45,6 +45,9 @@ pub struct ObservationQuery {
     pub order: ObservationOrder,
     /// Skip counting the matches: `Page::total` is then `0` (FHIR `_total=none`).
     pub skip_total: bool,
+    /// Read one row past the page (up to `size + 1` rows): whether another page follows,
+    /// without a count or a second query.
+    pub peek_next: bool,
 }
 
 /// The order of an observation search; ties are broken by id in the same direction.
@@ -85,9 +88,45 @@ pub struct ObservationSummary {
     pub latest: Option<DateTime<Utc>>,
 }
 
+/// What an upload (one Observation or a whole Bundle) names, for [`ObservationStore::load_upload_facts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadFactsRequest {
+    /// The subject patients.
+    pub patient_ids: Vec<Id>,
+    /// The data sources (`Device/…`).
+    pub data_source_ids: Vec<Id>,
+    /// The `(system, code)` pairs of the codings.
+    pub concepts: Vec<(String, String)>,
+}
+
+/// The authorisation facts of an upload, loaded in bulk: a bounded number of queries per
+/// request whatever the number of entries (no query per entry, per patient or per fact).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UploadFacts {
+    /// The requested patients visible through the scope (absent: not visible or not there).
+    pub patients: Vec<crate::domain::Patient>,
+    /// `(patient id, scope code id)`: the data types each visible patient consented to in some
+    /// study (enrolments visible through the scope).
+    pub consented: Vec<(Id, Id)>,
+    /// The requested data sources that exist.
+    pub data_sources: Vec<crate::domain::DataSource>,
+    /// `(data source id, scope code id)`: the supported scopes of the requested data sources.
+    pub supported: Vec<(Id, Id)>,
+    /// The requested concepts that exist.
+    pub concepts: Vec<crate::domain::CodeableConcept>,
+}
+
 /// Observations.
 #[async_trait]
 pub trait ObservationStore {
+    /// The authorisation facts an upload needs (its patients visible through `scope`, their
+    /// consented data types, data sources and their supported scopes, concepts), each kind
+    /// loaded with one query (none for an empty list), however many entries name them.
+    async fn load_upload_facts(
+        &self,
+        scope: &AccessScope,
+        request: &UploadFactsRequest,
+    ) -> StoreResult<UploadFacts>;
     /// Stores observations and their identifiers atomically with multi-row inserts: either all
     /// are stored or none (`Conflict` names a duplicate identifier).
     async fn create_observations(&self, new: Vec<NewObservation>) -> StoreResult<Vec<Observation>>;

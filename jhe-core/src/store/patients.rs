@@ -36,6 +36,18 @@ pub trait PatientStore {
     /// A patient by id, if visible through `scope` (`None` for both "not visible" and "not
     /// there").
     async fn get_patient(&self, scope: &AccessScope, id: Id) -> StoreResult<Option<Patient>>;
+    /// Several patients by id: those visible through `scope`, ordered by id (one query, for
+    /// list pages: no query per row).
+    async fn get_patients(&self, scope: &AccessScope, ids: &[Id]) -> StoreResult<Vec<Patient>>;
+    /// The patient records of several users, ordered by id (one query).
+    async fn get_patients_by_users(&self, user_ids: &[Id]) -> StoreResult<Vec<Patient>>;
+    /// The user ids of the patients visible through `scope` that belong to any of
+    /// `organization_ids` (one query), ascending, distinct.
+    async fn list_patient_user_ids_in_organizations(
+        &self,
+        scope: &AccessScope,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>>;
     /// The patient record of a user.
     async fn get_patient_by_user(&self, user_id: Id) -> StoreResult<Option<Patient>>;
     /// Writes every field (by id).

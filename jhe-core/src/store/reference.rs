@@ -13,6 +13,8 @@ pub trait ReferenceStore {
     async fn create_concept(&self, new: NewCodeableConcept) -> StoreResult<CodeableConcept>;
     /// A concept by id.
     async fn get_concept(&self, id: Id) -> StoreResult<Option<CodeableConcept>>;
+    /// Several concepts by id, ordered by id (one query; missing ids are absent).
+    async fn get_concepts(&self, ids: &[Id]) -> StoreResult<Vec<CodeableConcept>>;
     /// A concept by exact system and code.
     async fn find_concept(&self, system: &str, code: &str) -> StoreResult<Option<CodeableConcept>>;
     /// Writes every field (by id).
@@ -45,6 +47,12 @@ pub trait ReferenceStore {
         data_source_id: Id,
         scope_code_id: Id,
     ) -> StoreResult<bool>;
+    /// The supported scopes of several data sources in one query, ordered by id (for list
+    /// pages: no query per row).
+    async fn list_supported_scopes_of(
+        &self,
+        data_source_ids: &[Id],
+    ) -> StoreResult<Vec<DataSourceSupportedScope>>;
     /// Supported scopes of a data source, ordered by id.
     async fn list_supported_scopes(
         &self,

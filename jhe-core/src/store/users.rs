@@ -110,4 +110,16 @@ pub trait UserStore {
         &self,
         organization_id: Id,
     ) -> StoreResult<Vec<PractitionerOrganization>>;
+    /// The organisation links of several practitioners in one query, ordered by practitioner
+    /// then link id (for list pages: no query per row).
+    async fn list_organization_links_of_practitioners(
+        &self,
+        practitioner_ids: &[Id],
+    ) -> StoreResult<Vec<PractitionerOrganization>>;
+    /// The user ids of the practitioners linked to any of `organization_ids` (one query),
+    /// ascending, distinct.
+    async fn list_practitioner_user_ids_in_organizations(
+        &self,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>>;
 }

@@ -191,4 +191,40 @@ impl Policy for RbacConsentPolicy {
             | Action::ManagePractitioners => allowed(principal.is_superuser()),
         })
     }
+
+    /// One query for a practitioner (the visible subset of the patients), none otherwise.
+    async fn authorize_uploads(
+        &self,
+        principal: &Principal,
+        patient_ids: &[Id],
+        store: &dyn Store,
+    ) -> StoreResult<Vec<Decision>> {
+        if principal.practitioner.is_none() || patient_ids.is_empty() {
+            let mut decisions = Vec::with_capacity(patient_ids.len());
+            for patient_id in patient_ids {
+                let action = Action::UploadObservation {
+                    patient_id: *patient_id,
+                };
+                decisions.push(self.authorize(principal, &action, store).await?);
+            }
+            return Ok(decisions);
+        }
+        let scope = access_scope(self, principal).await;
+        let visible: std::collections::HashSet<Id> = store
+            .get_patients(&scope, patient_ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        Ok(patient_ids
+            .iter()
+            .map(|id| {
+                if visible.contains(id) {
+                    Decision::Allow
+                } else {
+                    deny("Current user doesn't have access to the Patient.")
+                }
+            })
+            .collect())
+    }
 }

@@ -7,19 +7,20 @@ use chrono::{DateTime, Utc};
 use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
 use jhe_core::store::{
     AccessScope, ObservationOrder, ObservationQuery, ObservationStore, ObservationSummary,
-    StoreError, StoreResult,
+    StoreError, StoreResult, UploadFacts, UploadFactsRequest,
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
 
 use super::access;
 use super::entity::{
+    codeable_concept as cc, data_source as ds, data_source_supported_scope as dss,
     observation as obs, observation_identifier as oid, patient, patient_organization as po,
-    study_patient as sp, study_scope_request as ssr,
+    study_patient as sp, study_patient_scope_consent as spc, study_scope_request as ssr,
 };
 use super::{DbResultExt, SeaOrmStore, limit_of, map_err};
 
@@ -178,6 +179,109 @@ impl SeaOrmStore {
 
 #[async_trait]
 impl ObservationStore for SeaOrmStore {
+    async fn load_upload_facts(
+        &self,
+        scope: &AccessScope,
+        request: &UploadFactsRequest,
+    ) -> StoreResult<UploadFacts> {
+        // The five lookups do not depend on each other: they run concurrently (on separate
+        // pooled connections), so the upload waits about one round trip for all of them.
+        let patient_ids = || request.patient_ids.iter().copied();
+        let source_ids = || request.data_source_ids.iter().copied();
+        let sees_patients = !request.patient_ids.is_empty() && !scope.sees_nothing();
+        let patients = async {
+            if !sees_patients {
+                return Ok(Vec::new());
+            }
+            patient::Entity::find()
+                .filter(patient::Column::Id.is_in(patient_ids()))
+                .filter(access::patient_condition(patient::Column::Id, scope))
+                .all(&self.db)
+                .await
+                .db()
+        };
+        // The consented data types of the patients' enrolments visible through the scope (what
+        // `list_patient_consents` returns per patient, with `consented = true`).
+        let consented = async {
+            if !sees_patients {
+                return Ok(Vec::new());
+            }
+            spc::Entity::find()
+                .select_only()
+                .column(sp::Column::PatientId)
+                .column(spc::Column::ScopeCodeId)
+                .join(JoinType::InnerJoin, spc::Relation::StudyPatient.def())
+                .filter(sp::Column::PatientId.is_in(patient_ids()))
+                .filter(access::patient_condition(sp::Column::PatientId, scope))
+                .filter(spc::Column::Consented.eq(true))
+                .distinct()
+                .into_tuple::<(Id, Id)>()
+                .all(&self.db)
+                .await
+                .db()
+        };
+        let sources = async {
+            if request.data_source_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            ds::Entity::find()
+                .filter(ds::Column::Id.is_in(source_ids()))
+                .all(&self.db)
+                .await
+                .db()
+        };
+        let supported = async {
+            if request.data_source_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            dss::Entity::find()
+                .select_only()
+                .column(dss::Column::DataSourceId)
+                .column(dss::Column::ScopeCodeId)
+                .filter(dss::Column::DataSourceId.is_in(source_ids()))
+                .into_tuple::<(Id, Id)>()
+                .all(&self.db)
+                .await
+                .db()
+        };
+        let concepts = async {
+            let mut pairs: Vec<&(String, String)> = request.concepts.iter().collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut found = Vec::new();
+            for chunk in pairs.chunks(LOOKUP_CHUNK) {
+                let mut any = Condition::any();
+                for (system, code) in chunk {
+                    any = any.add(
+                        Condition::all()
+                            .add(cc::Column::CodingSystem.eq(system.as_str()))
+                            .add(cc::Column::CodingCode.eq(code.as_str())),
+                    );
+                }
+                found.extend(cc::Entity::find().filter(any).all(&self.db).await.db()?);
+            }
+            StoreResult::Ok(found)
+        };
+        let (patients, consented, sources, supported, concepts) =
+            tokio::try_join!(patients, consented, sources, supported, concepts)?;
+        Ok(UploadFacts {
+            patients: patients
+                .into_iter()
+                .map(super::patients::patient_from)
+                .collect(),
+            consented,
+            data_sources: sources
+                .into_iter()
+                .map(super::reference::data_source_from)
+                .collect(),
+            supported,
+            concepts: concepts
+                .into_iter()
+                .map(super::reference::concept_from)
+                .collect(),
+        })
+    }
+
     async fn create_observations(&self, new: Vec<NewObservation>) -> StoreResult<Vec<Observation>> {
         if new.is_empty() {
             return Ok(Vec::new());
@@ -357,7 +461,8 @@ impl ObservationStore for SeaOrmStore {
                 .order_by_desc(obs::Column::EffectiveStart)
                 .order_by_desc(obs::Column::Id),
         };
-        let rows = rows_query.limit(limit_of(&page)).all(&self.db).await.db()?;
+        let limit = limit_of(&page).saturating_add(u64::from(q.peek_next));
+        let rows = rows_query.limit(limit).all(&self.db).await.db()?;
         let ids: Vec<Id> = rows.iter().map(|r| r.id).collect();
         let mut identifiers = self.identifiers_of(&ids).await?;
         Ok(Page {

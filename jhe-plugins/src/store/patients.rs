@@ -125,6 +125,67 @@ impl PatientStore for SeaOrmStore {
             .map(patient_from))
     }
 
+    async fn get_patients(&self, scope: &AccessScope, ids: &[Id]) -> StoreResult<Vec<Patient>> {
+        if scope.sees_nothing() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(patient::Entity::find()
+            .filter(patient::Column::Id.is_in(ids.iter().copied()))
+            .filter(patient_condition(patient::Column::Id, scope))
+            .order_by_asc(patient::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(patient_from)
+            .collect())
+    }
+
+    async fn get_patients_by_users(&self, user_ids: &[Id]) -> StoreResult<Vec<Patient>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(patient::Entity::find()
+            .filter(patient::Column::JheUserId.is_in(user_ids.iter().copied()))
+            .order_by_asc(patient::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(patient_from)
+            .collect())
+    }
+
+    async fn list_patient_user_ids_in_organizations(
+        &self,
+        scope: &AccessScope,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>> {
+        if scope.sees_nothing() || organization_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = Query::select()
+            .column(po::Column::PatientId)
+            .from(po::Entity)
+            .and_where(
+                Expr::col(po::Column::OrganizationId).is_in(organization_ids.iter().copied()),
+            )
+            .to_owned();
+        let rows: Vec<Option<Id>> = patient::Entity::find()
+            .select_only()
+            .column(patient::Column::JheUserId)
+            .filter(patient::Column::Id.in_subquery(members))
+            .filter(patient_condition(patient::Column::Id, scope))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .db()?;
+        let mut ids: Vec<Id> = rows.into_iter().flatten().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     async fn get_patient_by_user(&self, user_id: Id) -> StoreResult<Option<Patient>> {
         Ok(patient::Entity::find()
             .filter(patient::Column::JheUserId.eq(user_id))

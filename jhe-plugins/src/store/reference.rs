@@ -26,7 +26,7 @@ pub(crate) fn concept_from(m: cc::Model) -> CodeableConcept {
     }
 }
 
-fn data_source_from(m: ds::Model) -> DataSource {
+pub(crate) fn data_source_from(m: ds::Model) -> DataSource {
     DataSource {
         id: m.id,
         name: m.name,
@@ -52,6 +52,21 @@ impl ReferenceStore for SeaOrmStore {
             .await
             .db()?
             .map(concept_from))
+    }
+
+    async fn get_concepts(&self, ids: &[Id]) -> StoreResult<Vec<CodeableConcept>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(cc::Entity::find()
+            .filter(cc::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(cc::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(concept_from)
+            .collect())
     }
 
     async fn find_concept(&self, system: &str, code: &str) -> StoreResult<Option<CodeableConcept>> {
@@ -187,6 +202,28 @@ impl ReferenceStore for SeaOrmStore {
             (dss::Column::ScopeCodeId, scope_code_id),
         )
         .await
+    }
+
+    async fn list_supported_scopes_of(
+        &self,
+        data_source_ids: &[Id],
+    ) -> StoreResult<Vec<DataSourceSupportedScope>> {
+        if data_source_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(dss::Entity::find()
+            .filter(dss::Column::DataSourceId.is_in(data_source_ids.iter().copied()))
+            .order_by_asc(dss::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(|m| DataSourceSupportedScope {
+                id: m.id,
+                data_source_id: m.data_source_id,
+                scope_code_id: m.scope_code_id,
+            })
+            .collect())
     }
 
     async fn list_supported_scopes(

@@ -420,6 +420,52 @@ impl UserStore for SeaOrmStore {
             .map(link_from)
             .collect())
     }
+
+    async fn list_organization_links_of_practitioners(
+        &self,
+        practitioner_ids: &[Id],
+    ) -> StoreResult<Vec<PractitionerOrganization>> {
+        if practitioner_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(pro::Entity::find()
+            .filter(pro::Column::PractitionerId.is_in(practitioner_ids.iter().copied()))
+            .order_by_asc(pro::Column::PractitionerId)
+            .order_by_asc(pro::Column::Id)
+            .all(&self.db)
+            .await
+            .db()?
+            .into_iter()
+            .map(link_from)
+            .collect())
+    }
+
+    async fn list_practitioner_user_ids_in_organizations(
+        &self,
+        organization_ids: &[Id],
+    ) -> StoreResult<Vec<Id>> {
+        if organization_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = sea_orm::sea_query::Query::select()
+            .column(pro::Column::PractitionerId)
+            .from(pro::Entity)
+            .and_where(
+                Expr::col(pro::Column::OrganizationId).is_in(organization_ids.iter().copied()),
+            )
+            .to_owned();
+        let mut ids: Vec<Id> = practitioner::Entity::find()
+            .select_only()
+            .column(practitioner::Column::JheUserId)
+            .filter(practitioner::Column::Id.in_subquery(members))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .db()?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 impl SeaOrmStore {

@@ -38,6 +38,9 @@ pub struct TestDb {
     pub backend: Backend,
     pub url: String,
     pub store: SeaOrmStore,
+    /// SQL statements the server's store has run so far, those on `audit_events` left out (the
+    /// audit trail is written in the background): tests prove a request's query count bounded.
+    pub statements: Arc<std::sync::atomic::AtomicU64>,
     cleanup: Cleanup,
 }
 
@@ -81,15 +84,33 @@ impl TestDb {
             .await
             .expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
+        // Count statements through sea-orm's metric hook (on this handle and its clones).
+        let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut connection = store.connection().clone();
+        {
+            let statements = statements.clone();
+            connection.set_metric_callback(move |info| {
+                if !info.statement.sql.contains("audit_events") {
+                    statements.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+        let store = SeaOrmStore::from_connection(connection);
         TestDb {
             backend,
             url,
             store,
+            statements,
             cleanup,
         }
     }
 
     /// A second, independent connection pool to the same database (another "replica").
+    /// SQL statements run so far (see [`TestDb::statements`]).
+    pub fn statement_count(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn second_store(&self) -> SeaOrmStore {
         SeaOrmStore::connect(&self.url)
             .await

@@ -86,6 +86,9 @@ pub async fn token_post(req: &Request, body: Body, Data(state): Data<&Arc<AppSta
     let grant = first(&pairs, "grant_type").unwrap_or("").to_string();
     let request = TokenRequest::from_pairs(pairs, basic);
     let result = exchange(state.store.as_ref(), &state.config, &request).await;
+    // A refresh rotation deletes the previous access token; a reused code or refresh token
+    // revokes a whole family: cached tokens are verified again.
+    state.tokens.clear();
     crate::services::audit::record_token_issue(
         state,
         &grant,
@@ -137,6 +140,7 @@ pub async fn revoke_token(
         first(&pairs, "token_type_hint"),
     )
     .await;
+    state.tokens.clear();
     if holder.user_id.is_some() || result.is_err() {
         let event =
             crate::audit::AuditEvent::by_agent(holder, crate::audit::AuditKind::TokenRevoked);
