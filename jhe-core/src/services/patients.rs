@@ -73,6 +73,42 @@ pub struct PatientClient {
     pub invitation_link: Option<String>,
 }
 
+/// The organisations of each of `patient_ids` (ordered by name, as [`view`] lists them), in
+/// two queries whatever the number of patients (organisation links, organisations). A patient
+/// in no organisation has no entry.
+///
+/// # Errors
+/// Store failures.
+pub async fn organizations_of_patients(
+    state: &AppState,
+    patient_ids: &[Id],
+) -> CoreResult<HashMap<Id, Vec<Organization>>> {
+    let links = state
+        .store
+        .list_organization_links_of_patients(patient_ids)
+        .await?;
+    let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    // `get_organizations` orders by name.
+    let organizations = state.store.get_organizations(&org_ids).await?;
+    let mut of_patient: HashMap<Id, Vec<Id>> = HashMap::new();
+    for (patient, org) in links {
+        of_patient.entry(patient).or_default().push(org);
+    }
+    Ok(of_patient
+        .into_iter()
+        .map(|(patient, ids)| {
+            let orgs = organizations
+                .iter()
+                .filter(|o| ids.contains(&o.id))
+                .cloned()
+                .collect();
+            (patient, orgs)
+        })
+        .collect())
+}
+
 /// Loads the e-mails and organisations of a page of patients in three queries, whatever the
 /// page size (users, organisation links, organisations); same result as [`view`] per patient.
 ///
@@ -88,32 +124,13 @@ pub async fn views(state: &AppState, patients: Vec<Patient>) -> CoreResult<Vec<P
         .map(|u| (u.id, u.email))
         .collect();
     let patient_ids: Vec<Id> = patients.iter().map(|p| p.id).collect();
-    let links = state
-        .store
-        .list_organization_links_of_patients(&patient_ids)
-        .await?;
-    let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
-    org_ids.sort_unstable();
-    org_ids.dedup();
-    // `get_organizations` orders by name, as `view` lists them.
-    let organizations = state.store.get_organizations(&org_ids).await?;
-    let mut of_patient: HashMap<Id, Vec<Id>> = HashMap::new();
-    for (patient, org) in links {
-        of_patient.entry(patient).or_default().push(org);
-    }
+    let mut of_patient = organizations_of_patients(state, &patient_ids).await?;
     Ok(patients
         .into_iter()
-        .map(|patient| {
-            let mine = of_patient.get(&patient.id).cloned().unwrap_or_default();
-            PatientView {
-                email: patient.jhe_user_id.and_then(|id| emails.get(&id).cloned()),
-                organizations: organizations
-                    .iter()
-                    .filter(|o| mine.contains(&o.id))
-                    .cloned()
-                    .collect(),
-                patient,
-            }
+        .map(|patient| PatientView {
+            email: patient.jhe_user_id.and_then(|id| emails.get(&id).cloned()),
+            organizations: of_patient.remove(&patient.id).unwrap_or_default(),
+            patient,
         })
         .collect())
 }

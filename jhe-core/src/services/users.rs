@@ -59,30 +59,9 @@ pub async fn with_patients(
     let access = crate::services::guard::scope(state, principal).await;
     let visible: Vec<Patient> = state.store.get_patients(&access, &record_ids).await?;
     let visible_ids: Vec<Id> = visible.iter().map(|p| p.id).collect();
-    let links = state
-        .store
-        .list_organization_links_of_patients(&visible_ids)
-        .await?;
-    let mut org_ids: Vec<Id> = links.iter().map(|(_, org)| *org).collect();
-    org_ids.sort_unstable();
-    org_ids.dedup();
     // In the order `get_organizations` gives (as `with_patient` shows them).
-    let organizations = state.store.get_organizations(&org_ids).await?;
-    let mut links_of: HashMap<Id, Vec<Id>> = HashMap::new();
-    for (patient, org) in links {
-        links_of.entry(patient).or_default().push(org);
-    }
-    let mut orgs_of: HashMap<Id, Vec<Organization>> = links_of
-        .into_iter()
-        .map(|(patient, ids)| {
-            let orgs = organizations
-                .iter()
-                .filter(|o| ids.contains(&o.id))
-                .cloned()
-                .collect();
-            (patient, orgs)
-        })
-        .collect();
+    let mut orgs_of =
+        crate::services::patients::organizations_of_patients(state, &visible_ids).await?;
     let mut by_user: HashMap<Id, Patient> = visible
         .into_iter()
         .filter_map(|p| p.jhe_user_id.map(|u| (u, p)))

@@ -190,15 +190,7 @@ async fn login_submit(
         .or(q.next)
         .unwrap_or_default();
     let username = form.get("username").cloned().unwrap_or_default();
-    let current = session::load(&state, req)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, s)| s);
-    if !csrf::valid(
-        current.as_ref(),
-        form.get("csrfmiddlewaretoken").map(String::as_str),
-    ) {
+    if !csrf::valid_form(&state, req, &form).await {
         return csrf_failure();
     }
     // E-mail-domain routing: an address of a single sign-on domain goes to its provider.
@@ -337,15 +329,7 @@ async fn signup_submit(
     body: Body,
 ) -> Response {
     let fields = read_form(body).await;
-    let current = session::load(&state, req)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, s)| s);
-    if !csrf::valid(
-        current.as_ref(),
-        fields.get("csrfmiddlewaretoken").map(String::as_str),
-    ) {
+    if !csrf::valid_form(&state, req, &fields).await {
         return csrf_failure();
     }
     let form = SignupForm {
@@ -470,15 +454,7 @@ async fn password_reset_page(state: Data<&Arc<AppState>>, req: &Request) -> Resp
 #[handler]
 async fn password_reset_submit(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
     let fields = read_form(body).await;
-    let current = session::load(&state, req)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, s)| s);
-    if !csrf::valid(
-        current.as_ref(),
-        fields.get("csrfmiddlewaretoken").map(String::as_str),
-    ) {
+    if !csrf::valid_form(&state, req, &fields).await {
         return csrf_failure();
     }
     let email = fields.get("email").cloned().unwrap_or_default();
@@ -550,15 +526,7 @@ async fn reset_submit(
     body: Body,
 ) -> Response {
     let fields = read_form(body).await;
-    let current = session::load(&state, req)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, s)| s);
-    if !csrf::valid(
-        current.as_ref(),
-        fields.get("csrfmiddlewaretoken").map(String::as_str),
-    ) {
+    if !csrf::valid_form(&state, req, &fields).await {
         return csrf_failure();
     }
     let user = match signup::reset_link_user(&state, &uid, &token).await {

@@ -36,6 +36,24 @@ pub fn token_of(session: &Session) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Whether a submitted form carries the CSRF token of the browser's current session (loaded
+/// from its cookie; no session, no match).
+pub async fn valid_form(
+    state: &AppState,
+    req: &Request,
+    fields: &std::collections::HashMap<String, String>,
+) -> bool {
+    let current = session::load(state, req)
+        .await
+        .ok()
+        .flatten()
+        .map(|(_, s)| s);
+    valid(
+        current.as_ref(),
+        fields.get("csrfmiddlewaretoken").map(String::as_str),
+    )
+}
+
 /// Whether the submitted token matches the session's (constant-time).
 pub fn valid(session: Option<&Session>, submitted: Option<&str>) -> bool {
     match (session.and_then(token_of), submitted) {

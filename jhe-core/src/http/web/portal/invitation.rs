@@ -84,15 +84,7 @@ async fn invitation_submit(state: Data<&Arc<AppState>>, req: &Request, body: Bod
         Ok(bytes) => form_fields(&bytes),
         Err(_) => Default::default(),
     };
-    let current = session::load(&state, req)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, s)| s);
-    if !csrf::valid(
-        current.as_ref(),
-        fields.get("csrfmiddlewaretoken").map(String::as_str),
-    ) {
+    if !csrf::valid_form(&state, req, &fields).await {
         return super::super::templates_page(
             StatusCode::FORBIDDEN,
             json!({"status": 403, "message": "CSRF verification failed. Reload the page and submit the form again."}),
