@@ -714,6 +714,55 @@ async fn administration_pages(backend: Backend) {
     }
 }
 
+/// The "Enrol a patient" picker lists the first 100 patients of the organisation, says how
+/// many there are, and finds the others by name.
+async fn the_patient_picker_searches(backend: Backend) {
+    use jhe_core::domain::NewPatient;
+    use jhe_core::store::{PatientStore, StudyStore};
+    let app = spawn_seeded(backend).await;
+    let org = app
+        .db
+        .store
+        .get_study(30001)
+        .await
+        .unwrap()
+        .unwrap()
+        .organization_id;
+    for i in 0..120 {
+        let patient = app
+            .db
+            .store
+            .create_patient(NewPatient {
+                id: None,
+                jhe_user_id: None,
+                identifier: None,
+                name_family: format!("Picker{i:03}"),
+                name_given: "Pat".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                telecom_phone: None,
+            })
+            .await
+            .unwrap();
+        app.db
+            .store
+            .add_patient_organization(patient.id, org)
+            .await
+            .unwrap();
+    }
+    let mary = Browser::of(&app, seeded::MANAGER).await;
+    let html = mary.page("/portal/studies/30001/").await;
+    assert!(html.contains("Showing 100 of"), "{html}");
+    assert!(html.contains("search by name or e-mail address"), "{html}");
+    let html = mary
+        .page("/portal/studies/30001/?patient_q=picker119")
+        .await;
+    assert!(html.contains("Picker119, Pat"), "{html}");
+    assert!(!html.contains("Picker000, Pat"), "{html}");
+    assert!(!html.contains("Showing 100 of"), "{html}");
+    let html = mary.page("/portal/studies/30001/?patient_q=Nobody").await;
+    assert!(html.contains("left to enrol matches"), "{html}");
+}
+
 both_backends! {
     admin => administration_pages;
     token => a_token_for_a_notebook;
@@ -723,4 +772,5 @@ both_backends! {
     consent => withdrawn_consent_hides_data_at_once;
     charts_whole_range => charts_cover_the_whole_range;
     all_children => every_child_organization_shows;
+    patient_picker_search => the_patient_picker_searches;
 }

@@ -139,7 +139,26 @@ async fn create(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Respo
     }
 }
 
-async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
+/// Patients the "Enrol a patient" picker lists at once; more are found by searching.
+const PATIENT_PICKER_SIZE: u64 = 100;
+
+/// The search of the "Enrol a patient" picker: an e-mail address (contains `@`) or the
+/// beginning of a family or given name.
+fn picker_query(organization_id: Id, search: &str) -> crate::store::PatientQuery {
+    let search = search.trim();
+    let mut query = crate::store::PatientQuery {
+        organization_id: Some(organization_id),
+        ..Default::default()
+    };
+    if search.contains('@') {
+        query.email = Some(search.to_string());
+    } else if !search.is_empty() {
+        query.name = vec![search.to_string()];
+    }
+    query
+}
+
+async fn detail_page(ctx: &mut Ctx, id: Id, patient_search: &str) -> Response {
     let state = ctx.state.clone();
     let p = ctx.principal.clone();
     let study = match studies::get(&state, &p, id).await {
@@ -168,7 +187,7 @@ async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
         .map(|(_, l)| l)
         .unwrap_or_default();
     let patients = studies::patients(&state, &p, id).await.unwrap_or_default();
-    let (all_sources, all_scopes, all_clients, org_patients) = if can_manage {
+    let (all_sources, all_scopes, all_clients, (org_patients, org_patient_total)) = if can_manage {
         let all_sources =
             super::all_pages(|page| crate::services::data_sources::list(&state, &p, page))
                 .await
@@ -182,14 +201,11 @@ async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
         let org_patients = crate::services::patients::list(
             &state,
             &p,
-            crate::store::PatientQuery {
-                organization_id: Some(study.study.organization_id),
-                ..Default::default()
-            },
-            PageRequest::new(1, 1000),
+            picker_query(study.study.organization_id, patient_search),
+            PageRequest::new(1, PATIENT_PICKER_SIZE),
         )
         .await
-        .map(|x| x.items)
+        .map(|x| (x.items, x.total))
         .unwrap_or_default();
         (all_sources, all_scopes, all_clients, org_patients)
     } else {
@@ -211,20 +227,38 @@ async fn detail_page(ctx: &mut Ctx, id: Id) -> Response {
             "add_sources": all_sources.iter().filter(|d| !sources.iter().any(|(_, s)| s.id == d.data_source.id)).map(|d| option(d.data_source.id, d.data_source.name.clone().unwrap_or_default())).collect::<Vec<_>>(),
             "add_scopes": all_scopes.iter().filter(|c| !scopes.iter().any(|(_, s)| s.id == c.id)).map(|c| option(c.id, format!("{} ({})", c.text, c.coding_code))).collect::<Vec<_>>(),
             "add_clients": all_clients.iter().filter(|c| !clients.iter().any(|(_, s)| s.id == c.client.id)).map(|c| option(c.client.id, c.client.name.clone())).collect::<Vec<_>>(),
+            "patient_search": patient_search,
+            "patient_total": org_patient_total,
+            "patient_shown": org_patients.len(),
             "add_patients": org_patients.iter().filter(|v| !enrolled.contains(&v.patient.id)).map(|v| option(v.patient.id, format!("{}, {} ({})", v.patient.name_family, v.patient.name_given, v.email.clone().unwrap_or_default()))).collect::<Vec<_>>(),
         }),
     )
     .await
 }
 
+/// The query of the study page.
+#[derive(Debug, Default, serde::Deserialize)]
+struct DetailQuery {
+    /// Search of the "Enrol a patient" picker.
+    patient_q: Option<String>,
+}
+
 #[handler]
-async fn detail(state: Data<&Arc<AppState>>, req: &Request, Path(id): Path<String>) -> Response {
+async fn detail(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<String>,
+    query: Option<poem::web::Query<DetailQuery>>,
+) -> Response {
     let mut ctx = match ctx(&state, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    let search = query
+        .and_then(|poem::web::Query(q)| q.patient_q)
+        .unwrap_or_default();
     match id.parse::<Id>() {
-        Ok(id) => detail_page(&mut ctx, id).await,
+        Ok(id) => detail_page(&mut ctx, id, &search).await,
         Err(_) => ctx.not_found(studies::NO_STUDY).await,
     }
 }
