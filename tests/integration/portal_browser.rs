@@ -160,7 +160,27 @@ const UNLABELLED: &str = "return [...document.querySelectorAll('input, select, t
     .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))\
     .map(e => e.outerHTML.slice(0, 120))";
 
-/// Opens a page and checks it loaded without console errors and with a label on every control.
+/// axe-core, vendored from npm (MPL-2.0; `tests/data/axe-core/`), injected into the pages.
+const AXE: &str = include_str!("../data/axe-core/axe.min.js");
+
+/// Runs axe-core's `color-contrast` rule (WCAG 2 AA) on the page: the offending elements with
+/// axe's summary, or a line saying axe failed.
+const CONTRAST: &str = "const done = arguments[arguments.length - 1];\
+    axe.run(document, {runOnly: {type: 'rule', values: ['color-contrast']}})\
+    .then(r => done(r.violations.flatMap(v => v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary))))\
+    .catch(e => done(['axe failed: ' + e]));";
+
+/// The page's colour-contrast violations (WCAG 2 AA), by axe-core.
+async fn contrast_violations(client: &Client) -> serde_json::Value {
+    client.execute(AXE, vec![]).await.expect("inject axe-core");
+    client
+        .execute_async(CONTRAST, vec![])
+        .await
+        .expect("axe-core run")
+}
+
+/// Opens a page and checks it loaded without console errors, with a label on every control
+/// and with enough colour contrast (WCAG 2 AA, axe-core).
 async fn open(driver: &Driver, client: &Client, app: &TestApp, path: &str) {
     client.goto(&app.url(path)).await.expect("navigate");
     let errors = console_errors(driver, client).await;
@@ -170,6 +190,12 @@ async fn open(driver: &Driver, client: &Client, app: &TestApp, path: &str) {
         .await
         .expect("label check");
     assert_eq!(unlabelled, json!([]), "controls without a label on {path}");
+    let contrast = contrast_violations(client).await;
+    assert_eq!(
+        contrast,
+        json!([]),
+        "colour contrast below WCAG AA on {path}"
+    );
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -178,8 +204,21 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// Screenshots of the current page at 1280 and 390 px wide (the full page height).
+/// Screenshots of one of our pages at 1280 and 390 px wide (the full page height), after
+/// checking its colour contrast (WCAG 2 AA, axe-core).
 async fn shoot(client: &Client, name: &str) {
+    let contrast = contrast_violations(client).await;
+    assert_eq!(
+        contrast,
+        json!([]),
+        "colour contrast below WCAG AA on {name}"
+    );
+    shoot_as_is(client, name).await;
+}
+
+/// Screenshots of the current page without the contrast check: for the Swagger UI of
+/// `/api/docs`, whose own (third-party) method badges are below WCAG AA.
+async fn shoot_as_is(client: &Client, name: &str) {
     for width in [1280u32, 390] {
         client.set_window_size(width, 900).await.expect("resize");
         let height = client
@@ -837,7 +876,7 @@ async fn api_docs_authorize(app: &TestApp, driver: &Driver, client: &Client) {
         .await
         .expect("authorized state");
     assert_eq!(pasted, json!(token));
-    shoot(client, "api-docs-authorized").await;
+    shoot_as_is(client, "api-docs-authorized").await;
     let errors = console_errors(driver, client).await;
     assert!(errors.is_empty(), "console errors on /api/docs: {errors:?}");
 }
