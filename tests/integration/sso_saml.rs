@@ -310,6 +310,17 @@ impl Sso {
         }
     }
 
+    /// A whole good login of `email` (started for `/portal/`): the ACS's answer.
+    async fn log_in(&self, email: &str) -> reqwest::Response {
+        let started = self.start("/portal/").await;
+        let answer = self.answer(&started, email);
+        self.post(
+            &b64(&self.idp.response_xml(&answer)),
+            Some(&started.relay_state),
+        )
+        .await
+    }
+
     /// Posts an answer to the ACS as the browser (with its cookies).
     async fn post(&self, response_b64: &str, relay_state: Option<&str>) -> reqwest::Response {
         self.post_to(&self.acs(), response_b64, relay_state).await
@@ -962,14 +973,7 @@ async fn settings_store_turns_saml_on_and_off(backend: Backend) {
     .await;
     let page = app.get("/accounts/login/").await.text().await.unwrap();
     assert!(page.contains("data-provider=\"saml\""), "{page}");
-    let started = sso.start("/portal/").await;
-    let answer = sso.answer(&started, "grace@hospital.example");
-    let response = sso
-        .post(
-            &b64(&sso.idp.response_xml(&answer)),
-            Some(&started.relay_state),
-        )
-        .await;
+    let response = sso.log_in("grace@hospital.example").await;
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
     assert_eq!(response.headers()["location"], "/portal/");
     assert_eq!(sso.user_count("grace@hospital.example").await, 1);
@@ -1001,14 +1005,7 @@ async fn original_urls_keep_an_idp_registered_for_the_original(backend: Backend)
     .await;
     let app = &sso.app;
     // `start` checks the AuthnRequest names `/sso/acs/` as ACS and issuer.
-    let started = sso.start("/portal/").await;
-    let answer = sso.answer(&started, "nurse@hospital.example");
-    let response = sso
-        .post(
-            &b64(&sso.idp.response_xml(&answer)),
-            Some(&started.relay_state),
-        )
-        .await;
+    let response = sso.log_in("nurse@hospital.example").await;
     assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
     assert_eq!(response.headers()["location"], "/portal/");
     assert_eq!(sso.user_count("nurse@hospital.example").await, 1);

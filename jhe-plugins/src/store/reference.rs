@@ -230,18 +230,6 @@ impl ReferenceStore for SeaOrmStore {
         &self,
         data_source_id: Id,
     ) -> StoreResult<Vec<DataSourceSupportedScope>> {
-        Ok(dss::Entity::find()
-            .filter(dss::Column::DataSourceId.eq(data_source_id))
-            .order_by_asc(dss::Column::Id)
-            .all(&self.db)
-            .await
-            .db()?
-            .into_iter()
-            .map(|m| DataSourceSupportedScope {
-                id: m.id,
-                data_source_id: m.data_source_id,
-                scope_code_id: m.scope_code_id,
-            })
-            .collect())
+        self.list_supported_scopes_of(&[data_source_id]).await
     }
 }
