@@ -19,10 +19,13 @@
 //! | `JHE_BENCH_SECONDS` | `5` | duration of each workload |
 //! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight (Bundles: a quarter of it) |
 //! | `JHE_BENCH_TOKEN_CACHE_SECS` | `5` | the server's `JHE_TOKEN_CACHE_SECS` (`0` = no token cache) |
+//! | `JHE_BENCH_WORKLOADS` | all | comma-separated parts of workload names to run (e.g. `upload,patients`) |
 //!
 //! On PostgreSQL the plan of the keyset page query is printed at each size
 //! (`EXPLAIN (ANALYZE, BUFFERS)`, the query shape of `jhe-plugins/src/store/access.rs`).
-//! The server runs in the bench's process, so RSS is the server's plus the client's.
+//! The server runs in a child process (this bench binary started again with
+//! `JHE_BENCH_SERVE_URL` / `JHE_BENCH_SERVE_BIND`), so the RSS column is the server's alone and
+//! a profiler can be attached to it (`perf record -p <pid>`; the pid is printed).
 
 #![allow(clippy::indexing_slicing, clippy::string_slice)] // bench code, not served
 
@@ -48,6 +51,17 @@ const CODE: &str = "omh:heart-rate:2.0";
 const SEED_CHUNK: u64 = 1000;
 /// Patients visible to the practitioner for the admin list.
 const LIST_PATIENTS: u64 = 1000;
+/// Process id of the server child (0 before it starts).
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Whether the workload `name` is selected by `JHE_BENCH_WORKLOADS` (all when unset).
+fn wanted(name: &str) -> bool {
+    let selected = env_list("JHE_BENCH_WORKLOADS", "");
+    selected.is_empty()
+        || selected
+            .iter()
+            .any(|part| name.to_lowercase().contains(&part.to_lowercase()))
+}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -356,8 +370,15 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// Resident set size of the server process in MB (of this process when no child runs).
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    let path = if pid == 0 {
+        "/proc/self/status".to_string()
+    } else {
+        format!("/proc/{pid}/status")
+    };
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -382,6 +403,9 @@ where
     F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<u64, String>> + Send,
 {
+    if !wanted(workload) {
+        return Ok(Value::Null);
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let counter = Arc::new(AtomicU64::new(0));
     let items = Arc::new(AtomicU64::new(0));
@@ -534,16 +558,11 @@ async fn count(client: &reqwest::Client, origin: &str, f: &Fixture) -> anyhow::R
     body["total"].as_u64().context("total")
 }
 
-async fn start_server(url: &str) -> anyhow::Result<(SeaOrmStore, String)> {
-    let store = SeaOrmStore::connect(url).await?;
-    store.migrate().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    drop(listener);
-    let origin = format!("http://{address}");
-    let config = jhe::ServerConfig {
+/// The server configuration the bench runs with.
+fn server_config(url: &str, bind: &str) -> jhe::ServerConfig {
+    jhe::ServerConfig {
         core: Config {
-            site_url: origin.clone(),
+            site_url: format!("http://{bind}"),
             // The bearer-token cache, as a single-replica deployment would run it.
             token_cache_secs: std::env::var("JHE_BENCH_TOKEN_CACHE_SECS")
                 .ok()
@@ -552,30 +571,50 @@ async fn start_server(url: &str) -> anyhow::Result<(SeaOrmStore, String)> {
             ..Config::default()
         },
         database_url: url.to_string(),
-        bind: address.to_string(),
+        bind: bind.to_string(),
         mail: jhe::plugins::MailConfig {
             smtp: None,
             dir: std::env::temp_dir().join("jhe_bench_mail"),
         },
         ..jhe::ServerConfig::default()
-    };
-    let server = jhe::assemble(config, store.clone())?;
+    }
+}
+
+/// The child process: serves the default assembly on `bind` until killed.
+async fn serve_child(url: &str, bind: &str) -> anyhow::Result<()> {
+    let store = SeaOrmStore::connect(url).await?;
+    let server = jhe::assemble(server_config(url, bind), store)?;
     server.prepare().await?;
-    let endpoint = server.into_endpoint();
-    let bind = address.to_string();
-    tokio::spawn(async move {
-        let _ = poem::Server::new(poem::listener::TcpListener::bind(bind))
-            .run(endpoint)
-            .await;
-    });
+    poem::Server::new(poem::listener::TcpListener::bind(bind.to_string()))
+        .run(server.into_endpoint())
+        .await?;
+    Ok(())
+}
+
+/// Migrates the database, starts the server in a child process and waits until it answers.
+async fn start_server(url: &str) -> anyhow::Result<(SeaOrmStore, String, tokio::process::Child)> {
+    let store = SeaOrmStore::connect(url).await?;
+    store.migrate().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    drop(listener);
+    let origin = format!("http://{address}");
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .env("JHE_BENCH_SERVE_URL", url)
+        .env("JHE_BENCH_SERVE_BIND", address.to_string())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or(0);
+    SERVER_PID.store(pid, Ordering::Relaxed);
+    println!("server process {pid} on {origin}");
     let client = reqwest::Client::new();
-    for _ in 0..200 {
+    for _ in 0..400 {
         if client.get(format!("{origin}/health")).send().await.is_ok() {
-            break;
+            return Ok((store, origin, child));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Ok((store, origin))
+    bail!("the server child did not answer /health within 10 s")
 }
 
 async fn run_backend(
@@ -587,7 +626,7 @@ async fn run_backend(
     rows: &mut Vec<Value>,
     reference: &mut Vec<Value>,
 ) -> anyhow::Result<()> {
-    let (store, origin) = start_server(url).await?;
+    let (store, origin, mut server) = start_server(url).await?;
     println!("\n== {backend}: seeding the fixture and {LIST_PATIENTS} patients");
     let f = Arc::new(seed(&store).await?);
     let client = reqwest::Client::builder()
@@ -737,12 +776,23 @@ async fn run_backend(
             have = count(&client, &origin, &f).await?;
         }
     }
+    let end_rss = rss_mb();
+    println!("\n{backend}: server RSS after the run: {end_rss:.0} MB");
+    reference.push(json!({"backend": backend, "server_rss_mb_end": end_rss}));
+    server.kill().await.ok();
+    SERVER_PID.store(0, Ordering::Relaxed);
     store.connection().clone().close().await.ok();
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let (Ok(url), Ok(bind)) = (
+        std::env::var("JHE_BENCH_SERVE_URL"),
+        std::env::var("JHE_BENCH_SERVE_BIND"),
+    ) {
+        return serve_child(&url, &bind).await;
+    }
     let backends = env_list("JHE_BENCH_BACKENDS", "sqlite,postgres");
     let mut sizes: Vec<u64> = env_list("JHE_BENCH_SIZES", "10000,100000,1000000")
         .iter()
@@ -811,7 +861,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("\nraw multi-row INSERT reference (rows/s, while seeding):");
-    for r in &reference {
+    for r in reference.iter().filter(|r| r.get("observations").is_some()) {
         println!(
             "  {:<10} up to {:>8}: {:>9.0}",
             r["backend"].as_str().unwrap_or(""),
@@ -819,7 +869,20 @@ async fn main() -> anyhow::Result<()> {
             r["raw_multi_row_insert_rows_per_s"].as_f64().unwrap_or(0.0)
         );
     }
-    println!("RSS at the end: {:.0} MB", rss_mb());
+    for r in reference
+        .iter()
+        .filter(|r| r.get("server_rss_mb_end").is_some())
+    {
+        println!(
+            "server RSS after the {} run: {:.0} MB",
+            r["backend"].as_str().unwrap_or(""),
+            r["server_rss_mb_end"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!(
+        "RSS of this (client) process at the end: {:.0} MB",
+        rss_mb()
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let out = dir.join("http_load.json");
@@ -829,9 +892,9 @@ async fn main() -> anyhow::Result<()> {
             "version": jhe_core::http::version(),
             "concurrency": concurrency,
             "seconds": seconds,
-            "rows": rows,
+            "rows": rows.iter().filter(|r| !r.is_null()).collect::<Vec<_>>(),
             "raw_insert_reference": reference,
-            "rss_mb_end": rss_mb(),
+            "client_rss_mb_end": rss_mb(),
         }))?,
     )?;
     println!("written to {}", out.display());
