@@ -104,7 +104,7 @@ async fn assert_total(w: &World, token: &str, query: &str, expected: u64) {
         total(
             w,
             token,
-            &format!("{query}&_lastUpdated=ge2000-01-01").trim_start_matches('&')
+            format!("{query}&_lastUpdated=ge2000-01-01").trim_start_matches('&')
         )
         .await,
         expected,
