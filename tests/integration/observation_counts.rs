@@ -21,6 +21,7 @@ both_backends! {
     totals_follow_every_write => totals_follow_every_write;
     concurrent_uploads_are_counted_exactly => concurrent_uploads_are_counted_exactly;
     folding_keeps_totals => folding_keeps_totals;
+    consent_fallback_counts_too => consent_fallback_counts_too;
 }
 
 async fn pairs(db: &TestDb, sql: &str) -> BTreeMap<(i64, i64), i64> {
@@ -452,4 +453,76 @@ async fn folding_keeps_totals(backend: Backend) {
     s.compact_observation_counts().await.unwrap();
     assert_eq!(count_rows(db).await, 0);
     assert_eq!(total(&w, &w.prac_token, &query).await, 0);
+}
+
+/// Past 2,000 consented pairs the consent rule is a correlated `EXISTS` on
+/// `"observations"."subject_patient_id"` / `"codeable_concept_id"`: the same condition applies to
+/// the counts (declined and unconsented pairs stay out of the total).
+async fn consent_fallback_counts_too(backend: Backend) {
+    const EXTRA: usize = 115; // × 18 requested codes: over 2,000 consented pairs
+    let w = World::new(backend).await;
+    let s = &w.app.db.store;
+    let db = &w.app.db;
+    let (hr, bp) = (w.concept(HR).id, w.concept(BP).id);
+    let mut extra = Vec::new();
+    for i in 0..EXTRA {
+        let p = crate::store_crud::patient(s, None, &format!("X{i:03}")).await;
+        s.add_patient_organization(p.id, w.lab.id).await.unwrap();
+        s.enroll_patient(w.study.id, p.id).await.unwrap();
+        extra.push(p.id);
+    }
+    let first = extra[0];
+    execute(
+        db,
+        format!(
+            "INSERT INTO study_patient_scope_consents \
+             (study_patient_id, scope_code_id, consented, consented_time) \
+             SELECT sp.id, ssr.scope_code_id, TRUE, '2025-01-01T00:00:00+00:00' \
+             FROM study_patients sp CROSS JOIN study_scope_requests ssr \
+             WHERE sp.study_id = {study} AND ssr.study_id = {study} AND sp.patient_id >= {first}",
+            study = w.study.id
+        ),
+    )
+    .await;
+    // Not enrolled: never visible to the practitioner.
+    let outside = crate::store_crud::patient(s, None, "Outside").await;
+    s.add_patient_organization(outside.id, w.lab.id)
+        .await
+        .unwrap();
+    let row = |patient: Id, concept: Id| {
+        format!(
+            "({patient}, {concept}, '{{}}', 'application/json', 'final', \
+             '2025-04-01T00:00:00+00:00')"
+        )
+    };
+    let mut values: Vec<String> = extra.iter().map(|p| row(*p, hr)).collect();
+    values.extend((0..5).map(|_| row(w.peter.id, hr)));
+    values.extend((0..2).map(|_| row(w.pamela.id, hr)));
+    values.extend((0..3).map(|_| row(w.pamela.id, bp))); // declined
+    values.extend((0..4).map(|_| row(outside.id, hr)));
+    execute(
+        db,
+        format!(
+            "INSERT INTO observations (subject_patient_id, codeable_concept_id, \
+             value_attachment_data, content_type, status, last_updated) VALUES {}",
+            values.join(", ")
+        ),
+    )
+    .await;
+    assert_counts_exact(db, "fallback fixture").await;
+    let prac = w.prac_token.as_str();
+    let visible = u64::try_from(EXTRA).unwrap() + 5 + 2;
+    assert_total(&w, prac, "", visible).await;
+    assert_total(&w, prac, &format!("code={HR}"), visible).await;
+    assert_total(&w, prac, &format!("code={BP}"), 0).await;
+    assert_total(
+        &w,
+        prac,
+        &format!("patient._has:Group:member:_id={}", w.study.id),
+        visible,
+    )
+    .await;
+    assert_total(&w, prac, &format!("patient={}", w.pamela.id), 2).await;
+    assert_total(&w, prac, &format!("patient={}", outside.id), 0).await;
+    assert_eq!(w.stored().await, visible + 3 + 4);
 }
