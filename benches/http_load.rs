@@ -351,6 +351,25 @@ async fn explain(store: &SeaOrmStore, f: &Fixture, token: &str) -> anyhow::Resul
         let line: String = row.try_get_by_index(0)?;
         println!("    {line}");
     }
+    // The first page's total: the maintained counts of the consented pairs
+    // (`jhe-plugins/src/store/observations.rs`, `total_from_counts`).
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT CAST(COALESCE(SUM(observations.n), 0) AS BIGINT) \
+         FROM observation_counts AS observations \
+         WHERE subject_patient_id IN ({p}) AND codeable_concept_id IN ({c}) \
+         AND subject_patient_id = {p}",
+        p = f.patient,
+        c = f.concept,
+    );
+    let rows = store
+        .connection()
+        .query_all_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await?;
+    println!("  plan of the first page's total:");
+    for row in rows {
+        let line: String = row.try_get_by_index(0)?;
+        println!("    {line}");
+    }
     Ok(())
 }
 

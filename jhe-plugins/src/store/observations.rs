@@ -230,6 +230,19 @@ impl SeaOrmStore {
     /// few delta rows per pair on PostgreSQL. When a PostgreSQL count reads many more rows than
     /// pairs (no sweeper ran for a while), it folds them ([`SeaOrmStore::compact_counts`]) so the
     /// next count is cheap again; a failed fold is logged and changes nothing.
+    ///
+    /// PostgreSQL 15, the pair's rows found through `ix_observation_counts_pair` (a scratch
+    /// table of 20,000 delta rows, 3 of them for the pair; the load bench prints this plan at
+    /// every size):
+    ///
+    /// ```text
+    /// Aggregate (actual time=0.040..0.040 rows=1 loops=1)
+    ///   Buffers: shared hit=8
+    ///   ->  Bitmap Heap Scan on observation_counts observations (rows=3)
+    ///         Recheck Cond: ((subject_patient_id = 5) AND (codeable_concept_id = 5))
+    ///         ->  Bitmap Index Scan on ix_observation_counts_pair (rows=3)
+    /// Execution Time: 0.078 ms
+    /// ```
     async fn total_from_counts(&self, condition: Condition) -> StoreResult<u64> {
         let postgres = self.backend() == DbBackend::Postgres;
         let mut select = counts_select(condition.clone());
