@@ -5,15 +5,18 @@
 //! refresh tokens past their lifetime plus one access-token lifetime (so no access token issued
 //! from them is still valid); login attempts older than [`LOGIN_ATTEMPT_RETENTION_HOURS`] (the
 //! lock-outs look back 15 minutes to one hour); expired single sign-on requests and replay
-//! markers; expired Bulk Data export jobs with their files.
+//! markers; expired Bulk Data export jobs with their files. It also folds the delta rows of
+//! the maintained observation counts into one row per pair (PostgreSQL;
+//! [`MaintenanceStore::compact_observation_counts`]), so first pages stay cheap.
 //!
 //! Every step is a plain `DELETE … WHERE <expired>`, so several replicas sweeping the same
-//! database at once are safe: a row is deleted once, the others delete nothing.
+//! database at once are safe: a row is deleted once, the others delete nothing. Folding the
+//! counts is safe concurrently too (see `compact_observation_counts`).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jhe_core::store::{ExportStore, OAuthStore, SessionStore};
+use jhe_core::store::{ExportStore, MaintenanceStore, OAuthStore, SessionStore};
 use jhe_plugins::SeaOrmStore;
 use jhe_plugins::store::entity::{
     login_attempt, oauth_refresh_token, sso_login_request, sso_used_id,
@@ -40,10 +43,13 @@ pub struct SweepReport {
     pub sso: u64,
     /// Bulk Data export jobs (their files removed too).
     pub export_jobs: u64,
+    /// Observation-count rows written by folding delta rows (not deletions: not in
+    /// [`SweepReport::total`]).
+    pub counts_folded: u64,
 }
 
 impl SweepReport {
-    /// Rows deleted in all.
+    /// Rows deleted in all (expired rows; folded counts are not counted).
     pub fn total(&self) -> u64 {
         self.sessions
             + self.tokens
@@ -112,6 +118,7 @@ pub async fn sweep(
             report.export_jobs += 1;
         }
     }
+    report.counts_folded = store.compact_observation_counts().await?;
     Ok(report)
 }
 
@@ -136,7 +143,12 @@ pub fn spawn(store: SeaOrmStore, config: ServerConfig) -> Option<tokio::task::Jo
                     login_attempts = report.login_attempts,
                     sso = report.sso,
                     export_jobs = report.export_jobs,
+                    counts_folded = report.counts_folded,
                     "swept expired rows"
+                ),
+                Ok(report) if report.counts_folded > 0 => tracing::debug!(
+                    counts_folded = report.counts_folded,
+                    "sweep: nothing expired; observation counts folded"
                 ),
                 Ok(_) => tracing::debug!("sweep: nothing expired"),
                 Err(e) => tracing::warn!(error = %e, "sweep failed; retrying next time"),

@@ -43,6 +43,7 @@ mod journeys;
 mod mcp;
 mod migrations;
 mod oauth;
+mod observation_counts;
 mod openapi;
 mod operations;
 mod portal;

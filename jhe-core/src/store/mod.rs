@@ -56,6 +56,12 @@ pub trait MaintenanceStore {
     async fn is_empty(&self) -> StoreResult<bool>;
     /// A short name of the backend (`sqlite`, `postgres`).
     fn backend_name(&self) -> &'static str;
+    /// Folds bookkeeping rows of maintained aggregates (the PostgreSQL backend's delta rows of
+    /// observation counts) into one row each; returns the rows written. Safe to run from several
+    /// processes at once. The default does nothing (a backend without such rows).
+    async fn compact_observation_counts(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
 }
 
 /// All persistence jhe-core needs (multi-step writes go through a [`UnitOfWork`] from

@@ -1,9 +1,10 @@
-//! [`MaintenanceStore`]: ping, migrations, flush and id sequences.
+//! [`MaintenanceStore`]: ping, migrations, flush, id sequences and folding the observation
+//! counts.
 
 use async_trait::async_trait;
 use jhe_core::store::{MaintenanceStore, StoreResult};
 use jhe_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, Statement};
+use sea_orm::{Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, Statement};
 
 use super::entity::user;
 use super::{DbResultExt, SeaOrmStore};
@@ -74,6 +75,9 @@ impl MaintenanceStore for SeaOrmStore {
         for table in TABLES {
             self.execute(format!("DELETE FROM {table}")).await?;
         }
+        // Maintained by triggers; on PostgreSQL the deletes above left zero-sum delta rows.
+        self.execute("DELETE FROM observation_counts".into())
+            .await?;
         Ok(())
     }
 
@@ -117,6 +121,10 @@ impl MaintenanceStore for SeaOrmStore {
 
     async fn is_empty(&self) -> StoreResult<bool> {
         Ok(user::Entity::find().count(&self.db).await.db()? == 0)
+    }
+
+    async fn compact_observation_counts(&self) -> StoreResult<u64> {
+        self.compact_counts(Condition::all()).await
     }
 
     fn backend_name(&self) -> &'static str {
