@@ -19,6 +19,7 @@
 //! | `JHE_BENCH_SECONDS` | `5` | duration of each workload |
 //! | `JHE_BENCH_CONCURRENCY` | `8` | requests in flight (Bundles: a quarter of it) |
 //! | `JHE_BENCH_TOKEN_CACHE_SECS` | `5` | the server's `JHE_TOKEN_CACHE_SECS` (`0` = no token cache) |
+//! | `JHE_BENCH_AUDIT_SINK` | `database` | the server's `JHE_AUDIT_SINK` (`database`, `ndjson` or `none`) |
 //! | `JHE_BENCH_WORKLOADS` | all | comma-separated parts of workload names to run (e.g. `upload,patients`) |
 //!
 //! On PostgreSQL the plan of the keyset page query is printed at each size
@@ -600,6 +601,14 @@ fn server_config(url: &str, bind: &str) -> jhe::ServerConfig {
         mail: jhe::plugins::MailConfig {
             smtp: None,
             dir: std::env::temp_dir().join("jhe_bench_mail"),
+        },
+        audit: {
+            let sinks = env_list("JHE_BENCH_AUDIT_SINK", "database");
+            jhe_core::config::AuditConfig {
+                database: sinks.iter().any(|s| s == "database"),
+                ndjson: sinks.iter().any(|s| s == "ndjson"),
+                file: std::env::temp_dir().join("jhe_bench_audit.ndjson"),
+            }
         },
         ..jhe::ServerConfig::default()
     }
