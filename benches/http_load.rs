@@ -594,6 +594,14 @@ fn server_config(url: &str, bind: &str) -> jhe::ServerConfig {
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(5),
+            audit: {
+                let sinks = env_list("JHE_BENCH_AUDIT_SINK", "database");
+                jhe_core::config::AuditConfig {
+                    database: sinks.iter().any(|s| s == "database"),
+                    ndjson: sinks.iter().any(|s| s == "ndjson"),
+                    file: std::env::temp_dir().join("jhe_bench_audit.ndjson"),
+                }
+            },
             ..Config::default()
         },
         database_url: url.to_string(),
@@ -601,14 +609,6 @@ fn server_config(url: &str, bind: &str) -> jhe::ServerConfig {
         mail: jhe::plugins::MailConfig {
             smtp: None,
             dir: std::env::temp_dir().join("jhe_bench_mail"),
-        },
-        audit: {
-            let sinks = env_list("JHE_BENCH_AUDIT_SINK", "database");
-            jhe_core::config::AuditConfig {
-                database: sinks.iter().any(|s| s == "database"),
-                ndjson: sinks.iter().any(|s| s == "ndjson"),
-                file: std::env::temp_dir().join("jhe_bench_audit.ndjson"),
-            }
         },
         ..jhe::ServerConfig::default()
     }
