@@ -20,6 +20,7 @@ mod m20261130_000004_audit_events;
 mod m20261130_000005_bulk_export_jobs;
 mod m20261207_000007_sso;
 mod m20261207_000008_personal_access_tokens;
+mod m20261207_000009_study_icons;
 
 /// The list of jhe-rs migrations, in the order they are applied.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_bulk_export_jobs::Migration),
             Box::new(m20261207_000007_sso::Migration),
             Box::new(m20261207_000008_personal_access_tokens::Migration),
+            Box::new(m20261207_000009_study_icons::Migration),
         ]
     }
 }

@@ -237,7 +237,19 @@ pub fn routes_with<A: OpenApi + 'static>(
     let route = crate::mcp::mount(route, &state);
     let route = hooks.into_iter().fold(route, |route, hook| hook(route));
     let api = rest::errors::json_errors(api.with(rest::casing::CamelCaseRequests));
-    route.nest("/", api).data(state)
+    route
+        .nest("/", api)
+        .data(in_process_api(state.clone()))
+        .data(state)
+}
+
+/// The Admin REST API and FHIR routes on their own, for the portal's Debug screen to call
+/// in-process with a patient's token (the same handlers and middleware as from the network).
+fn in_process_api(state: Arc<AppState>) -> web::portal::InProcessApi {
+    let api = rest::errors::json_errors(
+        openapi_service(state.clone()).with(rest::casing::CamelCaseRequests),
+    );
+    web::portal::InProcessApi::new(fhir::mount(Route::new()).nest("/", api).data(state))
 }
 
 /// The text of a panic payload (`panic!("…")` gives `&str` or `String`).
