@@ -783,7 +783,7 @@ async fn study_icon_and_debug_screen(app: &TestApp, driver: &Driver, client: &Cl
     );
     click_and_wait(
         client,
-        "form[action='/portal/debug/call'] input[value=profile] + button",
+        "form[action^='/portal/debug/call'] input[value=profile] + button",
     )
     .await;
     let text = text_of(client).await;
