@@ -92,6 +92,8 @@ async fn staff_redeem_and_call(backend: Backend) {
     assert!(html.contains("patient 40001"));
     assert!(html.contains("patient/Observation.crs"), "{html}");
     assert!(html.contains("Refresh token"));
+    // The consents form offers peter's first pending decision as its example.
+    assert!(html.contains("\"studyId\": 30002"), "{html}");
     // The token is kept in the session, not in a form field.
     assert!(!html.contains(r#"name="access_token""#));
     assert!(!html.contains(r#"type="hidden" name="token""#));

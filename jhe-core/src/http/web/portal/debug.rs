@@ -135,6 +135,40 @@ pub fn allowed_call(method: &str, path: &str) -> Result<DebugCall, String> {
     }
 }
 
+/// The example body of the consents form: a decision on the first pending scope of the
+/// patient's first study waiting for consent (found when the code was redeemed), else a
+/// template to fill in.
+fn example_body(token: Option<&Value>) -> String {
+    let example = token.and_then(|t| t.get("example"));
+    let field = |name: &str| example.and_then(|e| e.get(name)).cloned();
+    let body = json!({"studyScopeConsents": [{
+        "studyId": field("studyId").unwrap_or(json!(0)),
+        "scopeConsents": [{
+            "codingSystem": field("codingSystem").unwrap_or(json!("https://w3id.org/openmhealth")),
+            "codingCode": field("codingCode").unwrap_or(json!("omh:blood-pressure:4.0")),
+            "consented": true,
+        }],
+    }]});
+    serde_json::to_string_pretty(&body).unwrap_or_default()
+}
+
+/// The first pending decision in a `GET …/consents` answer (`studiesPendingConsent`).
+fn pending_example(consents: &Value) -> Value {
+    let study = consents.get("studiesPendingConsent").and_then(|s| s.get(0));
+    let code = study
+        .and_then(|s| s.get("pendingScopeConsents"))
+        .and_then(|p| p.get(0))
+        .and_then(|p| p.get("code"));
+    match (study.and_then(|s| s.get("id")), code) {
+        (Some(id), Some(code)) => json!({
+            "studyId": id,
+            "codingSystem": code.get("codingSystem"),
+            "codingCode": code.get("codingCode"),
+        }),
+        _ => Value::Null,
+    }
+}
+
 /// What the forms show (the last values sent, or the defaults).
 fn form_values(
     token: Option<&Value>,
@@ -156,7 +190,7 @@ fn form_values(
     json!({
         "consents_method": keep("consents", "method", "GET".into()),
         "consents_path": keep("consents", "path", format!("/api/v1/patients/{patient}/consents")),
-        "consents_body": keep("consents", "body", "{\n  \"studyScopeConsents\": [\n    {\n      \"studyId\": 0,\n      \"scopeConsents\": [\n        {\"codingSystem\": \"https://w3id.org/openmhealth\", \"codingCode\": \"omh:blood-pressure:4.0\", \"consented\": true}\n      ]\n    }\n  ]\n}".into()),
+        "consents_body": keep("consents", "body", example_body(token)),
         "observations_path": keep("observations", "path", format!("/fhir/r5/Observation?patient={patient}&_count=10")),
     })
 }
@@ -193,7 +227,12 @@ async fn page(state: Data<&Arc<AppState>>, req: &Request) -> Response {
 }
 
 #[handler]
-async fn exchange(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
+async fn exchange(
+    state: Data<&Arc<AppState>>,
+    api: Data<&InProcessApi>,
+    req: &Request,
+    body: Body,
+) -> Response {
     let (mut ctx, form) = match post_ctx(&state, req, body).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -227,6 +266,24 @@ async fn exchange(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Res
         }
         _ => (String::new(), None),
     };
+    // An example for the consents form, from what the app would read first.
+    let example = match patient_id {
+        Some(id) => {
+            let read = DebugCall {
+                method: Method::GET,
+                path: format!("/api/v1/patients/{id}/consents"),
+            };
+            let (status, text) = send(&api, req, &redeemed.tokens.access_token, &read, None).await;
+            if status == 200 {
+                serde_json::from_str::<Value>(&text)
+                    .map(|v| pending_example(&v))
+                    .unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            }
+        }
+        None => Value::Null,
+    };
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(redeemed.tokens.expires_in);
     let stored = json!({
         "access_token": redeemed.tokens.access_token,
@@ -239,6 +296,7 @@ async fn exchange(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Res
         "redirect_uri": redeemed.redirect_uri,
         "email": email,
         "patient_id": patient_id,
+        "example": example,
     });
     if let Some(map) = ctx.session.data.as_object_mut() {
         map.insert(SESSION_KEY.into(), stored);
@@ -386,6 +444,27 @@ async fn call_api(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_consents_example_is_the_first_pending_decision() {
+        let answer = json!({"studiesPendingConsent": [{"id": 30002, "pendingScopeConsents": [
+            {"code": {"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:heart-rate:2.0"}}]}]});
+        let example = pending_example(&answer);
+        assert_eq!(example["studyId"], 30002);
+        let body: Value =
+            serde_json::from_str(&example_body(Some(&json!({"example": example})))).unwrap();
+        assert_eq!(body["studyScopeConsents"][0]["studyId"], 30002);
+        assert_eq!(
+            body["studyScopeConsents"][0]["scopeConsents"][0]["codingCode"],
+            "omh:heart-rate:2.0"
+        );
+        assert_eq!(
+            pending_example(&json!({"studiesPendingConsent": []})),
+            Value::Null
+        );
+        let template: Value = serde_json::from_str(&example_body(None)).unwrap();
+        assert_eq!(template["studyScopeConsents"][0]["studyId"], 0);
+    }
 
     #[test]
     fn only_the_patient_app_requests_are_allowed() {
