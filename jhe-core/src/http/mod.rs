@@ -136,6 +136,7 @@ fn document_errors(doc: &mut serde_json::Value) {
     };
     for operations in paths.values_mut().filter_map(Value::as_object_mut) {
         for (method, operation) in operations.iter_mut() {
+            let public = operation.get("security").is_none();
             let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_object_mut)
@@ -144,6 +145,11 @@ fn document_errors(doc: &mut serde_json::Value) {
             };
             if method == "get" {
                 responses.remove("409");
+            }
+            if public {
+                // A public operation (a study's icon) reads no token: no 401/403.
+                responses.remove("401");
+                responses.remove("403");
             }
             for (status, response) in responses.iter_mut() {
                 if !(status.starts_with('4') || status.starts_with('5')) {
