@@ -20,6 +20,7 @@ mod m20261130_000004_audit_events;
 mod m20261130_000005_bulk_export_jobs;
 mod m20261207_000007_sso;
 mod m20261207_000008_personal_access_tokens;
+mod m20261207_000009_study_icons;
 mod m20261207_000010_observation_counts;
 
 /// The list of jhe-rs migrations, in the order they are applied.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_bulk_export_jobs::Migration),
             Box::new(m20261207_000007_sso::Migration),
             Box::new(m20261207_000008_personal_access_tokens::Migration),
+            Box::new(m20261207_000009_study_icons::Migration),
             Box::new(m20261207_000010_observation_counts::Migration),
         ]
     }

@@ -190,11 +190,26 @@ async fn documented_routes_answer_and_undocumented_ones_do_not_exist() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = document(&app).await;
     // Every documented operation is routed: without a token it answers 401, never 404/405.
+    // The one public operation (a study's icon, for `<img>` in apps) answers 404 JSON here.
     for (path, item) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/v1") {
             continue;
         }
-        for method in item.as_object().unwrap().keys() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("security").is_none() {
+                assert_eq!(
+                    (method.as_str(), path.as_str()),
+                    ("get", "/api/v1/studies/{id}/icon"),
+                    "only the study icon is public"
+                );
+                let r = plain_client()
+                    .get(app.url("/api/v1/studies/1/icon"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 404);
+                continue;
+            }
             let concrete: String = path
                 .split('/')
                 .map(|seg| if seg.starts_with('{') { "1" } else { seg })

@@ -8,14 +8,14 @@ use crate::support::{
 };
 
 /// A logged-in browser without JavaScript: a session cookie, no redirects followed.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    client: reqwest::Client,
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) cookie: String,
+    pub(crate) client: reqwest::Client,
 }
 
 impl<'a> Browser<'a> {
-    async fn of(app: &'a TestApp, user_id: i64) -> Browser<'a> {
+    pub(crate) async fn of(app: &'a TestApp, user_id: i64) -> Browser<'a> {
         Browser {
             app,
             cookie: format!("sessionid={}", login_session(app, user_id).await),
@@ -23,7 +23,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.app.url(path))
             .header("Cookie", &self.cookie)
@@ -32,13 +32,13 @@ impl<'a> Browser<'a> {
             .unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let r = self.get(path).await;
         assert_eq!(r.status(), 200, "GET {path}");
         r.text().await.unwrap()
     }
 
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut form: Vec<(&str, &str)> = vec![("csrfmiddlewaretoken", TEST_CSRF)];
         form.extend_from_slice(fields);
         self.client
@@ -51,7 +51,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Posts a form and follows the redirect; returns the landing page's path and HTML.
-    async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (String, String) {
+    pub(crate) async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (String, String) {
         let r = self.post(path, fields).await;
         assert_eq!(r.status(), 302, "POST {path}: {}", r.text().await.unwrap());
         let to = location(&r);

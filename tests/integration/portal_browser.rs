@@ -732,6 +732,66 @@ async fn token_page_gives_a_working_token(app: &TestApp, driver: &Driver, client
     assert_eq!(body["email"], "megan@example.com");
 }
 
+/// A study icon uploaded through the edit form's file input (the browser sends the file), shown
+/// as the preview and in the list; then the Debug screen: an invitation code redeemed, the
+/// patient's profile called.
+async fn study_icon_and_debug_screen(app: &TestApp, driver: &Driver, client: &Client) {
+    log_in(driver, client, app, "mary@example.com", PASSWORD).await;
+    open(driver, client, app, "/portal/studies/30001/").await;
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/study-icon.png");
+    client
+        .find(Locator::Id("e-icon-file"))
+        .await
+        .expect("the icon file input")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("choose the file");
+    click_and_wait(
+        client,
+        "form[action='/portal/studies/30001/edit'] button[type=submit]",
+    )
+    .await;
+    let text = text_of(client).await;
+    assert!(text.contains("Study saved."), "{text}");
+    let loaded = client
+        .execute(
+            "const i = document.getElementById('icon-preview'); return i && i.complete ? i.naturalWidth : 0",
+            vec![],
+        )
+        .await
+        .expect("the preview");
+    assert_eq!(loaded, json!(32), "the uploaded icon is shown");
+    assert!(console_errors(driver, client).await.is_empty());
+    shoot(client, "study-icon").await;
+    open(driver, client, app, "/portal/studies/?org=20003").await;
+    shoot(client, "studies-with-icon").await;
+
+    // The Debug screen.
+    let partner = crate::invitation::partner_client(app, "chclient123", true).await;
+    let code = crate::portal_debug::fresh_code(app, partner.id).await;
+    open(driver, client, app, "/portal/debug/").await;
+    fill_and_submit(
+        client,
+        "form[action='/portal/debug/exchange']",
+        &[("code", &code)],
+    )
+    .await;
+    let text = text_of(client).await;
+    assert!(
+        text.contains("Tokens issued for peter@example.com"),
+        "{text}"
+    );
+    click_and_wait(
+        client,
+        "form[action^='/portal/debug/call'] input[value=profile] + button",
+    )
+    .await;
+    let text = text_of(client).await;
+    assert!(text.contains("GET /api/v1/users/profile → 200"), "{text}");
+    assert!(console_errors(driver, client).await.is_empty());
+    shoot(client, "debug").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_in_a_browser() {
     let app = spawn_seeded(Backend::Sqlite).await;
@@ -740,6 +800,7 @@ async fn the_portal_in_a_browser() {
     a_viewer_sees_no_actions(&app, &driver, &client).await;
     withdrawal_hides_data(&app, &driver, &client).await;
     token_page_gives_a_working_token(&app, &driver, &client).await;
+    study_icon_and_debug_screen(&app, &driver, &client).await;
     let errors = console_errors(&driver, &client).await;
     let _ = client.close().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");

@@ -883,7 +883,59 @@ async fn sessions_and_login_attempts(backend: Backend) {
     );
 }
 
+async fn study_icons(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let s = &db.store;
+    let o = org(s, "Lab", None).await;
+    let study = s
+        .create_study(NewStudy {
+            id: None,
+            name: "S".into(),
+            description: "d".into(),
+            organization_id: o.id,
+            icon_url: None,
+        })
+        .await
+        .unwrap();
+    assert!(s.get_study_icon(study.id).await.unwrap().is_none());
+    let at = chrono::DateTime::from_timestamp(1_765_000_000, 0).unwrap();
+    let icon = StudyIcon {
+        study_id: study.id,
+        content_type: "image/png".into(),
+        // Every byte value survives (blob / bytea).
+        data: (0..=255u8).collect(),
+        content_hash: "a".repeat(64),
+        updated_at: at,
+    };
+    s.put_study_icon(&icon).await.unwrap();
+    assert_eq!(
+        s.get_study_icon(study.id).await.unwrap(),
+        Some(icon.clone())
+    );
+    // A second upload replaces the first.
+    let replaced = StudyIcon {
+        content_type: "image/webp".into(),
+        data: vec![1, 2, 3],
+        content_hash: "b".repeat(64),
+        updated_at: at + Duration::seconds(5),
+        ..icon
+    };
+    s.put_study_icon(&replaced).await.unwrap();
+    assert_eq!(
+        s.get_study_icon(study.id).await.unwrap(),
+        Some(replaced.clone())
+    );
+    assert!(s.delete_study_icon(study.id).await.unwrap());
+    assert!(!s.delete_study_icon(study.id).await.unwrap());
+    assert!(s.get_study_icon(study.id).await.unwrap().is_none());
+    // Deleting the study deletes its icon.
+    s.put_study_icon(&replaced).await.unwrap();
+    assert!(s.delete_study(study.id).await.unwrap());
+    assert!(s.get_study_icon(study.id).await.unwrap().is_none());
+}
+
 both_backends! {
+    icons => study_icons;
     users => users_and_practitioners;
     orgs => organizations;
     patient_records => patients;

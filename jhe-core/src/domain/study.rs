@@ -95,3 +95,31 @@ pub struct StudyClient {
     /// Numeric id of the [`OAuthClient`](super::OAuthClient).
     pub client_id: Id,
 }
+
+/// The image uploaded as a study's icon (one per study), served at
+/// `/api/v1/studies/{id}/icon`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StudyIcon {
+    /// The study.
+    pub study_id: Id,
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub content_type: String,
+    /// The image, byte for byte as uploaded.
+    pub data: Vec<u8>,
+    /// SHA-256 of `data` (hex): the `ETag` and the version in the study's `icon_url`.
+    pub content_hash: String,
+    /// When it was stored.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for StudyIcon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StudyIcon")
+            .field("study_id", &self.study_id)
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.data.len())
+            .field("content_hash", &self.content_hash)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}

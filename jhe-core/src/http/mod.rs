@@ -136,6 +136,7 @@ fn document_errors(doc: &mut serde_json::Value) {
     };
     for operations in paths.values_mut().filter_map(Value::as_object_mut) {
         for (method, operation) in operations.iter_mut() {
+            let public = operation.get("security").is_none();
             let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_object_mut)
@@ -144,6 +145,11 @@ fn document_errors(doc: &mut serde_json::Value) {
             };
             if method == "get" {
                 responses.remove("409");
+            }
+            if public {
+                // A public operation (a study's icon) reads no token: no 401/403.
+                responses.remove("401");
+                responses.remove("403");
             }
             for (status, response) in responses.iter_mut() {
                 if !(status.starts_with('4') || status.starts_with('5')) {
@@ -237,7 +243,19 @@ pub fn routes_with<A: OpenApi + 'static>(
     let route = crate::mcp::mount(route, &state);
     let route = hooks.into_iter().fold(route, |route, hook| hook(route));
     let api = rest::errors::json_errors(api.with(rest::casing::CamelCaseRequests));
-    route.nest("/", api).data(state)
+    route
+        .nest("/", api)
+        .data(in_process_api(state.clone()))
+        .data(state)
+}
+
+/// The Admin REST API and FHIR routes on their own, for the portal's Debug screen to call
+/// in-process with a patient's token (the same handlers and middleware as from the network).
+fn in_process_api(state: Arc<AppState>) -> web::portal::InProcessApi {
+    let api = rest::errors::json_errors(
+        openapi_service(state.clone()).with(rest::casing::CamelCaseRequests),
+    );
+    web::portal::InProcessApi::new(fhir::mount(Route::new()).nest("/", api).data(state))
 }
 
 /// The text of a panic payload (`panic!("…")` gives `&str` or `String`).

@@ -193,6 +193,11 @@ pub const ROUTES: &[RouteScope] = &[
     row("PATCH", "/api/v1/studies/{id}", Usr("Study", U)),
     row("DELETE", "/api/v1/studies/{id}", Usr("Study", D)),
     row("GET", "/api/v1/studies/{id}/patients", Usr("Study", R)),
+    // The icon changes the study. Reading it is public: its handler reads no token, so the
+    // GET row (there for completeness) is never checked.
+    row("GET", "/api/v1/studies/{id}/icon", Usr("Study", R)),
+    row("PUT", "/api/v1/studies/{id}/icon", Usr("Study", U)),
+    row("DELETE", "/api/v1/studies/{id}/icon", Usr("Study", U)),
     // Study transfer reads (export) or writes (import) the study's observations.
     row("POST", "/api/v1/studies/{id}/export", Usr("Observation", S)),
     row("POST", "/api/v1/studies/import", Usr("Observation", C)),

@@ -68,6 +68,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "portal/invitation.html",
     "portal/access_history.html",
     "portal/token.html",
+    "portal/debug.html",
     "portal/clients.html",
     "portal/client.html",
     "portal/data_sources.html",

@@ -289,9 +289,156 @@ pub async fn update(
         study.description = description;
     }
     if let Some(icon) = input.icon_url {
-        study.icon_url = icon.filter(|u| !u.trim().is_empty());
+        let icon = icon.filter(|u| !u.trim().is_empty());
+        if icon != study.icon_url && !icon.as_deref().is_some_and(|u| is_icon_url(u, id)) {
+            // A plain URL (or none) replaces an uploaded icon: the image goes with it.
+            state.store.delete_study_icon(id).await?;
+        }
+        study.icon_url = icon;
     }
     Ok(state.store.update_study(&study).await?)
+}
+
+/// Largest icon image accepted, in bytes (256 KiB).
+pub const MAX_ICON_BYTES: usize = 256 * 1024;
+
+/// `404` detail of a study without an uploaded icon.
+pub const NO_ICON: &str = "This study has no uploaded icon.";
+
+/// What a refused icon upload tells the user to do instead.
+const ICON_FORMATS: &str = "upload a PNG, JPEG or WebP image of at most 256 KiB";
+
+/// The MIME type of an icon recognised by its first bytes (magic numbers): PNG, JPEG or WebP;
+/// `None` for anything else (SVG included, which can carry scripts).
+pub fn icon_content_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.get(0..4) == Some(b"RIFF".as_slice())
+        && bytes.get(8..12) == Some(b"WEBP".as_slice())
+    {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// Checks an uploaded icon: its MIME type, or a `400` saying what is accepted.
+///
+/// # Errors
+/// `BadRequest` for an empty, oversized, SVG or unrecognised image.
+pub fn check_icon(bytes: &[u8]) -> CoreResult<&'static str> {
+    if bytes.is_empty() {
+        return Err(CoreError::BadRequest(format!(
+            "The icon is empty: {ICON_FORMATS}."
+        )));
+    }
+    if bytes.len() > MAX_ICON_BYTES {
+        return Err(CoreError::BadRequest(format!(
+            "The icon is too large ({} bytes; at most {MAX_ICON_BYTES} bytes, 256 KiB): {ICON_FORMATS}.",
+            bytes.len()
+        )));
+    }
+    if let Some(kind) = icon_content_type(bytes) {
+        return Ok(kind);
+    }
+    let head = String::from_utf8_lossy(bytes.get(..512).unwrap_or(bytes)).to_ascii_lowercase();
+    if head.contains("<svg") || head.trim_start().starts_with("<?xml") {
+        return Err(CoreError::BadRequest(format!(
+            "SVG icons are not accepted (they can contain scripts): {ICON_FORMATS}."
+        )));
+    }
+    Err(CoreError::BadRequest(format!(
+        "The icon is not a PNG, JPEG or WebP image: {ICON_FORMATS}."
+    )))
+}
+
+/// The path of a study's uploaded icon (under the site URL).
+pub fn icon_path(study_id: Id) -> String {
+    format!("/api/v1/studies/{study_id}/icon")
+}
+
+/// Whether `url` is the address of the study's uploaded icon (any version).
+fn is_icon_url(url: &str, study_id: Id) -> bool {
+    let path = icon_path(study_id);
+    url.split_once('?')
+        .map_or(url, |(base, _)| base)
+        .ends_with(&path)
+}
+
+/// The SHA-256 of bytes, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest.iter() {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Uploads a study's icon (same permission as editing the study): PNG, JPEG or WebP recognised
+/// by their magic bytes, at most [`MAX_ICON_BYTES`]. The study's `icon_url` becomes the
+/// absolute address of the served image under the site URL with its version
+/// (`…/api/v1/studies/{id}/icon?v=<hash>`), so every client reading `iconUrl` gets a working
+/// link that changes with the image.
+///
+/// # Errors
+/// `404` unknown study, `403` not allowed, `400` refused image (nothing is stored).
+pub async fn set_icon(
+    state: &AppState,
+    principal: &Principal,
+    id: Id,
+    bytes: Vec<u8>,
+) -> CoreResult<Study> {
+    let mut study = manageable(state, principal, id).await?;
+    let content_type = check_icon(&bytes)?;
+    let content_hash = sha256_hex(&bytes);
+    let version: String = content_hash.chars().take(16).collect();
+    state
+        .store
+        .put_study_icon(&crate::domain::StudyIcon {
+            study_id: id,
+            content_type: content_type.to_string(),
+            data: bytes,
+            content_hash,
+            updated_at: chrono::Utc::now(),
+        })
+        .await?;
+    let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
+    study.icon_url = Some(format!("{site}{}?v={version}", icon_path(id)));
+    Ok(state.store.update_study(&study).await?)
+}
+
+/// Removes a study's icon (same permission as editing the study): the uploaded image, and the
+/// `icon_url` (whatever it was).
+///
+/// # Errors
+/// `404` unknown study, `403` not allowed.
+pub async fn remove_icon(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
+    let mut study = manageable(state, principal, id).await?;
+    state.store.delete_study_icon(id).await?;
+    if study.icon_url.is_none() {
+        return Ok(study);
+    }
+    study.icon_url = None;
+    Ok(state.store.update_study(&study).await?)
+}
+
+/// A study's uploaded icon, for anyone (an `<img>` in an app has no token; study icons are not
+/// patient data).
+///
+/// # Errors
+/// `404` when the study has no uploaded icon.
+pub async fn icon(state: &AppState, id: Id) -> CoreResult<crate::domain::StudyIcon> {
+    state
+        .store
+        .get_study_icon(id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(NO_ICON.into()))
 }
 
 /// Deletes a study with its enrolments, consents, requests and links.
@@ -600,4 +747,58 @@ pub async fn remove_data_source(
         .remove_study_data_source(id, data_source_id)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icons_are_recognised_by_their_magic_bytes() {
+        assert_eq!(
+            check_icon(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").ok(),
+            Some("image/png")
+        );
+        assert_eq!(
+            check_icon(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]).ok(),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            check_icon(b"RIFF\x10\0\0\0WEBPVP8 ").ok(),
+            Some("image/webp")
+        );
+        for refused in [
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>".as_slice(),
+            b"  <?xml version='1.0'?><svg/>",
+            b"GIF89a....",
+            b"hello",
+            b"",
+        ] {
+            let err = check_icon(refused).err().map(|e| e.to_string());
+            assert!(
+                err.as_deref()
+                    .is_some_and(|e| e.contains("PNG, JPEG or WebP")),
+                "{err:?}"
+            );
+        }
+        let svg = check_icon(b"<svg/>").err().map(|e| e.to_string());
+        assert!(svg.is_some_and(|e| e.starts_with("SVG icons are not accepted")));
+        let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+        big.resize(MAX_ICON_BYTES + 1, 0);
+        let err = check_icon(&big).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("256 KiB")));
+    }
+
+    #[test]
+    fn only_the_served_address_counts_as_the_uploaded_icon() {
+        assert!(is_icon_url(
+            "https://jhe.example.org/api/v1/studies/7/icon?v=abc",
+            7
+        ));
+        assert!(!is_icon_url(
+            "https://jhe.example.org/api/v1/studies/8/icon?v=abc",
+            7
+        ));
+        assert!(!is_icon_url("https://cdn.example.org/logo.png", 7));
+    }
 }

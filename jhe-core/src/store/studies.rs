@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AccessScope, StoreResult};
 use crate::domain::{
-    Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyPatient,
+    Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyIcon, StudyPatient,
     StudyPatientScopeConsent, StudyScopeRequest,
 };
 
@@ -101,4 +101,11 @@ pub trait StudyStore {
     async fn remove_study_client(&self, study_id: Id, client_id: Id) -> StoreResult<bool>;
     /// Client links of a study, ordered by id.
     async fn list_study_clients(&self, study_id: Id) -> StoreResult<Vec<StudyClient>>;
+
+    /// Stores (inserts or replaces) a study's icon.
+    async fn put_study_icon(&self, icon: &StudyIcon) -> StoreResult<()>;
+    /// A study's icon, if one was uploaded.
+    async fn get_study_icon(&self, study_id: Id) -> StoreResult<Option<StudyIcon>>;
+    /// Deletes a study's icon; `false` if there was none.
+    async fn delete_study_icon(&self, study_id: Id) -> StoreResult<bool>;
 }

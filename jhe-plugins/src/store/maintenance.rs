@@ -70,6 +70,7 @@ impl MaintenanceStore for SeaOrmStore {
         self.execute("DELETE FROM sso_login_requests".into())
             .await?;
         self.execute("DELETE FROM sso_used_ids".into()).await?;
+        self.execute("DELETE FROM study_icons".into()).await?;
         self.execute("UPDATE organizations SET part_of_id = NULL".into())
             .await?;
         for table in TABLES {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jhe_core::domain::{
-    Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyPatient,
+    Id, NewStudy, Page, PageRequest, Study, StudyClient, StudyDataSource, StudyIcon, StudyPatient,
     StudyPatientScopeConsent, StudyScopeRequest,
 };
 use jhe_core::store::{AccessScope, StoreResult, StudyStore};
@@ -17,7 +17,7 @@ use sea_orm::{
 
 use super::access::patient_condition;
 use super::entity::{
-    study, study_client as sc, study_data_source as sds, study_patient as sp,
+    study, study_client as sc, study_data_source as sds, study_icon, study_patient as sp,
     study_patient_scope_consent as spc, study_scope_request as ssr,
 };
 use super::{DbResultExt, SeaOrmStore, delete_pair, find_pair, insert_link, limit_of};
@@ -29,6 +29,16 @@ fn study_from(m: study::Model) -> Study {
         description: m.description,
         organization_id: m.organization_id,
         icon_url: m.icon_url,
+    }
+}
+
+fn icon_from(m: study_icon::Model) -> StudyIcon {
+    StudyIcon {
+        study_id: m.study_id,
+        content_type: m.content_type,
+        data: m.data,
+        content_hash: m.content_hash,
+        updated_at: m.updated_at,
     }
 }
 
@@ -475,5 +485,46 @@ impl StudyStore for SeaOrmStore {
                 client_id: m.client_id,
             })
             .collect())
+    }
+
+    async fn put_study_icon(&self, icon: &StudyIcon) -> StoreResult<()> {
+        study_icon::Entity::insert(study_icon::ActiveModel {
+            study_id: Set(icon.study_id),
+            content_type: Set(icon.content_type.clone()),
+            data: Set(icon.data.clone()),
+            content_hash: Set(icon.content_hash.clone()),
+            updated_at: Set(icon.updated_at),
+        })
+        .on_conflict(
+            OnConflict::column(study_icon::Column::StudyId)
+                .update_columns([
+                    study_icon::Column::ContentType,
+                    study_icon::Column::Data,
+                    study_icon::Column::ContentHash,
+                    study_icon::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    async fn get_study_icon(&self, study_id: Id) -> StoreResult<Option<StudyIcon>> {
+        Ok(study_icon::Entity::find_by_id(study_id)
+            .one(&self.db)
+            .await
+            .db()?
+            .map(icon_from))
+    }
+
+    async fn delete_study_icon(&self, study_id: Id) -> StoreResult<bool> {
+        Ok(study_icon::Entity::delete_by_id(study_id)
+            .exec(&self.db)
+            .await
+            .db()?
+            .rows_affected
+            > 0)
     }
 }

@@ -14,6 +14,7 @@ pub mod patients;
 pub mod practitioners;
 pub mod shapes;
 pub mod studies;
+pub mod study_icons;
 pub mod study_transfer;
 pub mod users;
 pub mod users_admin;
@@ -75,6 +76,9 @@ pub fn apis(state: Arc<AppState>) -> impl OpenApi {
                 state: state.clone(),
             },
             study_transfer::StudyTransferApi {
+                state: state.clone(),
+            },
+            study_icons::StudyIconsApi {
                 state: state.clone(),
             },
         ),

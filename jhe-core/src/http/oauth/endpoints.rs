@@ -19,7 +19,7 @@ use crate::services::oauth::id_token::{discovery_document, jwks as jwks_document
 use crate::services::oauth::introspection::{
     introspect as introspect_token, introspecting_client, revoke, userinfo as userinfo_claims,
 };
-use crate::services::oauth::token_endpoint::{TokenRequest, exchange};
+use crate::services::oauth::token_endpoint::{TokenRequest, token_request};
 use crate::services::oauth::token_exchange::{TokenExchangeError, exchange as exchange_token};
 use crate::services::oauth::{OAuthError, OAuthErrorCode};
 
@@ -83,21 +83,8 @@ pub async fn token_post(req: &Request, body: Body, Data(state): Data<&Arc<AppSta
         Ok(p) => p,
         Err(e) => return error_response(&e, used_basic),
     };
-    let grant = first(&pairs, "grant_type").unwrap_or("").to_string();
     let request = TokenRequest::from_pairs(pairs, basic);
-    let result = exchange(state.store.as_ref(), &state.config, &request).await;
-    // A refresh rotation deletes the previous access token; a reused code or refresh token
-    // revokes a whole family: cached tokens are verified again.
-    state.tokens.clear();
-    crate::services::audit::record_token_issue(
-        state,
-        &grant,
-        match &result {
-            Ok(tokens) => Ok(tokens.access_token.as_str()),
-            Err(e) => Err(e.to_string()),
-        },
-    )
-    .await;
+    let result = token_request(state, &request).await;
     match result {
         Ok(tokens) => match serde_json::to_value(&tokens) {
             Ok(body) => no_store_json(StatusCode::OK, &body),

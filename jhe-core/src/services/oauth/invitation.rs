@@ -269,6 +269,89 @@ pub async fn sign_in_with_invitation(
     Ok(user)
 }
 
+/// What redeeming an invitation code on the portal's Debug screen gave.
+#[derive(Debug, Clone)]
+pub struct RedeemedInvitation {
+    /// The tokens, exactly as `/o/token/` answers them.
+    pub tokens: super::tokens::IssuedTokens,
+    /// The client the code was issued for (`client_id`).
+    pub client_id: String,
+    /// The `redirect_uri` sent with the code.
+    pub redirect_uri: String,
+}
+
+/// Redeems a pasted invitation code (`host~client_id~code~code_verifier`, alone or inside the
+/// invitation link) the way a patient app does, for the portal's Debug screen: the
+/// `authorization_code` request an app POSTs to `/o/token/` (`redirect_uri`: the client's
+/// registered `<site>/auth/callback`, else its first registered URI), answered by the token
+/// endpoint's own [`token_request`](super::token_endpoint::token_request) (audited, the code
+/// used up). The caller must be staff; that is checked by the page.
+///
+/// # Errors
+/// `BadRequest` with a message for the user: not an invitation code, a code for another
+/// exchange (host), an unknown client, or the token endpoint's refusal (used, expired or
+/// replaced code, wrong verifier…).
+pub async fn redeem_for_debug(
+    state: &crate::server::AppState,
+    text: &str,
+) -> CoreResult<RedeemedInvitation> {
+    let garbled = || {
+        CoreError::BadRequest(
+            "This is not an invitation code: paste host~client_id~code~code_verifier, or the whole invitation link."
+                .into(),
+        )
+    };
+    let code = invitation_code_in(text).ok_or_else(garbled)?;
+    let mut parts = code.splitn(4, '~');
+    let (Some(host), Some(client_id), Some(code), Some(verifier)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(garbled());
+    };
+    let site = site_url(state.store.as_ref(), &state.config).await?;
+    let here = netloc(&site);
+    if !host.eq_ignore_ascii_case(&here) {
+        return Err(CoreError::BadRequest(format!(
+            "This invitation code is for another exchange ({host}); this one is {here}."
+        )));
+    }
+    let Some(client) = state.store.get_client_by_client_id(client_id).await? else {
+        return Err(CoreError::BadRequest(format!(
+            "No client application has the client_id \"{client_id}\"."
+        )));
+    };
+    let callback = format!("{site}/auth/callback");
+    let registered: Vec<&str> = client.redirect_uris.split_whitespace().collect();
+    let redirect_uri = if registered.contains(&callback.as_str()) {
+        callback
+    } else {
+        registered.first().map_or(callback, |u| (*u).to_string())
+    };
+    let request = super::token_endpoint::TokenRequest::from_pairs(
+        vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code.into()),
+            ("redirect_uri".into(), redirect_uri.clone()),
+            ("client_id".into(), client_id.into()),
+            ("code_verifier".into(), verifier.into()),
+        ],
+        None,
+    );
+    match super::token_endpoint::token_request(state, &request).await {
+        Ok(tokens) => Ok(RedeemedInvitation {
+            tokens,
+            client_id: client_id.to_string(),
+            redirect_uri,
+        }),
+        Err(e) if e.code == super::OAuthErrorCode::ServerError => {
+            Err(CoreError::Internal(format!("token endpoint failed: {e}")))
+        }
+        Err(e) => Err(CoreError::BadRequest(format!(
+            "The token endpoint refused the code ({e}). An invitation code works once, expires, and is replaced by a newer invitation for the same client."
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,33 @@ impl TokenRequest {
     }
 }
 
+/// A token request as `/o/token/` answers it: [`exchange`], then the verified-token cache is
+/// cleared (a refresh rotation deletes the previous access token; a reused code or refresh
+/// token revokes a whole family) and the issuance (or its refusal) is audited. The portal's
+/// Debug screen redeems invitation codes through this same function.
+pub async fn token_request(
+    state: &crate::server::AppState,
+    request: &TokenRequest,
+) -> OAuthResult<IssuedTokens> {
+    let grant = request
+        .params
+        .get("grant_type")
+        .cloned()
+        .unwrap_or_default();
+    let result = exchange(state.store.as_ref(), &state.config, request).await;
+    state.tokens.clear();
+    crate::services::audit::record_token_issue(
+        state,
+        &grant,
+        match &result {
+            Ok(tokens) => Ok(tokens.access_token.as_str()),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await;
+    result
+}
+
 /// Handles a token request.
 pub async fn exchange(
     store: &dyn Store,

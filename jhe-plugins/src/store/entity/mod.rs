@@ -31,6 +31,7 @@ pub mod sso_used_id;
 pub mod study;
 pub mod study_client;
 pub mod study_data_source;
+pub mod study_icon;
 pub mod study_patient;
 pub mod study_patient_scope_consent;
 pub mod study_scope_request;

@@ -22,6 +22,7 @@ pub use super::session::Entity as Session;
 pub use super::study::Entity as Study;
 pub use super::study_client::Entity as StudyClient;
 pub use super::study_data_source::Entity as StudyDataSource;
+pub use super::study_icon::Entity as StudyIcon;
 pub use super::study_patient::Entity as StudyPatient;
 pub use super::study_patient_scope_consent::Entity as StudyPatientScopeConsent;
 pub use super::study_scope_request::Entity as StudyScopeRequest;

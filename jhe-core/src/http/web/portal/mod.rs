@@ -10,6 +10,7 @@
 
 mod admin;
 mod charts;
+mod debug;
 mod history;
 mod invitation;
 mod observations;
@@ -36,6 +37,7 @@ use crate::policy::{AuthMethod, Principal};
 use crate::server::AppState;
 
 pub use charts::{ChartSeries, chart_series, daily_counts};
+pub use debug::{DebugCall, InProcessApi, allowed_call};
 
 /// The page sizes offered by paged lists (the original's choices).
 pub const PAGE_SIZES: [u64; 4] = [20, 100, 500, 1000];
@@ -57,6 +59,7 @@ pub fn mount(route: Route) -> Route {
     let route = admin::mount(route);
     let route = history::mount(route);
     let route = invitation::mount(route);
+    let route = debug::mount(route);
     token::mount(route)
 }
 
@@ -118,6 +121,78 @@ pub(crate) async fn post_ctx(
     if !csrf::valid(
         Some(&ctx.session),
         form.get("csrfmiddlewaretoken").map(String::as_str),
+    ) {
+        return Err(super::templates_page(
+            StatusCode::FORBIDDEN,
+            json!({"status": 403, "message": "CSRF verification failed. Reload the page and submit the form again."}),
+        ));
+    }
+    Ok((ctx, form))
+}
+
+/// The largest multipart form the portal reads (an icon of at most 256 KiB and the fields).
+const MAX_MULTIPART_BYTES: usize = 1024 * 1024;
+
+/// A form that may carry files: its text fields and its non-empty uploaded files by field name.
+pub(crate) struct FilesForm {
+    /// Text fields (first value of each name).
+    pub fields: HashMap<String, String>,
+    /// Non-empty uploaded files (an empty file input sends an empty part: left out).
+    pub files: HashMap<String, Vec<u8>>,
+}
+
+/// Like [`post_ctx`] for a form that may be `multipart/form-data` (a file input) or urlencoded.
+/// A body over 1 MiB is answered with a message on `back` (nothing is done).
+pub(crate) async fn post_ctx_files(
+    state: &Arc<AppState>,
+    req: &Request,
+    body: Body,
+    back: &str,
+) -> Result<(Ctx, FilesForm), Response> {
+    let mut ctx = ctx(state, req).await?;
+    let bytes = match body.into_bytes_limit(MAX_MULTIPART_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Err(ctx
+                .flash_redirect(
+                    back,
+                    "error",
+                    "The upload is too large: an icon may have at most 256 KiB.",
+                )
+                .await);
+        }
+    };
+    let is_multipart = req
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let mut form = FilesForm {
+        fields: HashMap::new(),
+        files: HashMap::new(),
+    };
+    if is_multipart {
+        let mut body = poem::RequestBody::new(Body::from(bytes));
+        if let Ok(mut multipart) =
+            <poem::web::Multipart as poem::FromRequest>::from_request(req, &mut body).await
+        {
+            while let Ok(Some(field)) = multipart.next_field().await {
+                let name = field.name().unwrap_or_default().to_string();
+                if field.file_name().is_some() {
+                    if let Ok(data) = field.bytes().await
+                        && !data.is_empty()
+                    {
+                        form.files.insert(name, data);
+                    }
+                } else if let Ok(text) = field.text().await {
+                    form.fields.entry(name).or_insert(text);
+                }
+            }
+        }
+    } else {
+        form.fields = form_fields(&bytes);
+    }
+    if !csrf::valid(
+        Some(&ctx.session),
+        form.fields.get("csrfmiddlewaretoken").map(String::as_str),
     ) {
         return Err(super::templates_page(
             StatusCode::FORBIDDEN,

@@ -7,7 +7,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, Route, get, handler, post};
 use serde_json::json;
 
-use super::{Ctx, ctx, id_of, post_ctx, text_of, view};
+use super::{Ctx, ctx, id_of, post_ctx, post_ctx_files, text_of, view};
 use crate::domain::{Id, Organization, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::server::AppState;
@@ -20,6 +20,7 @@ pub(super) fn mount(route: Route) -> Route {
         .at("/portal/studies/:id/", get(detail))
         .at("/portal/studies/:id/edit", post(edit))
         .at("/portal/studies/:id/delete", post(delete))
+        .at("/portal/studies/:id/icon/remove", post(remove_icon))
         .at("/portal/studies/:id/link", post(link))
         .at("/portal/studies/:id/unlink", post(unlink))
 }
@@ -119,21 +120,33 @@ fn input_of(form: &std::collections::HashMap<String, String>) -> StudyInput {
     }
 }
 
+/// The file field of the study forms.
+const ICON_FIELD: &str = "icon";
+
 #[handler]
 async fn create(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
-    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+    let (mut ctx, mut form) = match post_ctx_files(&state, req, body, "/portal/studies/").await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let p = ctx.principal.clone();
-    match studies::create(&state, &p, input_of(&form)).await {
+    match studies::create(&state, &p, input_of(&form.fields)).await {
         Ok(study) => {
-            ctx.flash_redirect(
-                &format!("/portal/studies/{}/", study.id),
-                "success",
-                &format!("Study \"{}\" created.", study.name),
-            )
-            .await
+            let here = format!("/portal/studies/{}/", study.id);
+            let created = format!("Study \"{}\" created.", study.name);
+            match form.files.remove(ICON_FIELD) {
+                Some(bytes) => match studies::set_icon(&state, &p, study.id, bytes).await {
+                    Ok(_) => ctx.flash_redirect(&here, "success", &created).await,
+                    Err(e) => {
+                        let text = format!(
+                            "{created} The icon was not stored: {}",
+                            super::error_text(&e)
+                        );
+                        ctx.flash_redirect(&here, "error", &text).await
+                    }
+                },
+                None => ctx.flash_redirect(&here, "success", &created).await,
+            }
         }
         Err(e) => ctx.outcome(Err::<(), _>(e), "/portal/studies/", "").await,
     }
@@ -270,15 +283,37 @@ async fn edit(
     Path(id): Path<Id>,
     body: Body,
 ) -> Response {
-    let (mut ctx, form) = match post_ctx(&state, req, body).await {
+    let back = format!("/portal/studies/{id}/");
+    let (mut ctx, mut form) = match post_ctx_files(&state, req, body, &back).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let p = ctx.principal.clone();
-    let mut input = input_of(&form);
+    let mut input = input_of(&form.fields);
     input.organization = None;
-    let result = studies::update(&state, &p, id, input, false).await;
-    ctx.outcome(result, &format!("/portal/studies/{id}/"), "Study saved.")
+    let mut result = studies::update(&state, &p, id, input, false).await;
+    if result.is_ok()
+        && let Some(bytes) = form.files.remove(ICON_FIELD)
+    {
+        result = studies::set_icon(&state, &p, id, bytes).await;
+    }
+    ctx.outcome(result, &back, "Study saved.").await
+}
+
+#[handler]
+async fn remove_icon(
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    Path(id): Path<Id>,
+    body: Body,
+) -> Response {
+    let (mut ctx, _) = match post_ctx(&state, req, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = ctx.principal.clone();
+    let result = studies::remove_icon(&state, &p, id).await;
+    ctx.outcome(result, &format!("/portal/studies/{id}/"), "Icon removed.")
         .await
 }
 
