@@ -928,6 +928,41 @@ async fn study_icons(backend: Backend) {
     assert!(s.delete_study_icon(study.id).await.unwrap());
     assert!(!s.delete_study_icon(study.id).await.unwrap());
     assert!(s.get_study_icon(study.id).await.unwrap().is_none());
+    // The study and its icon change together.
+    let with_url = Study {
+        icon_url: Some("https://jhe.example/api/v1/studies/1/icon?v=ab".into()),
+        ..study.clone()
+    };
+    let updated = s
+        .update_study_and_icon(&with_url, Some(Some(&replaced)))
+        .await
+        .unwrap();
+    assert_eq!(updated.icon_url, with_url.icon_url);
+    assert_eq!(
+        s.get_study_icon(study.id).await.unwrap(),
+        Some(replaced.clone())
+    );
+    let renamed = Study {
+        name: "Renamed".into(),
+        ..updated.clone()
+    };
+    assert_eq!(
+        s.update_study_and_icon(&renamed, None).await.unwrap().name,
+        "Renamed"
+    );
+    assert!(s.get_study_icon(study.id).await.unwrap().is_some(), "kept");
+    let cleared = Study {
+        icon_url: None,
+        ..renamed
+    };
+    assert_eq!(
+        s.update_study_and_icon(&cleared, Some(None))
+            .await
+            .unwrap()
+            .icon_url,
+        None
+    );
+    assert!(s.get_study_icon(study.id).await.unwrap().is_none());
     // Deleting the study deletes its icon.
     s.put_study_icon(&replaced).await.unwrap();
     assert!(s.delete_study(study.id).await.unwrap());

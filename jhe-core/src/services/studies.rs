@@ -288,15 +288,19 @@ pub async fn update(
     if let Some(description) = input.description {
         study.description = description;
     }
+    let mut icon_change = None;
     if let Some(icon) = input.icon_url {
         let icon = icon.filter(|u| !u.trim().is_empty());
         if icon != study.icon_url && !icon.as_deref().is_some_and(|u| is_icon_url(u, id)) {
             // A plain URL (or none) replaces an uploaded icon: the image goes with it.
-            state.store.delete_study_icon(id).await?;
+            icon_change = Some(None);
         }
         study.icon_url = icon;
     }
-    Ok(state.store.update_study(&study).await?)
+    Ok(state
+        .store
+        .update_study_and_icon(&study, icon_change)
+        .await?)
 }
 
 /// Largest icon image accepted, in bytes (256 KiB).
@@ -398,19 +402,20 @@ pub async fn set_icon(
     let content_type = check_icon(&bytes)?;
     let content_hash = sha256_hex(&bytes);
     let version: String = content_hash.chars().take(16).collect();
-    state
-        .store
-        .put_study_icon(&crate::domain::StudyIcon {
-            study_id: id,
-            content_type: content_type.to_string(),
-            data: bytes,
-            content_hash,
-            updated_at: chrono::Utc::now(),
-        })
-        .await?;
     let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
     study.icon_url = Some(format!("{site}{}?v={version}", icon_path(id)));
-    Ok(state.store.update_study(&study).await?)
+    let icon = crate::domain::StudyIcon {
+        study_id: id,
+        content_type: content_type.to_string(),
+        data: bytes,
+        content_hash,
+        updated_at: chrono::Utc::now(),
+    };
+    // The image and the study's `iconUrl` change together (one transaction).
+    Ok(state
+        .store
+        .update_study_and_icon(&study, Some(Some(&icon)))
+        .await?)
 }
 
 /// Removes a study's icon (same permission as editing the study): the uploaded image, and the
@@ -420,12 +425,12 @@ pub async fn set_icon(
 /// `404` unknown study, `403` not allowed.
 pub async fn remove_icon(state: &AppState, principal: &Principal, id: Id) -> CoreResult<Study> {
     let mut study = manageable(state, principal, id).await?;
-    state.store.delete_study_icon(id).await?;
-    if study.icon_url.is_none() {
-        return Ok(study);
-    }
     study.icon_url = None;
-    Ok(state.store.update_study(&study).await?)
+    // The image and the study's `iconUrl` go together (one transaction).
+    Ok(state
+        .store
+        .update_study_and_icon(&study, Some(None))
+        .await?)
 }
 
 /// A study's uploaded icon, for anyone (an `<img>` in an app has no token; study icons are not

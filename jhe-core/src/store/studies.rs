@@ -108,4 +108,15 @@ pub trait StudyStore {
     async fn get_study_icon(&self, study_id: Id) -> StoreResult<Option<StudyIcon>>;
     /// Deletes a study's icon; `false` if there was none.
     async fn delete_study_icon(&self, study_id: Id) -> StoreResult<bool>;
+    /// Updates a study and its uploaded icon together (one transaction: both or neither):
+    /// `icon` `Some(Some(i))` stores `i` (inserts or replaces), `Some(None)` deletes the stored
+    /// icon, `None` leaves it as it is. Returns the updated study.
+    ///
+    /// # Errors
+    /// `Backend` for database failures (nothing is changed then).
+    async fn update_study_and_icon(
+        &self,
+        study: &Study,
+        icon: Option<Option<&StudyIcon>>,
+    ) -> StoreResult<Study>;
 }

@@ -12,7 +12,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::access::patient_condition;
@@ -488,27 +488,7 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn put_study_icon(&self, icon: &StudyIcon) -> StoreResult<()> {
-        study_icon::Entity::insert(study_icon::ActiveModel {
-            study_id: Set(icon.study_id),
-            content_type: Set(icon.content_type.clone()),
-            data: Set(icon.data.clone()),
-            content_hash: Set(icon.content_hash.clone()),
-            updated_at: Set(icon.updated_at),
-        })
-        .on_conflict(
-            OnConflict::column(study_icon::Column::StudyId)
-                .update_columns([
-                    study_icon::Column::ContentType,
-                    study_icon::Column::Data,
-                    study_icon::Column::ContentHash,
-                    study_icon::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await
-        .db()?;
-        Ok(())
+        put_icon(&self.db, icon).await
     }
 
     async fn get_study_icon(&self, study_id: Id) -> StoreResult<Option<StudyIcon>> {
@@ -520,11 +500,66 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn delete_study_icon(&self, study_id: Id) -> StoreResult<bool> {
-        Ok(study_icon::Entity::delete_by_id(study_id)
-            .exec(&self.db)
-            .await
-            .db()?
-            .rows_affected
-            > 0)
+        delete_icon(&self.db, study_id).await
     }
+
+    async fn update_study_and_icon(
+        &self,
+        s: &Study,
+        icon: Option<Option<&StudyIcon>>,
+    ) -> StoreResult<Study> {
+        let txn = self.db.begin().await.db()?;
+        match icon {
+            Some(Some(icon)) => put_icon(&txn, icon).await?,
+            Some(None) => {
+                delete_icon(&txn, s.id).await?;
+            }
+            None => {}
+        }
+        let model = study::ActiveModel {
+            id: Set(s.id),
+            name: Set(s.name.clone()),
+            description: Set(s.description.clone()),
+            organization_id: Set(s.organization_id),
+            icon_url: Set(s.icon_url.clone()),
+        };
+        let updated = study_from(model.update(&txn).await.db()?);
+        txn.commit().await.db()?;
+        Ok(updated)
+    }
+}
+
+/// Inserts or replaces a study's icon on `db` (the store or a transaction).
+async fn put_icon<C: ConnectionTrait>(db: &C, icon: &StudyIcon) -> StoreResult<()> {
+    study_icon::Entity::insert(study_icon::ActiveModel {
+        study_id: Set(icon.study_id),
+        content_type: Set(icon.content_type.clone()),
+        data: Set(icon.data.clone()),
+        content_hash: Set(icon.content_hash.clone()),
+        updated_at: Set(icon.updated_at),
+    })
+    .on_conflict(
+        OnConflict::column(study_icon::Column::StudyId)
+            .update_columns([
+                study_icon::Column::ContentType,
+                study_icon::Column::Data,
+                study_icon::Column::ContentHash,
+                study_icon::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// Deletes a study's icon on `db`; `false` if there was none.
+async fn delete_icon<C: ConnectionTrait>(db: &C, study_id: Id) -> StoreResult<bool> {
+    Ok(study_icon::Entity::delete_by_id(study_id)
+        .exec(db)
+        .await
+        .db()?
+        .rows_affected
+        > 0)
 }
