@@ -384,6 +384,45 @@ fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The absolute address of study `study_id`'s uploaded icon under the site URL, versioned by
+/// the image's SHA-256 (hex) `content_hash`: `<SITE_URL>/api/v1/studies/{id}/icon?v=<first 16
+/// hex digits>`.
+///
+/// # Errors
+/// Storage failures (reading the `SITE_URL` setting).
+pub async fn uploaded_icon_url(
+    state: &AppState,
+    study_id: Id,
+    content_hash: &str,
+) -> CoreResult<String> {
+    let version: String = content_hash.chars().take(16).collect();
+    let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
+    Ok(format!("{site}{}?v={version}", icon_path(study_id)))
+}
+
+/// Checks an icon image for study `study_id` ([`check_icon`]) and prepares it for storing: the
+/// icon row and the study's `icon_url` that serves it ([`uploaded_icon_url`]). Stores nothing.
+///
+/// # Errors
+/// `400` refused image, storage failures.
+pub async fn prepare_icon(
+    state: &AppState,
+    study_id: Id,
+    bytes: Vec<u8>,
+) -> CoreResult<(crate::domain::StudyIcon, String)> {
+    let content_type = check_icon(&bytes)?;
+    let content_hash = sha256_hex(&bytes);
+    let url = uploaded_icon_url(state, study_id, &content_hash).await?;
+    let icon = crate::domain::StudyIcon {
+        study_id,
+        content_type: content_type.to_string(),
+        data: bytes,
+        content_hash,
+        updated_at: chrono::Utc::now(),
+    };
+    Ok((icon, url))
+}
+
 /// Uploads a study's icon (same permission as editing the study): PNG, JPEG or WebP recognised
 /// by their magic bytes, at most [`MAX_ICON_BYTES`]. The study's `icon_url` becomes the
 /// absolute address of the served image under the site URL with its version
@@ -399,18 +438,8 @@ pub async fn set_icon(
     bytes: Vec<u8>,
 ) -> CoreResult<Study> {
     let mut study = manageable(state, principal, id).await?;
-    let content_type = check_icon(&bytes)?;
-    let content_hash = sha256_hex(&bytes);
-    let version: String = content_hash.chars().take(16).collect();
-    let site = crate::services::settings::site_url(state.store.as_ref(), &state.config).await?;
-    study.icon_url = Some(format!("{site}{}?v={version}", icon_path(id)));
-    let icon = crate::domain::StudyIcon {
-        study_id: id,
-        content_type: content_type.to_string(),
-        data: bytes,
-        content_hash,
-        updated_at: chrono::Utc::now(),
-    };
+    let (icon, url) = prepare_icon(state, id, bytes).await?;
+    study.icon_url = Some(url);
     // The image and the study's `iconUrl` change together (one transaction).
     Ok(state
         .store

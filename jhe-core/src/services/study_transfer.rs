@@ -8,13 +8,18 @@
 //! | file | kind | content |
 //! | --- | --- | --- |
 //! | `manifest.json` | `manifest` | format name and version, when and by whom, counts per kind |
-//! | `study.ndjson` | `study` | the study and its organisation (name, type, parent name) |
+//! | `study.ndjson` | `study` | the study and its organisation (name, type, parent name), its `iconUrl`, and its uploaded icon when it has one (`icon`) |
 //! | `data_sources.ndjson` | `dataSource` | data sources linked to the study, with supported scopes |
 //! | `scope_requests.ndjson` | `scopeRequest` | requested data types (coding system and code) |
 //! | `clients.ndjson` | `client` | OAuth clients linked to the study (never their secrets) |
 //! | `patients.ndjson` | `patient` | enrolled patients: `ref` (the source id), account e-mail, identifier, names |
 //! | `consents.ndjson` | `consent` | consent decisions (patient `ref`, coding, granted or refused, when) |
 //! | `observations.ndjson` | `observation` | patient `ref`, coding, data source name, payload as stored, identifiers, `contentId` |
+//!
+//! A study with an uploaded icon carries the image in its record, `"icon": {"contentType":
+//! "image/png", "data": "<standard base64>"}` ([`IconRecord`]); the field is absent otherwise.
+//! It was added within version 1: files without it read as before, and readers that predate it
+//! ignore it (records do not refuse unknown fields), so [`FORMAT_VERSION`] stays 1.
 //!
 //! The single-file form (the Admin API's) is the manifest line followed by every line of the
 //! files in the order above. Everything is read through the exporting account's access scope,
@@ -29,12 +34,21 @@
 //! e-mail, else identifier, else names and birth date within the organisation, consents by
 //! enrolment and data type (the later decision wins), observations by their identifiers or, when
 //! they have none, by their content id (stored as an identifier of system
-//! [`CONTENT_ID_SYSTEM`]). A second import of the same export creates nothing. Observations are
+//! [`CONTENT_ID_SYSTEM`]). A second import of the same export creates nothing.
+//!
+//! A study the import creates gets the record's `icon` stored on this instance (checked like an
+//! upload, [`studies::check_icon`]) and its `iconUrl` pointing here
+//! ([`studies::uploaded_icon_url`]); without `icon`, the record's `iconUrl` is kept as it is. A
+//! study that exists already is left as it is, icon included. An icon that is not valid base64,
+//! not an accepted image, or not of its declared type refuses the export before anything is
+//! written. Observations are
 //! stored in batches of [`BATCH`] (each batch atomically), so memory stays bounded.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -52,6 +66,7 @@ use crate::server::AppState;
 use crate::services::audit;
 use crate::services::guard::{require, scope};
 use crate::services::observation_search::{self, SearchPaging};
+use crate::services::studies;
 use crate::store::{AccessScope, ObservationQuery, PatientQuery};
 
 /// The `format` of a manifest.
@@ -138,8 +153,55 @@ pub struct StudyRecord {
     pub name: String,
     /// Description.
     pub description: String,
-    /// Icon URL.
+    /// Icon URL (on the exporting instance when the icon was uploaded there).
     pub icon_url: Option<String>,
+    /// The uploaded icon, when the study has one (absent from older exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<IconRecord>,
+}
+
+/// A study's uploaded icon image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IconRecord {
+    /// MIME type: `image/png`, `image/jpeg` or `image/webp`.
+    pub content_type: String,
+    /// The image bytes, standard base64 (with padding).
+    pub data: String,
+}
+
+impl IconRecord {
+    /// The record of an icon image.
+    pub fn new(content_type: &str, bytes: &[u8]) -> IconRecord {
+        IconRecord {
+            content_type: content_type.to_string(),
+            data: BASE64.encode(bytes),
+        }
+    }
+
+    /// The image bytes, checked as an upload is ([`studies::check_icon`]) and against the
+    /// declared content type.
+    ///
+    /// # Errors
+    /// `400` naming the study record: not base64, refused image, or another type than declared.
+    pub fn decode(&self) -> CoreResult<Vec<u8>> {
+        let bytes = BASE64.decode(self.data.trim()).map_err(|e| {
+            CoreError::BadRequest(format!("The study record's icon is not valid base64: {e}."))
+        })?;
+        let detected = studies::check_icon(&bytes).map_err(|e| match e {
+            CoreError::BadRequest(m) => {
+                CoreError::BadRequest(format!("The study record's icon is refused: {m}"))
+            }
+            other => other,
+        })?;
+        if detected != self.content_type {
+            return Err(CoreError::BadRequest(format!(
+                "The study record's icon is declared {} but is {detected}.",
+                self.content_type
+            )));
+        }
+        Ok(bytes)
+    }
 }
 
 /// A data source linked to the study.
@@ -506,6 +568,11 @@ pub async fn export_study(
         name: study.name.clone(),
         description: study.description.clone(),
         icon_url: study.icon_url.clone(),
+        icon: state
+            .store
+            .get_study_icon(study_id)
+            .await?
+            .map(|i| IconRecord::new(&i.content_type, &i.data)),
     }))
     .await?;
     counts.insert("study".to_string(), w.finish().await?);
@@ -1058,6 +1125,8 @@ impl<'a> Importer<'a> {
                 s.organization.org_type
             )));
         }
+        // The icon is checked before anything is written.
+        let icon = s.icon.as_ref().map(IconRecord::decode).transpose()?;
         // The organisation by name (the same type preferred).
         let mut found = None;
         let mut page = 1;
@@ -1129,17 +1198,23 @@ impl<'a> Importer<'a> {
             }
             None => {
                 self.report.count("study", true);
-                self.state
+                let created = self
+                    .state
                     .store
                     .create_study(NewStudy {
                         id: None,
                         name: s.name,
                         description: s.description,
                         organization_id,
-                        icon_url: s.icon_url,
+                        // An uploaded icon is served here instead (below).
+                        icon_url: if icon.is_some() { None } else { s.icon_url },
                     })
-                    .await?
-                    .id
+                    .await?;
+                let id = created.id;
+                if let Some(bytes) = icon {
+                    self.store_icon(created, bytes).await?;
+                }
+                id
             }
         };
         self.enrolled = self
@@ -1155,6 +1230,31 @@ impl<'a> Importer<'a> {
         self.report.study_id = study_id;
         self.report.organization_id = organization_id;
         Ok(())
+    }
+
+    /// Stores the icon of a study the import just created, with its `iconUrl` pointing to this
+    /// instance; on failure the study goes again, so a repeated import creates it with its icon.
+    async fn store_icon(&self, created: crate::domain::Study, bytes: Vec<u8>) -> CoreResult<()> {
+        let id = created.id;
+        let result = async {
+            let (icon, url) = studies::prepare_icon(self.state, id, bytes).await?;
+            let study = crate::domain::Study {
+                icon_url: Some(url),
+                ..created
+            };
+            self.state
+                .store
+                .update_study_and_icon(&study, Some(Some(&icon)))
+                .await?;
+            Ok(())
+        }
+        .await;
+        if result.is_err()
+            && let Err(e) = self.state.store.delete_study(id).await
+        {
+            tracing::warn!(error = %e, study = id, "cannot remove a study whose icon import failed");
+        }
+        result
     }
 
     async fn data_source(
@@ -1603,6 +1703,60 @@ mod tests {
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);
         assert!(parse_record(b"{\"kind\":\"nope\"}", 1).is_err());
         assert!(parse_record(b"  \n", 1).unwrap().is_none());
+    }
+
+    #[test]
+    fn study_records_carry_an_optional_icon() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        let mut study = StudyRecord {
+            organization: OrganizationRecord {
+                name: "Lab".into(),
+                org_type: "laboratory".into(),
+                parent: None,
+            },
+            name: "S".into(),
+            description: "d".into(),
+            icon_url: Some("https://elsewhere.example/icon.png".into()),
+            icon: None,
+        };
+        // Without an icon: no `icon` key, and a line of an older export reads the same.
+        let text = serde_json::to_string(&Record::Study(study.clone())).unwrap();
+        assert!(!text.contains("\"icon\""), "{text}");
+        assert_eq!(
+            parse_record(text.as_bytes(), 1).unwrap(),
+            Some(Record::Study(study.clone()))
+        );
+        // With one: base64 inside, the same bytes back after the upload check.
+        study.icon = Some(IconRecord::new("image/png", &png));
+        let text = serde_json::to_string(&Record::Study(study.clone())).unwrap();
+        assert!(
+            text.contains(
+                r#""icon":{"contentType":"image/png","data":"iVBORw0KGgoAAAANSUhEUg=="}"#
+            ),
+            "{text}"
+        );
+        let Some(Record::Study(back)) = parse_record(text.as_bytes(), 1).unwrap() else {
+            panic!("{text}");
+        };
+        assert_eq!(back, study);
+        assert_eq!(back.icon.unwrap().decode().unwrap(), png);
+        // Corrupt icons are refused, naming the study record.
+        for (icon, expected) in [
+            (
+                IconRecord {
+                    content_type: "image/png".into(),
+                    data: "not base64!".into(),
+                },
+                "not valid base64",
+            ),
+            (IconRecord::new("image/png", b"<svg></svg>"), "SVG"),
+            (IconRecord::new("image/png", b""), "empty"),
+            (IconRecord::new("image/jpeg", &png), "declared image/jpeg"),
+        ] {
+            let err = icon.decode().unwrap_err().to_string();
+            assert!(err.contains("study record's icon"), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]
