@@ -367,7 +367,167 @@ async fn refusals(backend: Backend) {
     assert_eq!(second["createdTotal"], 0, "{second}");
 }
 
+/// The lines of `records`, each changed by `edit` (the study record only).
+fn with_study(records: &[Value], edit: impl Fn(&mut Value)) -> String {
+    let mut out = String::new();
+    for r in records {
+        let mut r = r.clone();
+        if r["kind"] == "study" {
+            edit(&mut r);
+        }
+        out.push_str(&r.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// An uploaded icon travels with the study: the export carries it, a fresh database serves it
+/// from its own address, a repeated import leaves it, a corrupt icon refuses the file before
+/// anything is written, and a plain `iconUrl` (no upload) is kept.
+async fn icon_transfer(backend: Backend) {
+    use crate::study_icons::PNG;
+    let source = spawn_seeded(backend).await;
+    let manager = bearer_for(&source, MANAGER).await;
+    let response = plain_client()
+        .put(source.url(&format!("/api/v1/studies/{STUDY}/icon")))
+        .bearer_auth(&manager)
+        .header("Content-Type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let source_url = response.json::<Value>().await.unwrap()["iconUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (status, text) = export(&source, STUDY, &manager).await;
+    assert_eq!(status, 200, "{text}");
+    let exported = records(&text);
+    let study_record = of_kind(&exported, "study")[0].clone();
+    assert_eq!(study_record["iconUrl"], source_url.as_str());
+    assert_eq!(study_record["icon"]["contentType"], "image/png");
+    assert!(study_record["icon"]["data"].is_string());
+
+    // Into a fresh database: the icon is served there, from there.
+    let target = spawn_app(backend).await;
+    let admin = target
+        .db
+        .store
+        .create_user(NewUser {
+            email: "admin@example.org".into(),
+            password: jhe_kdf::unusable_password(),
+            is_superuser: true,
+            is_staff: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let admin = bearer_for(&target, admin.id).await;
+    let (status, report) = import(&target, text.clone(), &admin).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["created"]["study"], 1);
+    let study = report["studyId"].as_i64().unwrap();
+    let imported = target.db.store.get_study(study).await.unwrap().unwrap();
+    let icon_url = imported.icon_url.clone().unwrap();
+    let prefix = format!("{}/api/v1/studies/{study}/icon?v=", target.config.site_url);
+    assert!(icon_url.starts_with(&prefix), "{icon_url}");
+    assert_eq!(
+        icon_url.rsplit_once("?v=").map(|(_, v)| v),
+        source_url.rsplit_once("?v=").map(|(_, v)| v),
+        "the same image, the same version"
+    );
+    let r = plain_client().get(&icon_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+    let stored = target
+        .db
+        .store
+        .get_study_icon(study)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A second import leaves the study and its icon as they are.
+    let (status, again) = import(&target, text.clone(), &admin).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["createdTotal"], 0, "{again}");
+    assert_eq!(again["studyId"], study);
+    let after = target.db.store.get_study(study).await.unwrap().unwrap();
+    assert_eq!(after.icon_url, imported.icon_url);
+    let stored_again = target
+        .db
+        .store
+        .get_study_icon(study)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored_again.content_hash, stored.content_hash);
+    assert_eq!(stored_again.updated_at, stored.updated_at);
+
+    // A corrupt icon refuses the file, naming the study record; nothing is written.
+    for (data, expected) in [
+        (
+            Value::String("%%% not base64 %%%".into()),
+            "not valid base64",
+        ),
+        // `<svg/>` in base64.
+        (Value::String("PHN2Zy8+".into()), "SVG"),
+    ] {
+        let body = with_study(&exported, |r| {
+            r["organization"]["name"] = Value::String("Corrupt Lab".into());
+            r["name"] = Value::String("Corrupt".into());
+            r["icon"]["data"] = data.clone();
+        });
+        let (status, answer) = import(&target, body, &admin).await;
+        assert_eq!(status, 400, "{answer}");
+        let answer = answer.to_string();
+        assert!(answer.contains("study record's icon"), "{answer}");
+        assert!(answer.contains(expected), "{answer}");
+    }
+    let organizations = target
+        .db
+        .store
+        .list_organizations(None, PageRequest::new(1, 1000))
+        .await
+        .unwrap();
+    assert!(
+        organizations.items.iter().all(|o| o.name != "Corrupt Lab"),
+        "nothing half-imported"
+    );
+
+    // A plain iconUrl (no uploaded image) is kept as it is.
+    let body = with_study(&exported, |r| {
+        r["name"] = Value::String("Plain".into());
+        r["iconUrl"] = Value::String("https://cdn.example.org/plain.png".into());
+        if let Some(o) = r.as_object_mut() {
+            o.remove("icon");
+        }
+    });
+    let (status, report) = import(&target, body, &admin).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["created"]["study"], 1, "{report}");
+    let plain = report["studyId"].as_i64().unwrap();
+    let plain_study = target.db.store.get_study(plain).await.unwrap().unwrap();
+    assert_eq!(
+        plain_study.icon_url.as_deref(),
+        Some("https://cdn.example.org/plain.png")
+    );
+    assert!(
+        target
+            .db
+            .store
+            .get_study_icon(plain)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 both_backends! {
     study_transfer_round_trip => round_trip;
     study_transfer_refusals => refusals;
+    study_transfer_icon => icon_transfer;
 }
