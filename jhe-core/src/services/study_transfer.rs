@@ -890,7 +890,8 @@ pub async fn import_study_stream<R: AsyncBufRead + Unpin + Send>(
 ///
 /// # Errors
 /// `403` for anyone but a superuser; `400` for another format or version, records out of order,
-/// a record naming an unknown patient, counts that differ from the manifest, or invalid data;
+/// a record naming an unknown patient, counts that differ from the manifest, or invalid data
+/// (a study icon that is not base64 or not an accepted image, refused before any write);
 /// `409` when a patient's e-mail belongs to an account that is not a patient's; storage and
 /// file-system failures. What was imported before an error stays (a repeated import continues).
 pub async fn import_study_dir(
