@@ -2,7 +2,7 @@
 //! `export` (FHIR Bulk Data to a directory), `export-study` and `import-study` (a study moved
 //! to another instance), with the access of the account named by `--as`.
 
-use jhe_core::store::UserStore;
+use jhe_core::store::{StudyStore, UserStore};
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::both_backends;
@@ -102,6 +102,28 @@ async fn data_commands(backend: Backend) {
     assert!(!output.status.success());
     assert!(stderr.contains("No active account"), "{stderr}");
 
+    // The study has an uploaded icon, served by the source instance.
+    let study_row = source.store.get_study(30001).await.unwrap().unwrap();
+    let source_icon_url = "https://source.example.org/api/v1/studies/30001/icon?v=0123456789abcdef";
+    source
+        .store
+        .update_study_and_icon(
+            &jhe_core::domain::Study {
+                icon_url: Some(source_icon_url.into()),
+                ..study_row
+            },
+            Some(Some(&jhe_core::domain::StudyIcon {
+                study_id: 30001,
+                content_type: "image/png".into(),
+                data: crate::study_icons::PNG.to_vec(),
+                // A placeholder: the importing instance computes its own.
+                content_hash: "0123456789abcdef".repeat(4),
+                updated_at: chrono::Utc::now(),
+            })),
+        )
+        .await
+        .unwrap();
+
     // `export-study` as the manager: counts per kind and the manifest.
     let exported = dir.join("study");
     let (output, stdout, stderr) = run(
@@ -176,6 +198,26 @@ async fn data_commands(backend: Backend) {
         stored as u64, observations,
         "the observations are in the database"
     );
+    // The icon came along, stored here, and the study's iconUrl points here.
+    let icon = target.store.get_study_icon(study).await.unwrap().unwrap();
+    assert_eq!(icon.data, crate::study_icons::PNG);
+    assert_eq!(icon.content_type, "image/png");
+    let icon_url = target
+        .store
+        .get_study(study)
+        .await
+        .unwrap()
+        .unwrap()
+        .icon_url
+        .unwrap();
+    assert_ne!(icon_url, source_icon_url);
+    assert!(
+        icon_url.ends_with(&format!(
+            "/api/v1/studies/{study}/icon?v={}",
+            &icon.content_hash[..16]
+        )),
+        "{icon_url}"
+    );
 
     // Again: idempotent, nothing created.
     let (output, stdout, stderr) = import("admin@example.org").await;
@@ -183,6 +225,11 @@ async fn data_commands(backend: Backend) {
     let again = counts(&stdout);
     assert_eq!(again["created"], "0", "{stdout}");
     assert_eq!(again["study"], study.to_string());
+    let icon_again = target.store.get_study_icon(study).await.unwrap().unwrap();
+    assert_eq!(
+        icon_again.updated_at, icon.updated_at,
+        "the icon is left as it is"
+    );
 
     // Only a superuser imports.
     target
