@@ -2,7 +2,8 @@
 //! exported by its manager holds what her searches return; a practitioner of another
 //! organisation gets nothing; the export imported into a fresh database gives the same search
 //! results and the same consents to the corresponding practitioner there; a second import
-//! creates nothing; bad exports are refused with 400 and non-superusers with 403.
+//! creates nothing; bad exports are refused with 400 and non-superusers with 403; an uploaded
+//! study icon travels with the study and is served by the importing instance.
 
 use std::collections::BTreeMap;
 
