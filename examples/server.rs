@@ -103,8 +103,6 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
-    /// Serve the MCP tools (see README "MCP") over standard input/output, acting as the holder
-    /// of the access token in JHE_ACCESS_TOKEN (a token of the exchange, e.g. from `/o/token/`).
     /// Exports a study (organisation link, data sources, requested scopes, clients, patients,
     /// consents, observations) to a directory of NDJSON files with a manifest, read with the
     /// access of one account.
@@ -126,6 +124,8 @@ enum Command {
         #[arg(long = "as")]
         as_user: String,
     },
+    /// Serve the MCP tools (see README "MCP") over standard input/output, acting as the holder
+    /// of the access token in JHE_ACCESS_TOKEN (a token of the exchange, e.g. from `/o/token/`).
     #[cfg(feature = "mcp")]
     Mcp {
         /// Use the stdio transport (the only one here; HTTP clients use `/mcp` of `serve`).

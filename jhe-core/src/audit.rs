@@ -370,6 +370,12 @@ pub trait AuditSink: Send + Sync {
 
     /// Waits until every event recorded so far is written (or its failure logged).
     async fn flush(&self);
+
+    /// Waits while this sink's backlog of unwritten events is above its bound, so that a server
+    /// recording events faster than the sink can write them slows its requests down instead of
+    /// queueing without limit in memory. The server awaits it after each request, before
+    /// answering. Default: returns at once (a sink without a queue).
+    async fn backpressure(&self) {}
 }
 
 /// A sink that only logs each event at `debug` level: the default of a server assembled without
@@ -429,6 +435,12 @@ impl AuditSink for FanoutAuditSink {
     async fn flush(&self) {
         for sink in &self.sinks {
             sink.flush().await;
+        }
+    }
+
+    async fn backpressure(&self) {
+        for sink in &self.sinks {
+            sink.backpressure().await;
         }
     }
 }

@@ -387,6 +387,9 @@ impl Endpoint for ServerEndpoint {
             .clone()
             .scope(self.inner.call(req))
             .await?;
+        // Audit events the request recorded are queued; while the sink is far behind, answer
+        // later rather than let the queue grow (see `AuditSink::backpressure`).
+        self.state.audit.backpressure().await;
         if base.is_empty() {
             Ok(response)
         } else {

@@ -263,7 +263,38 @@ async fn admin_lists_do_not_grow_with_their_rows(backend: Backend) {
     }
 }
 
+/// Statements a single `POST /fhir/r5/Observation` by a patient's app may run, token cache off:
+/// the token, account and profile lookups (3; a cached token skips them), the five upload facts
+/// (patients, consents, data source, its scopes, concept; run concurrently), and the insert.
+/// The audit trail is written apart (not counted).
+const SINGLE_UPLOAD_STATEMENTS: u64 = 10;
+
+async fn single_upload_costs(backend: Backend) {
+    let w = World::new(backend).await;
+    let app = &w.app;
+    let hr = heart_rate_bytes(72, "2025-01-01T10:00:00Z");
+    let mut costs = Vec::new();
+    for _ in 0..3 {
+        let body = w.observation(w.peter.id, HR, &hr);
+        let (n, answer) = statements_of(app, || {
+            post(app, "/fhir/r5/Observation", &w.peter_token, &body)
+        })
+        .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        costs.push(n);
+    }
+    let n = costs.last().copied().unwrap_or(0);
+    assert!(
+        n <= SINGLE_UPLOAD_STATEMENTS,
+        "a single upload ran {n} statements (runs: {costs:?}):\n{}",
+        app.db
+            .last_statements(usize::try_from(n).unwrap())
+            .join("\n")
+    );
+}
+
 both_backends! {
+    single_upload_statements => single_upload_costs;
     bounded_queries => queries_do_not_grow_with_page_size;
     bounded_admin_queries => admin_lists_do_not_grow_with_their_rows;
 }

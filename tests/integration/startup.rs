@@ -180,6 +180,44 @@ async fn a_missing_sqlite_directory_is_named() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `server --help` describes every command with its own text (a misplaced doc comment once
+/// gave `export-study` the MCP description and `mcp` none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_describes_every_command() {
+    let dir = scratch_dir();
+    let (output, stdout, stderr) = run(&dir, &[], &["--help"]).await;
+    assert!(output.status.success(), "{stderr}");
+    let commands: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(commands.len() >= 10, "{stdout}");
+    for line in &commands {
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap();
+        assert!(
+            words.next().is_some(),
+            "`{name}` has no description:\n{stdout}"
+        );
+    }
+    let about = |name: &str| {
+        commands
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no `{name}` in:\n{stdout}"))
+            .to_string()
+    };
+    assert!(
+        about("export-study").contains("Exports a study"),
+        "{stdout}"
+    );
+    assert!(!about("export-study").contains("MCP"), "{stdout}");
+    assert!(about("mcp").contains("MCP"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_needs_no_database() {
     let dir = scratch_dir();

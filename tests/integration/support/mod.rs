@@ -34,6 +34,9 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A fresh, migrated database; dropped (PostgreSQL) or deleted (SQLite) at the end.
+/// How many statements [`TestDb::statement_log`] keeps.
+pub const STATEMENT_LOG: usize = 64;
+
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
@@ -41,6 +44,9 @@ pub struct TestDb {
     /// SQL statements the server's store has run so far, those on `audit_events` left out (the
     /// audit trail is written in the background): tests prove a request's query count bounded.
     pub statements: Arc<std::sync::atomic::AtomicU64>,
+    /// The SQL of the last statements counted in [`statements`](Self::statements) (at most
+    /// [`STATEMENT_LOG`]), for messages of tests that bound them.
+    pub statement_log: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
     cleanup: Cleanup,
 }
 
@@ -86,12 +92,18 @@ impl TestDb {
         store.migrate().await.expect("migrate the test database");
         // Count statements through sea-orm's metric hook (on this handle and its clones).
         let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let statement_log = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let mut connection = store.connection().clone();
         {
-            let statements = statements.clone();
+            let (statements, log) = (statements.clone(), statement_log.clone());
             connection.set_metric_callback(move |info| {
                 if !info.statement.sql.contains("audit_events") {
                     statements.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut log = log.lock().unwrap();
+                    if log.len() == STATEMENT_LOG {
+                        log.pop_front();
+                    }
+                    log.push_back(info.statement.sql.chars().take(200).collect());
                 }
             });
         }
@@ -101,11 +113,21 @@ impl TestDb {
             url,
             store,
             statements,
+            statement_log,
             cleanup,
         }
     }
 
     /// A second, independent connection pool to the same database (another "replica").
+    /// The SQL (first 200 characters) of the last `n` statements counted, oldest first.
+    pub fn last_statements(&self, n: usize) -> Vec<String> {
+        let log = self.statement_log.lock().unwrap();
+        log.iter()
+            .skip(log.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
     /// SQL statements run so far (see [`TestDb::statements`]).
     pub fn statement_count(&self) -> u64 {
         self.statements.load(std::sync::atomic::Ordering::SeqCst)
