@@ -195,14 +195,7 @@ impl StudyStore for SeaOrmStore {
     }
 
     async fn update_study(&self, s: &Study) -> StoreResult<Study> {
-        let model = study::ActiveModel {
-            id: Set(s.id),
-            name: Set(s.name.clone()),
-            description: Set(s.description.clone()),
-            organization_id: Set(s.organization_id),
-            icon_url: Set(s.icon_url.clone()),
-        };
-        Ok(study_from(model.update(&self.db).await.db()?))
+        Ok(study_from(study_model(s).update(&self.db).await.db()?))
     }
 
     async fn delete_study(&self, id: Id) -> StoreResult<bool> {
@@ -516,16 +509,20 @@ impl StudyStore for SeaOrmStore {
             }
             None => {}
         }
-        let model = study::ActiveModel {
-            id: Set(s.id),
-            name: Set(s.name.clone()),
-            description: Set(s.description.clone()),
-            organization_id: Set(s.organization_id),
-            icon_url: Set(s.icon_url.clone()),
-        };
-        let updated = study_from(model.update(&txn).await.db()?);
+        let updated = study_from(study_model(s).update(&txn).await.db()?);
         txn.commit().await.db()?;
         Ok(updated)
+    }
+}
+
+/// The row of an existing study, every column set (for an update).
+fn study_model(s: &Study) -> study::ActiveModel {
+    study::ActiveModel {
+        id: Set(s.id),
+        name: Set(s.name.clone()),
+        description: Set(s.description.clone()),
+        organization_id: Set(s.organization_id),
+        icon_url: Set(s.icon_url.clone()),
     }
 }
 

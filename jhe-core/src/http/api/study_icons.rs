@@ -72,8 +72,9 @@ impl StudyIconsApi {
     async fn get_icon(
         &self,
         id: Path<Id>,
-        /// Entity tags the client already holds.
-        #[oai(name = "If-None-Match")]
+        /// Entity tags the client already holds (RFC 9110, section 13.1.2; visible ASCII, as HTTP
+        /// header values are).
+        #[oai(name = "If-None-Match", validator(pattern = r"^[\x20-\x7E]*$"))]
         if_none_match: Header<Option<String>>,
     ) -> ApiResult<Response<StudyIconResponse>> {
         let icon = studies::icon(&self.state, id.0).await?;
