@@ -753,7 +753,70 @@ async fn a_custom_csv_format_uploads_through_fhir(backend: Backend) {
     assert_eq!(all["total"], 1, "only the valid upload is stored: {all}");
 }
 
+/// An audit sink whose backpressure holds every answer until the test opens the gate.
+struct GatedSink {
+    entered: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl jhe_core::audit::AuditSink for GatedSink {
+    fn record(&self, _event: jhe_core::audit::AuditEvent) {}
+
+    async fn flush(&self) {}
+
+    async fn backpressure(&self) {
+        self.entered.notify_one();
+        let _pass = self.open.acquire().await.unwrap();
+    }
+}
+
+/// The server awaits its audit sink's backpressure before answering (the bounded audit queue).
+async fn answers_wait_for_audit_backpressure(backend: Backend) {
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let open = Arc::new(tokio::sync::Semaphore::new(0));
+    let sink = GatedSink {
+        entered: entered.clone(),
+        open: open.clone(),
+    };
+    let app = run(backend, "", move |config, store| {
+        JheServer::builder()
+            .config(config)
+            .store(store)
+            .policy(jhe_plugins::RbacConsentPolicy)
+            .data_format(jhe_plugins::OmhFormat::bundled())
+            .identity_provider(jhe_plugins::PasswordIdp)
+            .audit_sink(sink)
+            .build()
+            .unwrap()
+            .into_endpoint()
+    })
+    .await;
+    let url = format!("{}/health", app.origin);
+    let mut request = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    // The request reached the sink's backpressure and is held there, unanswered.
+    tokio::time::timeout(std::time::Duration::from_secs(10), entered.notified())
+        .await
+        .expect("the server never awaited the audit sink's backpressure");
+    tokio::task::yield_now().await;
+    assert!(
+        finished_soon(&mut request).await.is_none(),
+        "answered while the audit sink held it"
+    );
+    open.add_permits(1_000);
+    assert_eq!(request.await.unwrap().unwrap(), 200);
+}
+
+/// `Some(output)` if `task` finishes within 200 ms.
+async fn finished_soon<T>(task: &mut tokio::task::JoinHandle<T>) -> Option<T> {
+    tokio::time::timeout(std::time::Duration::from_millis(200), task)
+        .await
+        .ok()
+        .map(|r| r.unwrap())
+}
+
 both_backends! {
+    embedded_audit_backpressure => answers_wait_for_audit_backpressure;
     embedded_api_docs_follow_the_prefix => api_docs_follow_the_prefix;
     embedded_metrics_from_the_builder => metrics_are_configured_by_the_builder;
     embedded_custom_csv_format => a_custom_csv_format_uploads_through_fhir;
