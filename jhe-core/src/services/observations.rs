@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::{
     CodeableConcept, DataSource, Id, MAX_IDENTIFIER_BYTES, MAX_IDENTIFIERS_PER_RESOURCE,
-    NewObservation, Observation, ObservationIdentifier, Patient, control_character_path,
+    NewObservation, Observation, ObservationIdentifier, control_character_path,
     has_forbidden_control,
 };
 use crate::error::CoreError;
@@ -155,6 +155,14 @@ fn key_of(system: Option<&str>, value: &str) -> IdKey {
     (system.unwrap_or("").to_string(), value.to_string())
 }
 
+/// The identifier of a key (an empty system is no system, as in [`key_of`]).
+fn identifier_of((system, value): IdKey) -> ObservationIdentifier {
+    ObservationIdentifier {
+        system: (!system.is_empty()).then_some(system),
+        value,
+    }
+}
+
 fn identifier_exists(system: Option<&str>, value: &str) -> FhirError {
     FhirError::conflict(format!(
         "Identifier already exists: system={} value={value}",
@@ -285,7 +293,8 @@ struct Uploader<'a> {
     state: &'a AppState,
     principal: &'a Principal,
     scope: AccessScope,
-    patients: HashMap<Id, Option<Patient>>,
+    /// Whether each patient named is visible through the scope.
+    patients: HashMap<Id, bool>,
     decisions: HashMap<Id, Decision>,
     consented: HashMap<Id, HashSet<Id>>,
     sources: HashMap<Id, Option<DataSource>>,
@@ -316,18 +325,13 @@ impl<'a> Uploader<'a> {
         }
     }
 
-    /// Looks up, in bulk, every identifier the resources and conditions name.
+    /// Looks up, in bulk, the identifiers `keys` name (after a lost race; the upload's own
+    /// identifiers come with its facts, see [`Uploader::prefetch_facts`]).
     async fn prefetch(&mut self, keys: Vec<IdKey>) -> FhirResult<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        let identifiers: Vec<ObservationIdentifier> = keys
-            .into_iter()
-            .map(|(system, value)| ObservationIdentifier {
-                system: (!system.is_empty()).then_some(system),
-                value,
-            })
-            .collect();
+        let identifiers: Vec<ObservationIdentifier> = keys.into_iter().map(identifier_of).collect();
         for (identifier, id) in self
             .state
             .store
@@ -340,15 +344,20 @@ impl<'a> Uploader<'a> {
         Ok(())
     }
 
-    /// Loads, in one store call, the authorisation facts every resource names (patients,
-    /// consents, data sources, supported scopes, concepts), read leniently before validation;
+    /// Loads, in one store call, the facts every resource names (patients, consents, data
+    /// sources, supported scopes, concepts, and the stored ones among `keys`, the identifiers
+    /// the resources and `If-None-Exist` criteria name), read leniently before validation;
     /// the per-entry steps then find them cached. Facts a resource names in a form validation
     /// will refuse are simply not loaded.
     async fn prefetch_facts<'v>(
         &mut self,
         resources: impl IntoIterator<Item = &'v Value>,
+        keys: Vec<IdKey>,
     ) -> FhirResult<()> {
-        let mut request = UploadFactsRequest::default();
+        let mut request = UploadFactsRequest {
+            identifiers: keys.into_iter().map(identifier_of).collect(),
+            ..UploadFactsRequest::default()
+        };
         let reference = |resource: &Value, field: &str| {
             resource
                 .get(field)
@@ -393,6 +402,10 @@ impl<'a> Uploader<'a> {
         }
         request.concepts.sort_unstable();
         request.concepts.dedup();
+        request
+            .identifiers
+            .sort_unstable_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
+        request.identifiers.dedup();
         if request == UploadFactsRequest::default() {
             return Ok(());
         }
@@ -417,15 +430,18 @@ impl<'a> Uploader<'a> {
         for (patient, concept) in facts.consented {
             consented.entry(patient).or_default().insert(concept);
         }
-        let mut patients: HashMap<Id, Patient> =
-            facts.patients.into_iter().map(|p| (p.id, p)).collect();
+        for (identifier, id) in facts.identifiers {
+            self.stored
+                .insert(key_of(identifier.system.as_deref(), &identifier.value), id);
+        }
+        let visible: HashSet<Id> = facts.patient_ids.into_iter().collect();
         for id in request.patient_ids {
-            let patient = patients.remove(&id);
-            if patient.is_some() {
+            let seen = visible.contains(&id);
+            if seen {
                 self.consented
                     .insert(id, consented.remove(&id).unwrap_or_default());
             }
-            self.patients.insert(id, patient);
+            self.patients.insert(id, seen);
         }
         let mut supported: HashMap<Id, HashSet<Id>> = HashMap::new();
         for (source, concept) in facts.supported {
@@ -453,13 +469,18 @@ impl<'a> Uploader<'a> {
         Ok(())
     }
 
-    async fn patient(&mut self, id: Id) -> FhirResult<Option<Patient>> {
-        if let Some(p) = self.patients.get(&id) {
-            return Ok(p.clone());
+    async fn patient_visible(&mut self, id: Id) -> FhirResult<bool> {
+        if let Some(seen) = self.patients.get(&id) {
+            return Ok(*seen);
         }
-        let p = self.state.store.get_patient(&self.scope, id).await?;
-        self.patients.insert(id, p.clone());
-        Ok(p)
+        let seen = self
+            .state
+            .store
+            .get_patient(&self.scope, id)
+            .await?
+            .is_some();
+        self.patients.insert(id, seen);
+        Ok(seen)
     }
 
     async fn decision(&mut self, patient_id: Id) -> FhirResult<Decision> {
@@ -605,14 +626,14 @@ impl<'a> Uploader<'a> {
             || FhirError::bad_request(format!("Patient id={patient_text} can not be found."));
         let patient_id: Id = patient_text.parse().map_err(|_| not_found())?;
         // A patient outside the caller's scope gets the same answer whether or not it exists.
-        let Some(patient) = self.patient(patient_id).await? else {
+        if !self.patient_visible(patient_id).await? {
             return Err(match self.decision(patient_id).await? {
                 Decision::Deny(message) => FhirError::forbidden(message),
                 Decision::Allow => not_found(),
             });
-        };
+        }
         // 4. The caller may upload for this patient.
-        if let Decision::Deny(message) = self.decision(patient.id).await? {
+        if let Decision::Deny(message) = self.decision(patient_id).await? {
             return Err(FhirError::forbidden(message));
         }
         // Conditional create: an existing match is returned instead.
@@ -683,7 +704,7 @@ impl<'a> Uploader<'a> {
             ))
         })?;
         // 10. Consented by the patient in some study.
-        if !self.consented(patient.id).await?.contains(&concept.id) {
+        if !self.consented(patient_id).await?.contains(&concept.id) {
             return Err(FhirError::forbidden(format!(
                 "Observation data with coding_system={} coding_code={} has not been consented for any studies by this Patient.",
                 concept.coding_system, concept.coding_code
@@ -751,7 +772,7 @@ impl<'a> Uploader<'a> {
         Ok(Plan::New {
             new: Box::new(NewObservation {
                 id: None,
-                subject_patient_id: patient.id,
+                subject_patient_id: patient_id,
                 codeable_concept_id: concept.id,
                 data_source_id: Some(source.id),
                 value_attachment_data: text,
@@ -1043,8 +1064,7 @@ async fn create_once(
     if let Some(text) = if_none_exist {
         keys.extend(parse_if_none_exist(text)?.into_iter().flatten());
     }
-    uploader.prefetch(keys).await?;
-    uploader.prefetch_facts([resource]).await?;
+    uploader.prefetch_facts([resource], keys).await?;
     let plan = uploader.prepare(0, resource, if_none_exist).await;
     let mut results = uploader.store(vec![plan], true).await?;
     match results.pop() {
@@ -1155,7 +1175,6 @@ async fn bundle_unaudited(
             }
         }
     }
-    uploader.prefetch(keys).await?;
     uploader
         .prefetch_facts(
             entries
@@ -1163,6 +1182,7 @@ async fn bundle_unaudited(
                 .zip(&requests)
                 .filter(|(_, request)| request.is_ok())
                 .filter_map(|(entry, _)| entry.get("resource")),
+            keys,
         )
         .await?;
     let mut plans = Vec::with_capacity(entries.len());

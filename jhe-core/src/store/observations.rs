@@ -97,14 +97,18 @@ pub struct UploadFactsRequest {
     pub data_source_ids: Vec<Id>,
     /// The `(system, code)` pairs of the codings.
     pub concepts: Vec<(String, String)>,
+    /// The identifiers the resources (and `If-None-Exist` criteria) name; the stored ones are
+    /// returned in [`UploadFacts::identifiers`].
+    pub identifiers: Vec<crate::domain::ObservationIdentifier>,
 }
 
 /// The authorisation facts of an upload, loaded in bulk: a bounded number of queries per
 /// request whatever the number of entries (no query per entry, per patient or per fact).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UploadFacts {
-    /// The requested patients visible through the scope (absent: not visible or not there).
-    pub patients: Vec<crate::domain::Patient>,
+    /// The ids of the requested patients visible through the scope (absent: not visible or not
+    /// there).
+    pub patient_ids: Vec<Id>,
     /// `(patient id, scope code id)`: the data types each visible patient consented to in some
     /// study (enrolments visible through the scope).
     pub consented: Vec<(Id, Id)>,
@@ -114,14 +118,21 @@ pub struct UploadFacts {
     pub supported: Vec<(Id, Id)>,
     /// The requested concepts that exist.
     pub concepts: Vec<crate::domain::CodeableConcept>,
+    /// The requested identifiers that are stored, with the id of the observation holding each
+    /// (as [`ObservationStore::find_observation_identifiers`] returns them).
+    pub identifiers: Vec<(crate::domain::ObservationIdentifier, Id)>,
 }
 
 /// Observations.
 #[async_trait]
 pub trait ObservationStore {
-    /// The authorisation facts an upload needs (its patients visible through `scope`, their
-    /// consented data types, data sources and their supported scopes, concepts), each kind
-    /// loaded with one query (none for an empty list), however many entries name them.
+    /// The facts an upload needs (its patients visible through `scope`, their consented data
+    /// types, data sources and their supported scopes, concepts, stored identifiers), loaded
+    /// with a bounded number of queries (the standard store: one), however many entries name
+    /// them.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
     async fn load_upload_facts(
         &self,
         scope: &AccessScope,

@@ -5,9 +5,10 @@ use jhe_core::audit::AuditEvent;
 use jhe_core::store::{AuditQuery, AuditStore, StoreResult, StoredAuditEvent};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Statement,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::entity::audit_event as ae;
 use super::{DbResultExt, SeaOrmStore};
@@ -26,11 +27,50 @@ fn filtered(query: &AuditQuery) -> Select<ae::Entity> {
     select
 }
 
+/// PostgreSQL: the events of a batch as one JSON parameter unpacked by `json_to_recordset`, so
+/// a batch of any size is one statement with one prepared text (no 8 parameters per row to
+/// bind and parse).
+const POSTGRES_INSERT: &str = r#"INSERT INTO "audit_events"
+    ("recorded", "kind", "action", "outcome", "agent_user_id", "patient_id", "resource")
+SELECT "recorded", "kind", "action", "outcome", "agent_user_id", "patient_id", "resource"
+FROM json_to_recordset(CAST($1 AS json)) AS "e"("recorded" timestamptz, "kind" text,
+    "action" text, "outcome" text, "agent_user_id" bigint, "patient_id" bigint, "resource" text)"#;
+
+impl SeaOrmStore {
+    async fn insert_audit_events_postgres(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let rows: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "recorded": e.recorded,
+                    "kind": e.kind.code(),
+                    "action": e.kind.action(),
+                    "outcome": e.outcome.code(),
+                    "agent_user_id": e.agent.user_id,
+                    "patient_id": e.patient_id,
+                    // A nested object: PostgreSQL gives a `text` column its JSON text.
+                    "resource": e.to_fhir(),
+                })
+            })
+            .collect();
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            POSTGRES_INSERT,
+            [Value::Array(rows).to_string().into()],
+        );
+        self.db.execute_raw(statement).await.db()?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl AuditStore for SeaOrmStore {
     async fn insert_audit_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
+        }
+        if self.backend() == DbBackend::Postgres {
+            return self.insert_audit_events_postgres(events).await;
         }
         // Bounded statement size: SQLite allows 32 766 parameters, 8 per row.
         for chunk in events.chunks(1000) {

@@ -12,6 +12,7 @@ pub mod entity;
 mod export;
 mod maintenance;
 mod oauth;
+mod observation_insert;
 mod observations;
 mod organizations;
 mod patients;
@@ -21,6 +22,7 @@ mod settings;
 mod sso;
 mod studies;
 mod unit_of_work;
+mod upload_facts;
 mod users;
 
 use std::time::Duration;

@@ -7,26 +7,22 @@ use chrono::{DateTime, Utc};
 use jhe_core::domain::{Id, NewObservation, Observation, ObservationIdentifier, Page, PageRequest};
 use jhe_core::store::{
     AccessScope, ObservationOrder, ObservationQuery, ObservationStore, ObservationSummary,
-    StoreError, StoreResult, UploadFacts, UploadFactsRequest,
+    StoreResult, UploadFacts, UploadFactsRequest,
 };
-use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityName, EntityTrait,
-    JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
-    TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::access;
 use super::entity::{
-    codeable_concept as cc, data_source as ds, data_source_supported_scope as dss,
     observation as obs, observation_identifier as oid, patient, patient_organization as po,
-    study_patient as sp, study_patient_scope_consent as spc, study_scope_request as ssr,
+    study_patient as sp, study_scope_request as ssr,
 };
-use super::{DbResultExt, SeaOrmStore, limit_of, map_err};
+use super::{DbResultExt, SeaOrmStore, limit_of};
 
-/// Rows per multi-row INSERT (well under the bind-parameter limits of both databases).
-const CHUNK: usize = 500;
 /// Identifiers per lookup query in `find_observation_identifiers`.
 const LOOKUP_CHUNK: usize = 200;
 /// The maintained counts (migration `m20261207_000010_observation_counts`).
@@ -78,7 +74,10 @@ fn counts_select(condition: Condition) -> SelectStatement {
         .to_owned()
 }
 
-fn observation_from(m: obs::Model, identifiers: Vec<ObservationIdentifier>) -> Observation {
+pub(crate) fn observation_from(
+    m: obs::Model,
+    identifiers: Vec<ObservationIdentifier>,
+) -> Observation {
     Observation {
         id: m.id,
         subject_patient_id: m.subject_patient_id,
@@ -320,167 +319,11 @@ impl ObservationStore for SeaOrmStore {
         scope: &AccessScope,
         request: &UploadFactsRequest,
     ) -> StoreResult<UploadFacts> {
-        // The five lookups do not depend on each other: they run concurrently (on separate
-        // pooled connections), so the upload waits about one round trip for all of them.
-        let patient_ids = || request.patient_ids.iter().copied();
-        let source_ids = || request.data_source_ids.iter().copied();
-        let sees_patients = !request.patient_ids.is_empty() && !scope.sees_nothing();
-        let patients = async {
-            if !sees_patients {
-                return Ok(Vec::new());
-            }
-            patient::Entity::find()
-                .filter(patient::Column::Id.is_in(patient_ids()))
-                .filter(access::patient_condition(patient::Column::Id, scope))
-                .all(&self.db)
-                .await
-                .db()
-        };
-        // The consented data types of the patients' enrolments visible through the scope (what
-        // `list_patient_consents` returns per patient, with `consented = true`).
-        let consented = async {
-            if !sees_patients {
-                return Ok(Vec::new());
-            }
-            spc::Entity::find()
-                .select_only()
-                .column(sp::Column::PatientId)
-                .column(spc::Column::ScopeCodeId)
-                .join(JoinType::InnerJoin, spc::Relation::StudyPatient.def())
-                .filter(sp::Column::PatientId.is_in(patient_ids()))
-                .filter(access::patient_condition(sp::Column::PatientId, scope))
-                .filter(spc::Column::Consented.eq(true))
-                .distinct()
-                .into_tuple::<(Id, Id)>()
-                .all(&self.db)
-                .await
-                .db()
-        };
-        let sources = async {
-            if request.data_source_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            ds::Entity::find()
-                .filter(ds::Column::Id.is_in(source_ids()))
-                .all(&self.db)
-                .await
-                .db()
-        };
-        let supported = async {
-            if request.data_source_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            dss::Entity::find()
-                .select_only()
-                .column(dss::Column::DataSourceId)
-                .column(dss::Column::ScopeCodeId)
-                .filter(dss::Column::DataSourceId.is_in(source_ids()))
-                .into_tuple::<(Id, Id)>()
-                .all(&self.db)
-                .await
-                .db()
-        };
-        let concepts = async {
-            let mut pairs: Vec<&(String, String)> = request.concepts.iter().collect();
-            pairs.sort_unstable();
-            pairs.dedup();
-            let mut found = Vec::new();
-            for chunk in pairs.chunks(LOOKUP_CHUNK) {
-                let mut any = Condition::any();
-                for (system, code) in chunk {
-                    any = any.add(
-                        Condition::all()
-                            .add(cc::Column::CodingSystem.eq(system.as_str()))
-                            .add(cc::Column::CodingCode.eq(code.as_str())),
-                    );
-                }
-                found.extend(cc::Entity::find().filter(any).all(&self.db).await.db()?);
-            }
-            StoreResult::Ok(found)
-        };
-        let (patients, consented, sources, supported, concepts) =
-            tokio::try_join!(patients, consented, sources, supported, concepts)?;
-        Ok(UploadFacts {
-            patients: patients
-                .into_iter()
-                .map(super::patients::patient_from)
-                .collect(),
-            consented,
-            data_sources: sources
-                .into_iter()
-                .map(super::reference::data_source_from)
-                .collect(),
-            supported,
-            concepts: concepts
-                .into_iter()
-                .map(super::reference::concept_from)
-                .collect(),
-        })
+        self.upload_facts(scope, request).await
     }
 
     async fn create_observations(&self, new: Vec<NewObservation>) -> StoreResult<Vec<Observation>> {
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = Utc::now();
-        let txn = self.db.begin().await.db()?;
-        let mut created = Vec::with_capacity(new.len());
-        for chunk in new.chunks(CHUNK) {
-            let models: Vec<obs::ActiveModel> = chunk
-                .iter()
-                .map(|n| obs::ActiveModel {
-                    id: n.id.map(Set).unwrap_or(NotSet),
-                    subject_patient_id: Set(n.subject_patient_id),
-                    codeable_concept_id: Set(n.codeable_concept_id),
-                    data_source_id: Set(n.data_source_id),
-                    value_attachment_data: Set(n.value_attachment_data.clone()),
-                    content_type: Set(n.content_type.clone()),
-                    status: Set(n.status.clone()),
-                    effective_start: Set(n.effective_start),
-                    effective_end: Set(n.effective_end),
-                    last_updated: Set(now),
-                    ow_key: Set(None),
-                })
-                .collect();
-            let rows = obs::Entity::insert_many(models)
-                .exec_with_returning(&txn)
-                .await
-                .map_err(map_err)?;
-            if rows.len() != chunk.len() {
-                return Err(StoreError::Backend(format!(
-                    "inserted {} observations but the database returned {}",
-                    chunk.len(),
-                    rows.len()
-                )));
-            }
-            let mut identifiers = Vec::new();
-            for (row, n) in rows.iter().zip(chunk) {
-                for identifier in &n.identifiers {
-                    identifiers.push(oid::ActiveModel {
-                        id: NotSet,
-                        observation_id: Set(row.id),
-                        system: Set(identifier.system.clone()),
-                        value: Set(identifier.value.clone()),
-                    });
-                }
-            }
-            for part in identifiers.chunks(CHUNK) {
-                oid::Entity::insert_many(part.to_vec())
-                    .exec(&txn)
-                    .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict("observation identifier already exists".into())
-                        }
-                        other => other,
-                    })?;
-            }
-            for (row, n) in rows.into_iter().zip(chunk) {
-                created.push(observation_from(row, n.identifiers.clone()));
-            }
-        }
-        txn.commit().await.db()?;
-        Ok(created)
+        self.insert_observations(&new).await
     }
 
     async fn get_observation(
