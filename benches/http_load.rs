@@ -416,7 +416,59 @@ fn rss_mb() -> f64 {
 }
 
 /// Runs `request(n)` (returning the items it handled) from `concurrency` tasks for `seconds`.
+/// Starts each workload on a quiet database: the audit trail of the previous workload is
+/// written (the row count of `audit_events` holds still for 300 ms, at most 60 s), its
+/// autovacuum is done and a checkpoint taken (PostgreSQL; SQLite: a WAL checkpoint), so that
+/// no workload pays for the previous one's writes (a patient list records 100 events).
+async fn settle(store: &SeaOrmStore) -> anyhow::Result<()> {
+    let db = store.connection();
+    let count = || async {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) FROM audit_events",
+            ))
+            .await?
+            .context("no count")?;
+        anyhow::Ok(row.try_get_by_index::<i64>(0)?)
+    };
+    let started = Instant::now();
+    let mut last = count().await?;
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = count().await?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    // Nor for its autovacuum or its dirty pages (PostgreSQL), or its WAL (SQLite).
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        while started.elapsed() < Duration::from_secs(120) {
+            let busy = db
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+                ))
+                .await?
+                .context("no count")?
+                .try_get_by_index::<i64>(0)?;
+            if busy == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        db.execute_unprepared("CHECKPOINT").await?;
+    } else {
+        db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn drive<F, Fut>(
+    store: &SeaOrmStore,
     backend: &str,
     size: u64,
     workload: &str,
@@ -431,6 +483,7 @@ where
     if !wanted(workload) {
         return Ok(Value::Null);
     }
+    settle(store).await?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let counter = Arc::new(AtomicU64::new(0));
     let items = Arc::new(AtomicU64::new(0));
@@ -682,8 +735,9 @@ async fn run_backend(
         let run =
             |workload: &'static str, c: usize, make: Arc<dyn Fn(u64) -> String + Send + Sync>| {
                 let (client, token) = (client.clone(), f.practitioner_token.clone());
+                let store = store.clone();
                 async move {
-                    drive(backend, size, workload, c, seconds, move |n| {
+                    drive(&store, backend, size, workload, c, seconds, move |n| {
                         let (client, token, url) = (client.clone(), token.clone(), make(n));
                         async move { get_items(&client, &url, &token).await }
                     })
@@ -760,6 +814,7 @@ async fn run_backend(
             let (client2, o, fx) = (client.clone(), origin.clone(), f.clone());
             rows.push(
                 drive(
+                    &store,
                     backend,
                     size,
                     "FHIR upload, single",
@@ -780,6 +835,7 @@ async fn run_backend(
             let (client2, o, fx) = (client.clone(), origin.clone(), f.clone());
             rows.push(
                 drive(
+                    &store,
                     backend,
                     size,
                     "FHIR upload, 100-entry Bundle",

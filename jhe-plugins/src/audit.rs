@@ -3,7 +3,8 @@
 //!
 //! Both hand each event to a background task through a channel, so `record` returns at once;
 //! the task writes whatever has accumulated as one batch (one multi-row `INSERT`, one buffered
-//! file write), and logs a failed write instead of failing anyone's request.
+//! file write), after waiting [`LINGER`] for more unless a flush is waiting, and logs a failed
+//! write instead of failing anyone's request.
 //!
 //! The queue is bounded in effect: past [`MAX_BACKLOG`] unwritten events,
 //! [`AuditSink::backpressure`] (awaited by the server after each request) holds the answer
@@ -27,6 +28,11 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Largest batch one write takes.
 const MAX_BATCH: usize = 2000;
+
+/// How long the writer waits for more events before writing a batch of fewer than
+/// [`MAX_BATCH`] (unless someone is flushing): a busy server's events then share one write and
+/// one commit (one WAL flush on PostgreSQL) instead of one per request or two.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// Unwritten events past which [`AuditSink::backpressure`] waits (about 20 MB of events).
 pub const MAX_BACKLOG: usize = 20_000;
@@ -103,6 +109,15 @@ impl Buffered {
                         break;
                     }
                     next = receiver.try_recv().ok();
+                }
+                // Then more, for a moment, unless a flush is waiting.
+                let deadline = tokio::time::Instant::now() + LINGER;
+                while waiting.is_empty() && batch.len() < MAX_BATCH {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Ok(Some(Message::Events(events))) => batch.extend(events),
+                        Ok(Some(Message::Flush(done))) => waiting.push(done),
+                        Ok(None) | Err(_) => break,
+                    }
                 }
                 if !batch.is_empty() {
                     writer.write(&batch).await;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use jhe_core::audit::AuditEvent;
-use jhe_core::store::{AuditQuery, AuditStore, StoreResult, StoredAuditEvent};
+use jhe_core::store::{AuditQuery, AuditStore, StoreError, StoreResult, StoredAuditEvent};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -36,12 +36,20 @@ SELECT "recorded", "kind", "action", "outcome", "agent_user_id", "patient_id", "
 FROM json_to_recordset(CAST($1 AS json)) AS "e"("recorded" timestamptz, "kind" text,
     "action" text, "outcome" text, "agent_user_id" bigint, "patient_id" bigint, "resource" text)"#;
 
+/// Events per statement on PostgreSQL.
+const POSTGRES_CHUNK: usize = 500;
+
 impl SeaOrmStore {
     async fn insert_audit_events_postgres(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        let rows: Vec<Value> = events
-            .iter()
-            .map(|e| {
-                json!({
+        // Chunks bound the memory of one statement's JSON (the writer's batches reach 2,000).
+        for chunk in events.chunks(POSTGRES_CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len() * 1024);
+            rows.push(b'[');
+            for (i, e) in chunk.iter().enumerate() {
+                if i > 0 {
+                    rows.push(b',');
+                }
+                let row = json!({
                     "recorded": e.recorded,
                     "kind": e.kind.code(),
                     "action": e.kind.action(),
@@ -50,15 +58,17 @@ impl SeaOrmStore {
                     "patient_id": e.patient_id,
                     // A nested object: PostgreSQL gives a `text` column its JSON text.
                     "resource": e.to_fhir(),
-                })
-            })
-            .collect();
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            POSTGRES_INSERT,
-            [Value::Array(rows).to_string().into()],
-        );
-        self.db.execute_raw(statement).await.db()?;
+                });
+                serde_json::to_writer(&mut rows, &row)
+                    .map_err(|e| StoreError::Backend(format!("audit event as JSON: {e}")))?;
+            }
+            rows.push(b']');
+            let rows = String::from_utf8(rows)
+                .map_err(|e| StoreError::Backend(format!("audit events as JSON: {e}")))?;
+            let statement =
+                Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_INSERT, [rows.into()]);
+            self.db.execute_raw(statement).await.db()?;
+        }
         Ok(())
     }
 }

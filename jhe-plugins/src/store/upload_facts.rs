@@ -33,9 +33,8 @@
 //! Execution Time: 0.115 ms
 //! ```
 //!
-//! The id lists (`IN (SELECT … FROM json_array_elements_text($n))`) are semi-joins of a
-//! function scan with the primary keys (hashed for a table of a few rows, index probes for a
-//! large one).
+//! The id lists are index probes (`Index Only Scan using patients_pkey … Index Cond: (id = ANY
+//! ($0))`, 0.04 ms with 1,000 patients, planning 0.05 ms; see [`in_json_ids`]).
 //!
 //! [`ObservationStore::load_upload_facts`]: jhe_core::store::ObservationStore::load_upload_facts
 
@@ -59,13 +58,16 @@ const SUPPORTED: i32 = 4;
 const CONCEPT: i32 = 5;
 const IDENTIFIER: i32 = 6;
 
-/// `column IN (the ids of the JSON array bound as one parameter)`.
+/// `column IN (the ids of the JSON array bound as one parameter)`. On PostgreSQL as
+/// `= ANY(ARRAY(…))`: the array is built once (an init plan) and the ids are probes of the
+/// column's index (`Index Cond: (id = ANY ($0))`), where `IN (SELECT …)` hashes the list and
+/// scans the whole table.
 fn in_json_ids(backend: DbBackend, column: &str, ids: &[Id]) -> Expr {
     let list = json!(ids).to_string();
     match backend {
         DbBackend::Postgres => Expr::cust_with_values(
             format!(
-                r#"{column} IN (SELECT CAST("value" AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)))"#
+                r#"{column} = ANY(ARRAY(SELECT CAST("value" AS BIGINT) FROM json_array_elements_text(CAST($1 AS json))))"#
             ),
             [list],
         ),
