@@ -874,8 +874,16 @@ async fn run_backend(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // As the default server does, before any thread starts (the child is the server).
+    jhe::memory::limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench_main())
+}
+
+async fn bench_main() -> anyhow::Result<()> {
     if let (Ok(url), Ok(bind)) = (
         std::env::var("JHE_BENCH_SERVE_URL"),
         std::env::var("JHE_BENCH_SERVE_BIND"),

@@ -176,8 +176,23 @@ fn progress_bar() -> Bar {
     Bar(bar)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads exist (see `jhe::memory`).
+    jhe::memory::limit_malloc_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve_main())
+}
+
+async fn serve_main() -> ExitCode {
     match run().await {
         Ok(code) => code,
         Err(error) => {

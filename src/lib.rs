@@ -10,6 +10,7 @@ pub use jhe_core::{async_trait, poem, poem_openapi, serde_json};
 
 pub mod config;
 pub mod connections;
+pub mod memory;
 pub mod startup;
 pub mod sweeper;
 
