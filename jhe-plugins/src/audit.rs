@@ -3,7 +3,7 @@
 //!
 //! Both hand each event to a background task through a channel, so `record` returns at once;
 //! the task writes whatever has accumulated as one batch (one multi-row `INSERT`, one buffered
-//! file write), after waiting [`LINGER`] for more unless a flush is waiting, and logs a failed
+//! file write), after waiting up to 10 ms for more unless a flush is waiting, and logs a failed
 //! write instead of failing anyone's request.
 //!
 //! The queue is bounded in effect: past [`MAX_BACKLOG`] unwritten events,

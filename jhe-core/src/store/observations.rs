@@ -132,7 +132,7 @@ pub trait ObservationStore {
     /// them.
     ///
     /// # Errors
-    /// [`StoreError`] when the database fails.
+    /// [`StoreError`](super::StoreError) when the database fails.
     async fn load_upload_facts(
         &self,
         scope: &AccessScope,
