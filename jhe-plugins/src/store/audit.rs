@@ -82,6 +82,7 @@ impl AuditStore for SeaOrmStore {
         if self.backend() == DbBackend::Postgres {
             return self.insert_audit_events_postgres(events).await;
         }
+        let _turn = self.writer_turn().await;
         // Bounded statement size: SQLite allows 32 766 parameters, 8 per row.
         for chunk in events.chunks(1000) {
             let rows = chunk.iter().map(|e| ae::ActiveModel {

@@ -155,6 +155,7 @@ impl SeaOrmStore {
         new: &[NewObservation],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Observation>> {
+        let _turn = self.writer_turn().await;
         let txn = self.db.begin().await.db()?;
         let mut created = Vec::with_capacity(new.len());
         for chunk in new.chunks(CHUNK) {
